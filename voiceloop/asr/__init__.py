@@ -1,0 +1,19 @@
+"""Speech recognition engines behind one `AsrEngine` protocol, chosen by `asr.engine`."""
+
+from __future__ import annotations
+
+from voiceloop.asr.base import AsrEngine, EngineInfo, ModelInfo, Sentence, Transcript
+from voiceloop.config import AsrConfig
+
+__all__ = ["AsrEngine", "EngineInfo", "ModelInfo", "Sentence", "Transcript", "create_engine"]
+
+
+def create_engine(cfg: AsrConfig) -> AsrEngine:
+    """Load the configured engine (slow: seconds to minutes). Imports stay lazy so other modes start fast."""
+    if cfg.engine == "whisper":
+        from voiceloop.asr.whisper import WhisperEngine
+
+        return WhisperEngine(cfg)
+    from voiceloop.asr.paraformer import ParaformerEngine
+
+    return ParaformerEngine(cfg)

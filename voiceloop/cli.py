@@ -1,0 +1,139 @@
+"""`voiceloop` command line: one program, several modes (run, listen, transcribe, sysinfo, check, devices)."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import sys
+from pathlib import Path
+
+from voiceloop import __version__
+from voiceloop.config import Config
+from voiceloop.configload import load_config
+from voiceloop.errors import VoiceloopError
+from voiceloop.logs import setup_logging
+
+log = logging.getLogger("voiceloop")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", metavar="PATH",
+                        help="YAML config (default: $VOICELOOP_CONFIG, ~/.config/voiceloop/voiceloop.yaml, "
+                             "/etc/voiceloop/voiceloop.yaml, then built-in defaults)")
+    common.add_argument("--log-level", choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+                        help="override logging.level from the config")
+
+    parser = argparse.ArgumentParser(prog="voiceloop", description="A hands-free Chinese voice assistant.")
+    parser.add_argument("--version", action="version", version=f"voiceloop {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    sub.add_parser("run", parents=[common], help="run the voice assistant daemon",
+                   description="Listen, recognise, ask the LLM and speak the reply; barge-in by talking over it.")
+
+    listen = sub.add_parser("listen", parents=[common], help="live dictation: print one line per utterance",
+                            description="Microphone -> echo cancellation -> VAD -> ASR, one line per utterance.")
+    listen.add_argument("--json", action="store_true", help="print JSON lines")
+    listen.add_argument("--play", metavar="FILE", help="play this audio file through the speaker while listening "
+                                                       "(to hear that the assistant's own output is cancelled)")
+
+    tr = sub.add_parser("transcribe", parents=[common], help="transcribe audio files or folders",
+                        description="Batch transcription of wav, flac, mp3, ogg/opus, m4a/aac, ... files.")
+    tr.add_argument("inputs", nargs="+", metavar="FILE|DIR")
+    tr.add_argument("--engine", choices=("paraformer", "whisper"), help="override asr.engine")
+    tr.add_argument("--hotwords", metavar="WORDS", help="extra hotwords, comma or space separated")
+    tr.add_argument("--format", default="txt", metavar="FMT",
+                    help="txt, json, srt or tsv; several comma separated (default: txt)")
+    tr.add_argument("--output-dir", metavar="DIR", help="write outputs here (default: beside each input)")
+
+    si = sub.add_parser("sysinfo", parents=[common], help="report models, device, GPU, CPU, RAM, versions, audio")
+    si.add_argument("--json", action="store_true", help="machine-readable JSON")
+
+    sub.add_parser("check", parents=[common], help="validate the config and check models, LLM and audio devices")
+    sub.add_parser("devices", parents=[common], help="list audio input and output devices")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        cfg, path = load_config(args.config)
+        setup_logging(args.log_level or cfg.logging.level)
+        return _COMMANDS[args.command](args, cfg, path)
+    except VoiceloopError as exc:
+        print(f"voiceloop: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+
+
+def _cmd_transcribe(args, cfg: Config, path: Path | None) -> int:
+    from voiceloop.asr import create_engine
+    from voiceloop.outputs import FORMATS
+    from voiceloop.transcribe import BatchOptions, expand_inputs, print_summary, transcribe_files
+
+    formats = tuple(f.strip().lower() for f in args.format.split(",") if f.strip())
+    bad = [f for f in formats if f not in FORMATS]
+    if bad or not formats:
+        print(f"voiceloop: --format {args.format}: expected {', '.join(FORMATS)} (comma separated)", file=sys.stderr)
+        return 2
+    if args.engine:
+        cfg = dataclasses.replace(cfg, asr=dataclasses.replace(cfg.asr, engine=args.engine))
+    hotwords = tuple(w for w in (args.hotwords or "").replace("，", ",").replace(",", " ").split() if w)
+    options = BatchOptions(formats, Path(args.output_dir).expanduser() if args.output_dir else None, hotwords)
+    files, failures = expand_inputs(args.inputs)
+    results = list(failures)
+    if files:
+        log.info("loading %s engine", cfg.asr.engine)
+        engine = create_engine(cfg.asr)
+        results += transcribe_files(engine, files, options, progress=sys.stderr.isatty())
+    print_summary(results, sys.stdout, sys.stderr)
+    return 1 if any(r.error for r in results) else 0
+
+
+def _cmd_sysinfo(args, cfg: Config, path: Path | None) -> int:
+    from voiceloop.sysinfo import collect, format_report
+
+    report = collect(cfg, str(path) if path else None)
+    if args.json:
+        print(json.dumps(dataclasses.asdict(report), ensure_ascii=False, indent=2))
+    else:
+        sys.stdout.write(format_report(report))
+    return 0
+
+
+def _cmd_check(args, cfg: Config, path: Path | None) -> int:
+    from voiceloop.check import run_checks
+
+    return run_checks(cfg, path, sys.stdout)
+
+
+def _cmd_devices(args, cfg: Config, path: Path | None) -> int:
+    from voiceloop.audio.devices import format_device_list
+
+    sys.stdout.write(format_device_list())
+    return 0
+
+
+def _cmd_listen(args, cfg: Config, path: Path | None) -> int:
+    from voiceloop.listen import listen_main
+
+    return listen_main(cfg, json_lines=args.json, play=args.play)
+
+
+def _cmd_run(args, cfg: Config, path: Path | None) -> int:
+    from voiceloop.daemon import run_main
+
+    return run_main(cfg, path)
+
+
+_COMMANDS = {
+    "run": _cmd_run,
+    "listen": _cmd_listen,
+    "transcribe": _cmd_transcribe,
+    "sysinfo": _cmd_sysinfo,
+    "check": _cmd_check,
+    "devices": _cmd_devices,
+}
