@@ -2,20 +2,12 @@
 
 from __future__ import annotations
 
-import csv
 import shutil
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED_AUDIO = REPO.parent / "shared" / "audio"
-
-
-def read_manifest(lang: str = "zh") -> dict[str, str]:
-    """file name -> reference transcript, from ../shared/audio/<lang>/manifest.tsv."""
-    with open(SHARED_AUDIO / lang / "manifest.tsv", encoding="utf-8") as f:
-        return {row["file"]: row["transcript"] for row in csv.DictReader(f, delimiter="\t")}
+from support.recordings import SHARED_AUDIO
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,7 @@ from voiceloop.config import Config
 from voiceloop.configload import load_config, parse_config_text
 from voiceloop.errors import ConfigError
 
-from conftest import REPO
+from support.recordings import REPO
 
 SHIPPED = REPO / "config" / "voiceloop.yaml"
 

@@ -14,7 +14,7 @@ import pytest
 from voiceloop.audio.decode import decode_file
 from voiceloop.audio.frames import SAMPLE_RATE
 
-from conftest import read_manifest
+from support.recordings import read_manifest
 from support.audiofiles import write_audio
 from support.cer import cer, edit_distance, normalise
 

@@ -126,7 +126,7 @@ def _cmd_listen(args, cfg: Config, path: Path | None) -> int:
 def _cmd_run(args, cfg: Config, path: Path | None) -> int:
     from voiceloop.daemon import run_main
 
-    return run_main(cfg, path)
+    return run_main(cfg)
 
 
 _COMMANDS = {

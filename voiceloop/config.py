@@ -48,12 +48,15 @@ class AudioConfig:
     block_ms: int = field(default=20, metadata=_range(10, 200))
     latency: str = "high"
     reopen_max_s: float = field(default=30.0, metadata=_range(0.1, 3600))
+    device_rate: int = field(default=0, metadata=_range(0, 384000))
+    device_channels: int = field(default=0, metadata=_range(0, 32))
 
 
 @dataclass(frozen=True, slots=True)
 class AecConfig:
     engine: Literal["webrtc", "speexdsp", "none"] = "webrtc"
     noise_suppression: bool = True
+    ns_level: int = field(default=1, metadata=_range(0, 3))
     high_pass: bool = True
     filter_ms: int = field(default=300, metadata=_range(20, 1000))
 
@@ -96,6 +99,8 @@ class TtsConfig:
     espeak_voice: str = "cmn-latn-pinyin"
     espeak_speed: int = field(default=160, metadata=_range(80, 450))
     edge_retry_s: float = field(default=60.0, metadata=_range(0, 86400))
+    edge_proxy: str | None = None
+    edge_connect_timeout_s: int = field(default=5, metadata=_range(1, 60))
 
 
 @dataclass(frozen=True, slots=True)

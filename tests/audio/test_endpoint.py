@@ -1,0 +1,75 @@
+"""The endpointer is a pure function of (frame seconds, probability): no audio needed."""
+
+from __future__ import annotations
+
+import pytest
+
+from voiceloop.audio.endpoint import Endpointer, SpeechOnset, UtteranceDiscarded, UtteranceEnd
+from voiceloop.config import VadConfig
+
+CFG = VadConfig(threshold=0.5, start_ms=60, end_silence_ms=600, min_utterance_ms=250, max_utterance_s=5.0)
+
+
+def feed(ep: Endpointer, pattern: list[tuple[float, float]]) -> list[tuple[float, object]]:
+    """pattern: (seconds, probability) stretches fed as 10 ms frames; returns (time, event)."""
+    out, t = [], 0.0
+    for seconds, prob in pattern:
+        for _ in range(round(seconds / 0.01)):
+            t += 0.01
+            out += [(round(t, 2), ev) for ev in ep.step(0.01, prob)]
+    return out
+
+
+def test_onset_after_start_ms_then_end_after_silence():
+    events = feed(Endpointer(CFG), [(1.0, 0.0), (2.0, 0.9), (1.0, 0.0)])
+    assert [type(ev) for _, ev in events] == [SpeechOnset, UtteranceEnd]
+    (t_onset, onset), (t_end, end) = events
+    assert onset.t == pytest.approx(1.0) and t_onset == pytest.approx(1.06)
+    assert (end.start_t, end.end_t) == (pytest.approx(1.0), pytest.approx(3.0))
+    assert t_end == pytest.approx(3.6)
+
+
+def test_short_blip_never_starts_and_short_speech_is_discarded():
+    assert feed(Endpointer(CFG), [(0.05, 0.9), (1.0, 0.0)]) == []
+    events = [ev for _, ev in feed(Endpointer(CFG), [(0.2, 0.9), (1.0, 0.0)])]
+    assert events == [SpeechOnset(0.0), UtteranceDiscarded(0.0, pytest.approx(0.2))]
+
+
+def test_pause_shorter_than_end_silence_keeps_one_utterance():
+    events = [ev for _, ev in feed(Endpointer(CFG), [(1.0, 0.9), (0.5, 0.1), (1.0, 0.9), (1.0, 0.0)])]
+    assert events == [SpeechOnset(0.0), UtteranceEnd(0.0, pytest.approx(2.5))]
+
+
+def test_hysteresis_keeps_speech_between_thresholds():
+    events = [ev for _, ev in feed(Endpointer(CFG), [(0.5, 0.9), (1.0, 0.4), (1.0, 0.0)])]
+    assert events == [SpeechOnset(0.0), UtteranceEnd(0.0, pytest.approx(1.5))]
+
+
+def test_max_utterance_cuts_and_continues():
+    events = [ev for _, ev in feed(Endpointer(CFG), [(12.0, 0.9), (1.0, 0.0)])]
+    assert [type(e) for e in events] == [SpeechOnset, UtteranceEnd, SpeechOnset, UtteranceEnd, SpeechOnset, UtteranceEnd]
+    assert events[1] == UtteranceEnd(0.0, pytest.approx(5.0))
+    assert events[2] == SpeechOnset(pytest.approx(5.0))
+    assert events[-1].end_t == pytest.approx(12.0)
+
+
+def test_hangover_is_taken_off_the_end_and_finish_flushes():
+    ep = Endpointer(CFG, hangover_s=0.1)
+    events = [ev for _, ev in feed(ep, [(1.0, 0.9), (0.2, 0.0)])]
+    assert events == [SpeechOnset(0.0)] and ep.in_speech
+    assert ep.finish() == [UtteranceEnd(0.0, pytest.approx(0.9))]
+    assert ep.finish() == [] and not ep.in_speech
+
+
+def test_onset_lag_moves_the_start_back_not_the_report():
+    events = feed(Endpointer(CFG, onset_lag_s=0.03), [(1.0, 0.0), (1.0, 0.9), (1.0, 0.0)])
+    (t_onset, onset), (_, end) = events
+    assert onset == SpeechOnset(pytest.approx(0.97)) and t_onset == pytest.approx(1.06)
+    assert end.start_t == pytest.approx(0.97)
+
+
+def test_bad_input_is_rejected():
+    with pytest.raises(ValueError, match="frame_s"):
+        Endpointer(CFG).step(0.0, 0.5)
+    with pytest.raises(ValueError, match="hangover_s"):
+        Endpointer(CFG, hangover_s=-1)

@@ -1,0 +1,93 @@
+"""The room between a speaker and a microphone, as a real process on a PulseAudio server.
+
+It records `speaker.monitor` (what the daemon plays), convolves it with a room impulse response,
+scales it to the echo level, adds the scripted user's speech at given times and plays the sum into
+`micsink`, whose monitor is the daemon's microphone. Run with the venv's python and the server's
+`PULSE_SERVER` in the environment:
+
+    python tests/support/pulse_room.py --speech clip.wav@1.5 --rt60 0.3 --echo-db -6
+
+It prints "ready" once both streams run; the speech times count from that moment. Stop it with
+SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+from scipy.signal import fftconvolve
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run as a script from anywhere
+
+from voiceloop.audio.decode import decode_file  # noqa: E402
+from voiceloop.audio.rir import synth_rir  # noqa: E402
+
+RATE = 16000
+BLOCK = 320  # 20 ms
+
+
+class Room:
+    """Streaming overlap-add of the speaker signal with the RIR, plus scheduled speech."""
+
+    def __init__(self, rir: np.ndarray, gain_db: float, speech: list[tuple[int, np.ndarray]]):
+        self._rir = rir * 10 ** (gain_db / 20)
+        self._tail = np.zeros(len(rir) - 1, dtype=np.float64)
+        self._speech = speech
+        self._n = 0
+
+    def process(self, block: np.ndarray) -> np.ndarray:
+        wet = fftconvolve(block, self._rir)
+        wet[: len(self._tail)] += self._tail
+        out, self._tail = wet[: len(block)].copy(), wet[len(block):]
+        for start, clip in self._speech:
+            lo, hi = max(start, self._n), min(start + len(clip), self._n + len(block))
+            if lo < hi:
+                out[lo - self._n: hi - self._n] += clip[lo - start: hi - start]
+        self._n += len(block)
+        return out.astype(np.float32)
+
+
+def _pa(tool: str, device: str) -> list[str]:
+    return [tool, f"--device={device}", "--raw", "--format=float32le", f"--rate={RATE}", "--channels=1",
+            "--latency-msec=20"]
+
+
+def _speech(specs: list[str]) -> list[tuple[int, np.ndarray]]:
+    out = []
+    for spec in specs:
+        path, _, at = spec.rpartition("@")
+        out.append((int(float(at) * RATE), decode_file(Path(path)).astype(np.float64)))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--speech", action="append", default=[], help="FILE@SECONDS: the user says FILE at SECONDS")
+    parser.add_argument("--rt60", type=float, default=0.3, help="reverberation time of the room in seconds")
+    parser.add_argument("--echo-db", type=float, default=-6.0, help="level of the speaker at the mic, dB")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    room = Room(synth_rir(args.rt60, seed=args.seed).astype(np.float64), args.echo_db, _speech(args.speech))
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    rec = subprocess.Popen(_pa("parec", "speaker.monitor"), stdout=subprocess.PIPE)
+    mic = subprocess.Popen(_pa("pacat", "micsink"), stdin=subprocess.PIPE)
+    print("ready", flush=True)
+    try:
+        while len(raw := rec.stdout.read(BLOCK * 4)) == BLOCK * 4:
+            mic.stdin.write(room.process(np.frombuffer(raw, dtype="<f4").astype(np.float64)).tobytes())
+            mic.stdin.flush()
+    except (BrokenPipeError, SystemExit):
+        pass
+    finally:
+        rec.kill()
+        mic.kill()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

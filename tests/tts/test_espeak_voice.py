@@ -1,0 +1,83 @@
+"""The offline voice: real espeak-ng subprocesses producing real 16 kHz audio."""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import aclosing
+
+import numpy as np
+import psutil
+import pytest
+
+from voiceloop.config import TtsConfig
+from voiceloop.errors import TtsError
+from voiceloop.tts.espeak import EspeakSynthesizer
+from voiceloop.tts.pinyin import to_pinyin
+
+
+async def speak(synth, text: str) -> np.ndarray:
+    async with aclosing(synth.synthesize(text)) as chunks:
+        parts = [c async for c in chunks]
+    return np.concatenate(parts) if parts else np.zeros(0, np.float32)
+
+
+async def test_chinese_sentence_becomes_audible_16k_audio_of_plausible_length():
+    text = "今天天气很好，我们去公园散步吧。"  # 15 syllables
+    audio = await speak(EspeakSynthesizer(TtsConfig(espeak_speed=160)), text)
+    assert audio.dtype == np.float32 and audio.ndim == 1
+    seconds = audio.size / 16000
+    assert 1.5 < seconds < 8.0, seconds
+    assert float(np.sqrt(np.mean(audio ** 2))) > 0.02
+    assert float(np.max(np.abs(audio))) <= 1.0
+    frames = audio[: audio.size // 160 * 160].reshape(-1, 160)
+    voiced = float(np.mean(np.abs(frames).max(axis=1) > 0.05))
+    assert voiced > 0.4  # speech most of the time, pauses at the comma and the ends
+
+
+async def test_faster_speed_gives_shorter_audio():
+    text = "我们明天早上八点在学校门口见面。"
+    slow = await speak(EspeakSynthesizer(TtsConfig(espeak_speed=120)), text)
+    fast = await speak(EspeakSynthesizer(TtsConfig(espeak_speed=300)), text)
+    assert fast.size < 0.7 * slow.size
+
+
+async def test_text_with_nothing_to_say_yields_nothing():
+    assert (await speak(EspeakSynthesizer(TtsConfig()), "……")).size == 0
+
+
+async def test_missing_binary_says_how_to_install():
+    synth = EspeakSynthesizer(TtsConfig(), binary="espeak-ng-not-installed")
+    with pytest.raises(TtsError, match=r"apt-get install espeak-ng"):
+        await speak(synth, "你好")
+
+
+async def test_unknown_voice_is_named():
+    with pytest.raises(TtsError, match=r"tts.espeak_voice='xx-nonexistent'"):
+        await speak(EspeakSynthesizer(TtsConfig(espeak_voice="xx-nonexistent")), "hello")
+
+
+async def test_cancelling_kills_the_subprocess():
+    synth = EspeakSynthesizer(TtsConfig(espeak_speed=80))
+    task = asyncio.create_task(speak(synth, "这是一个很长的句子。" * 200))
+    me = psutil.Process()
+    for _ in range(200):
+        if any(p.name() == "espeak-ng" for p in me.children()):
+            break
+        await asyncio.sleep(0.01)
+    assert any(p.name() == "espeak-ng" for p in me.children()), "espeak-ng never started"
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert not [p for p in me.children() if p.name() == "espeak-ng" and p.status() != psutil.STATUS_ZOMBIE]
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("今天25度，很好。", "jin1 tian1 25 du4 , hen3 hao3 ."),
+    ("圆周率是3.14。", "yuan2 zhou1 lv4 shi4 3 dian3 yi1 si4 ."),
+    ("增长了50%！", "zeng1 zhang3 le5 bai3 fen1 zhi1 50 ."),
+    ("2024年10:30开会", "er4 ling2 er4 si4 nian2 10 dian3 30 fen1 kai1 hui4"),
+    ("零下-5度", "ling2 xia4 fu4 5 du4"),
+    ("你好吗？OK", "ni3 hao3 ma5 . OK"),
+])
+def test_pinyin_conversion(text, expected):
+    assert to_pinyin(text) == expected

@@ -1,0 +1,69 @@
+"""`voiceloop run`: build the stages from config, say when ready, serve until SIGINT/SIGTERM.
+
+`serve` takes the audio port and ASR engine from outside so tests and benchmarks run the very
+same wiring on a simulated room or a PulseAudio null sink.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Callable
+
+from voiceloop.asr.base import AsrEngine
+from voiceloop.assistant import Assistant, AssistantEvent, Stages
+from voiceloop.audio.frontend import FrontEnd, frontend_events
+from voiceloop.audio.port import AudioPort
+from voiceloop.config import Config
+from voiceloop.llm.client import OpenAICompatibleClient
+from voiceloop.llm.memory import Conversation
+from voiceloop.tts.fallback import create_synthesizer
+
+log = logging.getLogger("voiceloop.daemon")
+
+
+async def serve(cfg: Config, port: AudioPort, asr: AsrEngine,
+                on_event: Callable[[AssistantEvent], None] | None = None,
+                ready: asyncio.Event | None = None) -> None:
+    """Run the assistant on `port` until cancelled; owns and closes the LLM client and the port."""
+    llm = OpenAICompatibleClient(cfg.llm)
+    try:
+        problem = await llm.probe()
+        tts = create_synthesizer(cfg.tts)
+        info = asr.info()
+        log.info("ready: asr %s on %s; llm %s %s; tts %s (fallback %s); barge-in %s",
+                 info.engine, info.device, cfg.llm.base_url,
+                 "reachable" if problem is None else f"NOT reachable ({problem})",
+                 cfg.tts.engine, cfg.tts.fallback, "on" if cfg.dialogue.barge_in else "off")
+        assistant = Assistant(cfg, Stages(port, asr, llm, tts), Conversation(cfg.llm, cfg.dialogue),
+                              on_event=on_event)
+        if ready is not None:
+            ready.set()
+        await assistant.run(frontend_events(port.frames(), FrontEnd(cfg)))
+    finally:
+        await llm.aclose()
+        await port.aclose()
+
+
+def run_main(cfg: Config) -> int:
+    """Load models and open devices, then serve; returns the process exit code."""
+    return asyncio.run(_main(cfg))
+
+
+async def _main(cfg: Config) -> int:
+    from voiceloop.asr import create_engine
+    from voiceloop.audio.devices import SoundDevicePort
+
+    main = asyncio.current_task()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, main.cancel)
+    log.info("loading %s ASR model (this can take a minute)", cfg.asr.engine)
+    asr = await asyncio.to_thread(create_engine, cfg.asr)
+    port = SoundDevicePort(cfg.audio)
+    with contextlib.suppress(asyncio.CancelledError):
+        await serve(cfg, port, asr)
+    log.info("stopped")
+    return 0

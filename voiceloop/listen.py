@@ -1,0 +1,76 @@
+"""`voiceloop listen`: live dictation, one line per utterance. The quickest check of mic, AEC and hotwords."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import TextIO
+
+import numpy as np
+
+from voiceloop.asr.base import AsrEngine
+from voiceloop.audio.frontend import FrontEnd, Utterance, frontend_events
+from voiceloop.audio.port import AudioPort
+from voiceloop.config import Config
+
+log = logging.getLogger(__name__)
+
+
+async def listen(cfg: Config, port: AudioPort, asr: AsrEngine, out: TextIO, json_lines: bool = False,
+                 play: np.ndarray | None = None) -> None:
+    """Print each utterance as recognised; recognition runs beside capture so no audio is dropped."""
+    utterances: asyncio.Queue[Utterance] = asyncio.Queue(maxsize=32)
+    async with asyncio.TaskGroup() as group:
+        group.create_task(_recognise(asr, utterances, out, json_lines))
+        if play is not None:
+            group.create_task(port.play(play))
+        async for event in frontend_events(port.frames(), FrontEnd(cfg)):
+            if isinstance(event, Utterance):
+                await utterances.put(event)
+
+
+async def _recognise(asr: AsrEngine, utterances: asyncio.Queue[Utterance], out: TextIO, json_lines: bool) -> None:
+    while True:
+        utt = await utterances.get()
+        transcript = await asyncio.to_thread(asr.transcribe, utt.samples)
+        if not transcript.text:
+            continue
+        duration = utt.end_t - utt.start_t
+        if json_lines:
+            out.write(json.dumps({"time": time.strftime("%H:%M:%S"), "start_s": round(utt.start_t, 3),
+                                  "duration_s": round(duration, 3), "text": transcript.text,
+                                  "asr_s": round(transcript.processing_s, 3)}, ensure_ascii=False) + "\n")
+        else:
+            out.write(f"{time.strftime('%H:%M:%S')}  {duration:5.1f}s  {transcript.text}\n")
+        out.flush()
+
+
+def listen_main(cfg: Config, json_lines: bool = False, play: str | None = None) -> int:
+    return asyncio.run(_main(cfg, json_lines, play))
+
+
+async def _main(cfg: Config, json_lines: bool, play: str | None) -> int:
+    from voiceloop.asr import create_engine
+    from voiceloop.audio.decode import decode_file
+    from voiceloop.audio.devices import SoundDevicePort
+
+    main = asyncio.current_task()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, main.cancel)
+    samples = await asyncio.to_thread(decode_file, Path(play)) if play else None
+    asr = await asyncio.to_thread(create_engine, cfg.asr)
+    port = SoundDevicePort(cfg.audio)
+    log.info("listening (Ctrl-C to stop)")
+    try:
+        with contextlib.suppress(asyncio.CancelledError):
+            await listen(cfg, port, asr, sys.stdout, json_lines, samples)
+    finally:
+        await port.aclose()
+    return 0

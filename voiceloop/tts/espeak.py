@@ -1,0 +1,93 @@
+"""Offline voice: espeak-ng reading tone-numbered pinyin, run as a subprocess per sentence.
+
+Robotic but intelligible and always there: the voice the assistant falls back to when Edge TTS
+cannot be reached, so the user still hears the answer (or the apology).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import struct
+from collections.abc import AsyncIterator
+
+import numpy as np
+
+from voiceloop.audio.frames import SAMPLE_RATE, resample, to_mono
+from voiceloop.config import TtsConfig
+from voiceloop.errors import TtsError
+from voiceloop.tts.pinyin import to_pinyin
+
+BINARY = "espeak-ng"
+
+
+class EspeakSynthesizer:
+    """`Synthesizer` over ``espeak-ng --stdout``; yields each sentence as one chunk (~50 ms to make)."""
+
+    name = "espeak"
+
+    def __init__(self, cfg: TtsConfig, binary: str = BINARY):
+        self._voice = cfg.espeak_voice
+        self._speed = cfg.espeak_speed
+        self._binary = binary
+
+    async def synthesize(self, text: str) -> AsyncIterator[np.ndarray]:
+        spoken = await asyncio.to_thread(self._prepare, text)
+        if not spoken:
+            return
+        wav = await self._run(spoken)
+        pcm = await asyncio.to_thread(wav_to_pcm, wav)
+        if pcm.size:
+            yield pcm
+
+    def _prepare(self, text: str) -> str:
+        """What espeak-ng is given; "" when there is nothing to pronounce (only punctuation)."""
+        spoken = to_pinyin(text) if self._voice.lower().startswith("cmn-latn-pinyin") else text.strip()
+        return spoken if any(ch.isalnum() for ch in spoken) else ""
+
+    async def _run(self, text: str) -> bytes:
+        argv = [self._binary, "-v", self._voice, "-s", str(self._speed), "--stdout"]
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE)
+        except FileNotFoundError:
+            raise TtsError(f"{self._binary} is not installed; install it with `apt-get install espeak-ng` "
+                           "(the offline voice, tts.fallback: espeak)") from None
+        try:
+            out, err = await proc.communicate(text.encode("utf-8"))
+        except BaseException:
+            if proc.returncode is None:  # cancelled (barge-in): do not leave it running
+                proc.kill()
+                await proc.wait()
+            raise
+        if proc.returncode != 0:
+            reason = err.decode("utf-8", "replace").strip()[:200] or f"exit status {proc.returncode}"
+            raise TtsError(f"espeak-ng failed: {reason} (tts.espeak_voice={self._voice!r}; "
+                           "`espeak-ng --voices=cmn` lists voices)")
+        return out
+
+    @staticmethod
+    def available(binary: str = BINARY) -> bool:
+        return shutil.which(binary) is not None
+
+
+def wav_to_pcm(wav: bytes) -> np.ndarray:
+    """16 kHz mono float32 from espeak's WAV; its streamed header has placeholder sizes, so the
+    data chunk is taken to run to the end of the output."""
+    if wav[:4] != b"RIFF" or wav[8:12] != b"WAVE":
+        raise TtsError("espeak-ng produced no WAV audio")
+    pos, rate, channels, bits = 12, 0, 1, 16
+    while pos + 8 <= len(wav):
+        tag, size = wav[pos:pos + 4], struct.unpack_from("<I", wav, pos + 4)[0]
+        if tag == b"fmt ":
+            _, channels, rate, _, _, bits = struct.unpack_from("<HHIIHH", wav, pos + 8)
+        elif tag == b"data":
+            if bits != 16 or not rate:
+                raise TtsError(f"espeak-ng produced unexpected WAV ({bits}-bit, {rate} Hz)")
+            body = wav[pos + 8:]
+            body = body[:len(body) - len(body) % (2 * channels)]
+            samples = np.frombuffer(body, dtype="<i2").reshape(-1, channels)
+            return resample(to_mono(samples), rate, SAMPLE_RATE)
+        pos += 8 + size + (size & 1)
+    raise TtsError("espeak-ng WAV output has no data chunk")
