@@ -33,3 +33,20 @@ def whisper_base_dir(tmp_path_factory) -> Path:
             with open(piece, "rb") as src:
                 shutil.copyfileobj(src, dst, 1 << 20)
     return out
+
+
+@pytest.fixture(scope="module")
+def pulse(tmp_path_factory):
+    """A private PulseAudio server with null sinks (speaker, micsink), PortAudio pointed at it."""
+    import os
+
+    from support.pulse import pulse_server
+
+    saved = os.environ.get("PULSE_SERVER")
+    with pulse_server(tmp_path_factory.mktemp("pulse")) as server:
+        server.activate()
+        yield server
+    if saved is None:
+        os.environ.pop("PULSE_SERVER", None)
+    else:
+        os.environ["PULSE_SERVER"] = saved

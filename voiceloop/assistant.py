@@ -183,11 +183,12 @@ class Assistant:
 
     async def _sentences_from_llm(self, record: TurnRecord, out: asyncio.Queue[str | None]) -> None:
         splitter = SentenceSplitter(self._cfg.dialogue.first_clause_chars)
-        async for delta in self._s.llm.stream(self._conversation.messages()):
-            record.mark("llm_first_token")
-            for sentence in splitter.push(delta):
-                record.mark("first_sentence")
-                await out.put(sentence)
+        async with contextlib.aclosing(self._s.llm.stream(self._conversation.messages())) as deltas:
+            async for delta in deltas:
+                record.mark("llm_first_token")
+                for sentence in splitter.push(delta):
+                    record.mark("first_sentence")
+                    await out.put(sentence)
         for sentence in splitter.flush():
             record.mark("first_sentence")
             await out.put(sentence)
@@ -209,15 +210,16 @@ class Assistant:
     async def _synthesize_into_port(self, text: str, record: TurnRecord, n: int) -> int:
         queued = 0
         try:
-            async for chunk in self._s.tts.synthesize(text):
-                if chunk.size == 0:
-                    continue
-                record.mark("tts_first_audio")
-                if "playback_start" not in record.marks:
-                    self._state(TurnState.SPEAKING, n)
-                    record.mark("playback_start")
-                await self._s.port.play(chunk.astype(np.float32, copy=False))
-                queued += chunk.size
+            async with contextlib.aclosing(self._s.tts.synthesize(text)) as chunks:
+                async for chunk in chunks:
+                    if chunk.size == 0:
+                        continue
+                    record.mark("tts_first_audio")
+                    if "playback_start" not in record.marks:
+                        self._state(TurnState.SPEAKING, n)
+                        record.mark("playback_start")
+                    await self._s.port.play(chunk.astype(np.float32, copy=False))
+                    queued += chunk.size
         except TtsError as exc:
             log.error("could not speak %r: %s", text[:30], exc)
         return queued

@@ -97,7 +97,7 @@ class TtsConfig:
     pitch: str = "+0Hz"
     fallback: Literal["espeak", "none"] = "espeak"
     espeak_voice: str = "cmn-latn-pinyin"
-    espeak_speed: int = field(default=160, metadata=_range(80, 450))
+    espeak_speed: int = field(default=220, metadata=_range(80, 450))
     edge_retry_s: float = field(default=60.0, metadata=_range(0, 86400))
     edge_proxy: str | None = None
     edge_connect_timeout_s: int = field(default=5, metadata=_range(1, 60))

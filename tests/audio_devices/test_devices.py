@@ -61,9 +61,12 @@ async def test_room_process_speech_arrives_as_captured_frames(pulse):
             await asyncio.sleep(0.3 + 4.28 + 0.5)
     finally:
         await port.aclose()
-    _, corr, gain = locate(clip, tap.mic())
-    print(f"mic: correlation {corr:.4f}, level {gain:+.2f} dB")
-    assert corr > 0.99 and abs(gain) < 1.0
+    mic = tap.mic()
+    # Piece by piece: on a loaded box the room's pacat may underrun, shifting later audio a little.
+    for piece in np.split(clip, 4):
+        _, corr, gain = locate(piece, mic)
+        print(f"mic: correlation {corr:.4f}, level {gain:+.2f} dB")
+        assert corr > 0.99 and abs(gain) < 1.0
 
 
 async def test_echo_path_delay_through_the_room(pulse):

@@ -52,9 +52,9 @@ class Room:
         return out.astype(np.float32)
 
 
-def _pa(tool: str, device: str) -> list[str]:
+def _pa(tool: str, device: str, latency_ms: int) -> list[str]:
     return [tool, f"--device={device}", "--raw", "--format=float32le", f"--rate={RATE}", "--channels=1",
-            "--latency-msec=20"]
+            f"--latency-msec={latency_ms}"]
 
 
 def _speech(specs: list[str]) -> list[tuple[int, np.ndarray]]:
@@ -74,8 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     room = Room(synth_rir(args.rt60, seed=args.seed).astype(np.float64), args.echo_db, _speech(args.speech))
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    rec = subprocess.Popen(_pa("parec", "speaker.monitor"), stdout=subprocess.PIPE)
-    mic = subprocess.Popen(_pa("pacat", "micsink"), stdin=subprocess.PIPE)
+    rec = subprocess.Popen(_pa("parec", "speaker.monitor", 20), stdout=subprocess.PIPE)
+    mic = subprocess.Popen(_pa("pacat", "micsink", 40), stdin=subprocess.PIPE)  # headroom against underruns
     print("ready", flush=True)
     try:
         while len(raw := rec.stdout.read(BLOCK * 4)) == BLOCK * 4:

