@@ -35,6 +35,14 @@ def whisper_base_dir(tmp_path_factory) -> Path:
     return out
 
 
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory):
+    """Tiny random-weight SeACo-Paraformer, Paraformer, FSMN-VAD and CT-punctuation model dirs."""
+    from support.funasr_models import build_tiny_models
+
+    return build_tiny_models(tmp_path_factory.mktemp("funasr-models"))
+
+
 @pytest.fixture(scope="module")
 def pulse(tmp_path_factory):
     """A private PulseAudio server with null sinks (speaker, micsink), PortAudio pointed at it."""

@@ -33,7 +33,7 @@ def run_checks(cfg: Config, path: Path | None, out: TextIO) -> int:
 def _model_items(cfg: Config) -> list[CheckItem]:
     from voiceloop.asr.models import describe_models
 
-    return [CheckItem(f"{m.role} model", m.path is not None, m.path or f"{m.name}: {m.problem}")
+    return [CheckItem(f"{m.role} model", m.path is not None, m.path or m.problem or m.name)
             for m in describe_models(cfg.asr)]
 
 

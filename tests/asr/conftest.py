@@ -5,14 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from support.funasr_models import TinyModels, build_tiny_models
 from support.recordings import ZH as ZH_AUDIO
 from voiceloop.audio.decode import decode_file
-
-
-@pytest.fixture(scope="session")
-def tiny_models(tmp_path_factory) -> TinyModels:
-    return build_tiny_models(tmp_path_factory.mktemp("funasr-models"))
 
 
 @pytest.fixture(scope="session")
