@@ -59,6 +59,9 @@ class AecConfig:
     ns_level: int = field(default=1, metadata=_range(0, 3))
     high_pass: bool = True
     filter_ms: int = field(default=300, metadata=_range(20, 1000))
+    double_talk_detector: bool = True
+    linear_tail_ms: int = field(default=300, metadata=_range(50, 1000))
+    double_talk_margin_db: float = field(default=10.0, metadata=_range(3, 30))
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,8 +24,11 @@ log = logging.getLogger(__name__)
 
 async def listen(cfg: Config, port: AudioPort, asr: AsrEngine, out: TextIO, json_lines: bool = False,
                  play: np.ndarray | None = None) -> None:
-    """Print each utterance as recognised; recognition runs beside capture so no audio is dropped."""
-    utterances: asyncio.Queue[Utterance] = asyncio.Queue(maxsize=32)
+    """Print each utterance as recognised; recognition runs beside capture so no audio is dropped.
+
+    Returns when the port's frames end (after the last utterance is printed) or when cancelled.
+    """
+    utterances: asyncio.Queue[Utterance | None] = asyncio.Queue(maxsize=32)
     async with asyncio.TaskGroup() as group:
         group.create_task(_recognise(asr, utterances, out, json_lines))
         if play is not None:
@@ -33,11 +36,12 @@ async def listen(cfg: Config, port: AudioPort, asr: AsrEngine, out: TextIO, json
         async for event in frontend_events(port.frames(), FrontEnd(cfg)):
             if isinstance(event, Utterance):
                 await utterances.put(event)
+        await utterances.put(None)
 
 
-async def _recognise(asr: AsrEngine, utterances: asyncio.Queue[Utterance], out: TextIO, json_lines: bool) -> None:
-    while True:
-        utt = await utterances.get()
+async def _recognise(asr: AsrEngine, utterances: asyncio.Queue[Utterance | None], out: TextIO,
+                     json_lines: bool) -> None:
+    while (utt := await utterances.get()) is not None:
         transcript = await asyncio.to_thread(asr.transcribe, utt.samples)
         if not transcript.text:
             continue

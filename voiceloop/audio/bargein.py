@@ -1,0 +1,87 @@
+"""Barge-in detection during playback: is the user talking over the assistant's own voice?
+
+The main echo canceller (AEC3) keeps the echo out of everything the user's turns are built
+from, but its suppressor also pushes the user 12-18 dB down while the speaker plays, and a VAD
+on that hears the interruption ~1 s late. This detector listens to a second, linear-only echo
+canceller (`linaec`), whose output keeps the user at full level, and answers two questions per
+10 ms frame:
+
+1. Is there speech? A second speech detector (same engine as the main one) on the linear output.
+2. Is it the user's, not leftover echo? A linear canceller leaves 15-30 dB of residual echo,
+   and that residue is speech too (the assistant's), so the speech detector alone would fire on
+   it. The residue, though, stays a fixed fraction of the echo estimate (`leak`, learnt while
+   only the speaker talks), whereas the user's voice adds energy the echo estimate does not
+   explain. Double-talk = output energy more than `double_talk_margin_db` over `leak` x echo
+   estimate: an energy-ratio double-talk detector on the linear canceller's own signals.
+
+The barge-in probability is the speech probability while double-talk holds, else 0. A filter
+that has not converged yet has a high `leak`, so the test is strict until it has learnt the
+room: it can only miss a barge-in then, never invent one.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from voiceloop.audio.linaec import LinearEchoCanceller
+from voiceloop.audio.vad import SpeechDetector
+
+_SMOOTH = 0.5  # frame energies: ~20 ms memory, quick enough for a syllable onset
+_LEAK_RATE = 0.05  # leak learnt over ~20 frames of echo-only playback
+_ECHO_FLOOR = 10 ** (-70 / 10)  # echo estimates below -70 dBFS: nothing to confuse the user with
+_HOLD_FRAMES = 10  # double-talk holds 100 ms past its last frame, over gaps between syllables
+_EPS = 1e-12
+
+
+@dataclass(frozen=True, slots=True)
+class BargeInFrame:
+    """One frame's verdict: the linear canceller's output and the barge-in speech probability."""
+
+    linear: np.ndarray
+    probability: float
+    double_talk: bool
+
+
+class BargeInDetector:
+    """Linear echo canceller + energy-ratio double-talk test + speech detector on its output."""
+
+    def __init__(self, detector: SpeechDetector, tail_ms: int = 300, margin_db: float = 10.0):
+        self._lin = LinearEchoCanceller(tail_ms)
+        self._vad = detector
+        self._margin_db = margin_db
+        self._out_pow = self._echo_pow = 0.0
+        self._leak_db = 0.0  # residual echo / echo estimate; 0 dB = "cancels nothing yet"
+        self._hold = 0
+
+    @property
+    def leak_db(self) -> float:
+        """What the linear canceller currently leaves of the echo, dB (more negative = better)."""
+        return self._leak_db
+
+    def render(self, frame: np.ndarray) -> None:
+        self._lin.render(frame)
+
+    def capture(self, frame: np.ndarray) -> BargeInFrame:
+        result = self._lin.capture(frame)
+        self._out_pow += _SMOOTH * (float(np.mean(result.out.astype(np.float64) ** 2)) - self._out_pow)
+        self._echo_pow += _SMOOTH * (float(np.mean(result.echo.astype(np.float64) ** 2)) - self._echo_pow)
+        double_talk = self._double_talk()
+        probability = self._vad.probability(result.out)
+        return BargeInFrame(result.out, probability if double_talk else 0.0, double_talk)
+
+    def _double_talk(self) -> bool:
+        if self._echo_pow < _ECHO_FLOOR:
+            self._hold = 0
+            return False  # no echo estimate: the main canceller's own output is reliable here
+        ratio_db = 10 * math.log10((self._out_pow + _EPS) / self._echo_pow)
+        if ratio_db > self._leak_db + self._margin_db:
+            self._hold = _HOLD_FRAMES
+            return True
+        if self._hold > 0:
+            self._hold -= 1
+            return True
+        self._leak_db += _LEAK_RATE * (ratio_db - self._leak_db)
+        return False
