@@ -8,6 +8,11 @@ Everything runs in `SimulatedRoom` (RT60 0.3 s) with the real Mandarin clips in 
   over the user; "NE loss" is the same without echo, i.e. what the processing alone costs), and
   CPU per 10 ms frame. Convergence is counted from the first window with echo, so "0.0 s" means
   the first 0.5 s window already reached 30 dB.
+- Barge-in (webrtc, speexdsp, none; double-talk detector on and off): the user talks over an
+  espeak-ng reply whose echo is 6 dB over the user; onset delay = `SpeechStarted` (room clock)
+  minus the true onset, median over 3 users x 3 echo delays, playback cleared on the onset as the
+  daemon does; "missed" counts barge-ins never heard; "echo onsets" are `SpeechStarted` events
+  in the same replies without a user (must be 0); cpu is the whole front end per 10 ms frame.
 - VAD (silero, webrtcvad) through the endpointer at 20 and 5 dB SNR: frame precision/recall
   against the energy truth, utterance counts, start error and end-of-utterance delay (from the
   true end to the moment `UtteranceEnd` fires), CPU per frame.
@@ -30,7 +35,9 @@ from voiceloop.audio.endpoint import Endpointer, UtteranceEnd  # noqa: E402
 from voiceloop.audio.port import Captured, Rendered  # noqa: E402
 from voiceloop.audio.simroom import RoomSpec, SimulatedRoom, normalize_speech  # noqa: E402
 from voiceloop.audio.vad import create_speech_detector  # noqa: E402
-from voiceloop.config import AecConfig, VadConfig  # noqa: E402
+from voiceloop.audio.frontend import FrontEnd, SpeechStarted  # noqa: E402
+from voiceloop.config import AecConfig, Config, TtsConfig, VadConfig  # noqa: E402
+from voiceloop.tts.espeak import EspeakSynthesizer  # noqa: E402
 
 ZH = Path(__file__).resolve().parents[1] / ".." / "shared" / "audio" / "zh"
 USER = ("funasr_asr_example.wav", "aishell1_BAC009S0724W0121.wav", "aishell1_BAC009S0764W0121.wav",
@@ -92,6 +99,48 @@ async def bench_aec(engine: str) -> dict:
             "near_only_loss": 10 * np.log10(np.sum(near[s:e] ** 2) / np.sum(near_out[s:e] ** 2))}
 
 
+async def espeak_reply() -> np.ndarray:
+    text = "好的，我来详细说一说。广州的房地产市场最近变化很大。很多中介公司都在调整策略。"
+    return normalize_speech(np.concatenate([c async for c in EspeakSynthesizer(TtsConfig()).synthesize(text)]), -32.0)
+
+
+async def barge_in_once(cfg: Config, reply: np.ndarray, user: np.ndarray | None, delay_s: float
+                        ) -> tuple[float | None, int, float]:
+    """(onset delay or None, SpeechStarted count, ms per frame) for one reply with a user at 4 s."""
+    room = SimulatedRoom(RoomSpec(delay_s=delay_s, duration_s=10.0, render_block=3, capture_block=2),
+                         [(4.0, user)] if user is not None else [])
+    front, starts, busy, frames = FrontEnd(cfg), [], 0.0, 0
+    await room.play(reply)
+    async for item in room.frames():
+        t = time.perf_counter()
+        events = front.push(item)
+        busy, frames = busy + time.perf_counter() - t, frames + isinstance(item, Captured)
+        if any(isinstance(ev, SpeechStarted) for ev in events):
+            starts.append(room.now)
+            room.clear()
+    if user is None:
+        return None, len(starts), busy / frames * 1e3
+    onset = room.truth.user_speech[0][0]
+    late = [t - onset for t in starts if t >= onset]
+    return (late[0] if late else None), len(starts) - len(late), busy / frames * 1e3
+
+
+async def bench_barge_in(engine: str, detector: bool, reply: np.ndarray) -> dict:
+    cfg = Config(aec=AecConfig(engine=engine, double_talk_detector=detector))
+    delays, missed, false_on, cpu = [], 0, 0, []
+    for name in USER[1:4]:
+        for delay_s in (0.05, 0.1, 0.15):
+            d, early, ms = await barge_in_once(cfg, reply, clip(name), delay_s)
+            cpu.append(ms)
+            false_on += early
+            missed += d is None
+            delays += [d] if d is not None else []
+    for delay_s in (0.05, 0.15):
+        _, n, _ = await barge_in_once(cfg, reply, None, delay_s)
+        false_on += n
+    return {"delays": delays, "missed": missed, "false": false_on, "cpu_ms": float(np.mean(cpu))}
+
+
 async def bench_vad(engine: str, snr_db: float) -> dict:
     script, t = [], 1.0
     for name in USER:
@@ -135,6 +184,16 @@ async def main() -> None:
     print("ERLE over time (0.5 s windows, dB):")
     for engine, r in results.items():
         print(f"  {engine:9}", " ".join(f"{db:3.0f}" for _, db in r["rows"][:30]))
+    print("\n== Barge-in onset delay during double-talk (espeak reply, echo 6 dB over the user, RT60 0.3 s) ==")
+    print(f"{'engine':10} {'detector':>8} {'median ms':>10} {'range ms':>14} {'missed':>7} {'echo onsets':>12} {'cpu ms/frame':>13}")
+    reply = await espeak_reply()
+    for engine in ("webrtc", "speexdsp", "none"):
+        for detector in ((True, False) if engine != "none" else (False,)):
+            r = await bench_barge_in(engine, detector, reply)
+            d = np.array(r["delays"]) * 1e3
+            med, rng = (f"{np.median(d):.0f}", f"[{d.min():.0f},{d.max():.0f}]") if len(d) else ("-", "-")
+            print(f"{engine:10} {'on' if detector else 'off':>8} {med:>10} {rng:>14} {r['missed']:>4}/9 "
+                  f"{r['false']:>12} {r['cpu_ms']:13.3f}")
     print("\n== VAD + endpointer (threshold 0.5, end_silence 600 ms), 6 utterances ==")
     print(f"{'engine':10} {'SNR':>4} {'prec':>6} {'recall':>6} {'utts':>6} {'start err ms':>16} {'end delay ms':>16} {'cpu ms':>7}")
     for snr in (20.0, 5.0):

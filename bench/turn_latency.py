@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import statistics
 import sys
 import tempfile
@@ -30,6 +29,7 @@ from support.models_pypi import assemble_whisper_base  # noqa: E402
 from support.openai_server import OpenAIServer, Script  # noqa: E402
 from support.recordings import ZH  # noqa: E402
 
+from voiceloop.assistant import TurnFinished  # noqa: E402
 from voiceloop.audio.decode import decode_file  # noqa: E402
 from voiceloop.audio.simroom import RoomSpec, SimulatedRoom  # noqa: E402
 from voiceloop.config import AsrConfig, Config, DialogueConfig, LlmConfig, TtsConfig, WhisperConfig  # noqa: E402
@@ -38,22 +38,23 @@ from voiceloop.logs import setup_logging  # noqa: E402
 
 CLIPS = ("aishell1_BAC009S0724W0121.wav", "aishell1_BAC009S0764W0121.wav", "funasr_asr_example.wav",
          "wenet_nst_ID001.wav", "wenet_nst_ID002.wav")
+ESPEAK_DBFS = -20.0  # measured level of voiceloop's espeak-ng Mandarin voice (active speech)
 LONG_REPLY = tuple("这是一个很长的回答，用来测试打断。" for _ in range(12))
 
 
-async def one_trial(clip: str, asr, cfg: Config, ttft: float, echo_db: float, log_path: Path) -> dict:
+async def one_trial(clip: str, asr, cfg: Config, ttft: float, echo_db: float) -> dict:
     speech = decode_file(ZH / clip)
     barge_at = 0.5 + len(speech) / 16000 + 6.0
-    room = SimulatedRoom(RoomSpec(speed=1.0, duration_s=barge_at + 6.0, echo_gain_db=echo_db),
+    gain_db = echo_db - (ESPEAK_DBFS - RoomSpec().speech_dbfs)
+    room = SimulatedRoom(RoomSpec(speed=1.0, duration_s=barge_at + 6.0, echo_gain_db=gain_db),
                          script=[(0.5, speech), (barge_at, decode_file(ZH / "aishell1_BAC009S0764W0121.wav"))])
     async with OpenAIServer(Script(deltas=LONG_REPLY, first_token_delay_s=ttft, delta_delay_s=0.3),
                             Script(deltas=("好。",))) as srv:
         llm = LlmConfig(base_url=srv.base_url, model="bench")
-        run_cfg = Config(asr=cfg.asr, llm=llm, tts=cfg.tts, dialogue=DialogueConfig(turn_log=str(log_path)))
-        log_path.unlink(missing_ok=True)
-        await serve(run_cfg, room, asr)
-    record = json.loads(log_path.read_text(encoding="utf-8").splitlines()[0])
-    m = record["marks"]
+        run_cfg = Config(asr=cfg.asr, llm=llm, tts=cfg.tts, dialogue=DialogueConfig(turn_log=""))
+        finished: list[TurnFinished] = []
+        await serve(run_cfg, room, asr, on_event=lambda e: finished.append(e) if isinstance(e, TurnFinished) else None)
+    m = finished[0].record.marks  # monotonic seconds
     speech_end = room.truth.user_speech[0][1]
     first_out = room.truth.playback[0].start_t
     total = first_out - speech_end
@@ -61,9 +62,15 @@ async def one_trial(clip: str, asr, cfg: Config, ttft: float, echo_db: float, lo
     llm_s = m["first_sentence"] - m["asr_done"]
     tts_s = m["tts_first_audio"] - m["first_sentence"]
     added = total - run_cfg.vad.end_silence_ms / 1000 - asr_s - llm_s - tts_s
+    # The same split on one clock (monotonic): the endpointer's share (endpoint later than the
+    # configured silence after the true end of speech) and the pipeline's (endpoint -> first audio
+    # out, less ASR, LLM and TTS time).
+    endpoint_late = m["endpoint"] - (room.started_at + speech_end) - run_cfg.vad.end_silence_ms / 1000
+    pipeline = (room.started_at + first_out) - m["endpoint"] - asr_s - llm_s - tts_s
     onset = room.truth.user_speech[1][0]
     clears = [t for t, dropped in room.truth.clears if t >= onset - 0.05 and dropped > 0]
     return {"clip": clip, "total": total, "asr": asr_s, "llm": llm_s, "tts": tts_s, "added": added,
+            "endpoint_late": endpoint_late, "pipeline": pipeline,
             "barge_in": (clears[0] - onset) if clears else None}
 
 
@@ -71,7 +78,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--trials", type=int, default=5)
     parser.add_argument("--ttft", type=float, default=0.3, help="LLM time to first token, seconds")
-    parser.add_argument("--echo-db", type=float, default=6.0, help="echo level over the user, dB")
+    parser.add_argument("--echo-db", type=float, default=6.0,
+                        help="the assistant's voice at the mic over the user's, dB (espeak plays at about "
+                             "-20 dBFS, the room puts the user at -32 dBFS)")
     args = parser.parse_args()
     setup_logging("WARNING")
     from voiceloop.asr.whisper import WhisperEngine
@@ -83,17 +92,22 @@ def main() -> None:
         rows = []
         for i in range(args.trials):
             clip = CLIPS[i % len(CLIPS)]
-            row = asyncio.run(one_trial(clip, asr, cfg, args.ttft, args.echo_db, Path(tmp) / "turns.jsonl"))
+            row = asyncio.run(one_trial(clip, asr, cfg, args.ttft, args.echo_db))
             rows.append(row)
             barge = f"{row['barge_in'] * 1000:6.0f}" if row["barge_in"] is not None else "   n/a"
             print(f"{clip:<34} speech end->audio {row['total']:5.2f}s  asr {row['asr']:.2f}s  "
-                  f"llm->1st sentence {row['llm']:.2f}s  tts {row['tts']:.3f}s  added {row['added'] * 1000:6.0f} ms  "
+                  f"llm->1st sentence {row['llm']:.2f}s  tts {row['tts']:.3f}s  added {row['added'] * 1000:4.0f} ms "
+                  f"(endpointer {row['endpoint_late'] * 1000:4.0f} + pipeline {row['pipeline'] * 1000:3.0f})  "
                   f"barge-in {barge} ms")
     added = statistics.median(r["added"] for r in rows) * 1000
     barges = [r["barge_in"] for r in rows if r["barge_in"] is not None]
     total = statistics.median(r["total"] for r in rows)
     print(f"\nmedian end of speech -> first audio (all local, CPU): {total:.2f} s")
+    late = statistics.median(r["endpoint_late"] for r in rows) * 1000
+    pipeline = statistics.median(r["pipeline"] for r in rows) * 1000
     print(f"median daemon-added latency: {added:.0f} ms (target <= 50 ms: {added / 50:.2f}x of target)")
+    print(f"  of which endpointing later than the configured silence: {late:.0f} ms (VAD release vs the "
+          f"energy-based speech end), pipeline (queues, threads, playback start): {pipeline:.0f} ms")
     if barges:
         b = statistics.median(barges) * 1000
         print(f"median barge-in reaction: {b:.0f} ms over {len(barges)}/{len(rows)} trials "

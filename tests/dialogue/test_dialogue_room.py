@@ -26,6 +26,9 @@ from support.recordings import ZH, read_manifest
 
 USER_1 = "aishell1_BAC009S0724W0121.wav"  # 广州市房地产中介协会分析
 USER_2 = "aishell1_BAC009S0764W0121.wav"  # 甚至出现交易几乎停滞的情况
+# espeak-ng speaks at about -20 dBFS and the room puts the user at -32 dBFS: an echo gain of -6 dB
+# makes the assistant's voice at the microphone 6 dB louder than the user (issue 3's condition).
+ECHO_GAIN_DB = -6.0
 LONG_REPLY = ("好的，我来详细说一说。", "广州的房地产市场最近变化很大。", "很多中介公司都在调整策略。",
               "协会的分析报告指出了几个问题。", "第一是成交量下降。", "第二是价格波动。", "第三是政策影响。",
               "总的来说，市场还需要时间恢复。", "你还想了解哪些方面呢？")
@@ -67,7 +70,7 @@ def _records(tmp_path) -> list[dict]:
 async def test_turns_are_answered_aloud_and_the_echo_never_becomes_a_turn(tmp_path, whisper_asr, whisper_base_dir):
     """Turn 1: the LLM fails (503) -> spoken apology. Turn 2: a streamed reply is spoken sentence by sentence."""
     refs = read_manifest()
-    room = SimulatedRoom(RoomSpec(speed=1.0, duration_s=30.0),
+    room = SimulatedRoom(RoomSpec(speed=1.0, duration_s=30.0, echo_gain_db=ECHO_GAIN_DB),
                          script=[(0.5, decode_file(ZH / USER_1)), (10.5, decode_file(ZH / USER_2))])
     reply = ("好的，", "这个问题", "我知道。", "房地产市场", "最近确实不太活跃。", "**交易量**下降了很多。")
     async with OpenAIServer(Script(mode="status", status=503),
@@ -106,7 +109,7 @@ async def test_barge_in_stops_playback_closes_the_llm_stream_and_takes_the_new_t
         tmp_path, whisper_asr, whisper_base_dir):
     refs = read_manifest()
     onset_2 = 11.0
-    room = SimulatedRoom(RoomSpec(speed=1.0, duration_s=21.0),
+    room = SimulatedRoom(RoomSpec(speed=1.0, duration_s=21.0, echo_gain_db=ECHO_GAIN_DB),
                          script=[(0.5, decode_file(ZH / USER_1)), (onset_2, decode_file(ZH / USER_2))])
     slow = Script(deltas=LONG_REPLY, delta_delay_s=1.2)
     async with OpenAIServer(slow, Script(deltas=("明白了。",))) as srv:
@@ -121,7 +124,7 @@ async def test_barge_in_stops_playback_closes_the_llm_stream_and_takes_the_new_t
     user_onset = room.truth.user_speech[1][0]
     clears = [t for t, dropped in room.truth.clears if t >= user_onset - 0.05 and dropped > 0]
     assert clears, f"playback was not cleared after the user spoke at {user_onset:.2f}s: {room.truth.clears}"
-    assert clears[0] - user_onset < 1.5  # the target (150 ms) is measured in bench/turn_latency.py
+    assert clears[0] - user_onset < 0.6  # the target (150 ms) is measured in bench/turn_latency.py
     assert first.disconnected_at is not None
 
     records = _records(tmp_path)
@@ -134,7 +137,7 @@ async def test_barge_in_stops_playback_closes_the_llm_stream_and_takes_the_new_t
 async def test_reset_phrase_clears_memory_and_noise_is_never_sent(tmp_path, whisper_asr, whisper_base_dir):
     cfg = _config(tmp_path, "http://127.0.0.1:9/v1", whisper_base_dir)
     cfg = dataclasses.replace(cfg, dialogue=dataclasses.replace(cfg.dialogue, reset_phrases=("你好你好",)))
-    room = SimulatedRoom(RoomSpec(speed=1.0, duration_s=7.0),
+    room = SimulatedRoom(RoomSpec(speed=1.0, duration_s=7.0, echo_gain_db=ECHO_GAIN_DB),
                          script=[(0.5, decode_file(ZH / "wenet_nst_data_example_ID001.wav"))])  # 你好你好
     async with OpenAIServer() as srv:
         cfg = dataclasses.replace(cfg, llm=dataclasses.replace(cfg.llm, base_url=srv.base_url))

@@ -9,14 +9,18 @@ canceller (`linaec`), whose output keeps the user at full level, and answers two
 1. Is there speech? A second speech detector (same engine as the main one) on the linear output.
 2. Is it the user's, not leftover echo? A linear canceller leaves 15-30 dB of residual echo,
    and that residue is speech too (the assistant's), so the speech detector alone would fire on
-   it. The residue, though, stays a fixed fraction of the echo estimate (`leak`, learnt while
-   only the speaker talks), whereas the user's voice adds energy the echo estimate does not
-   explain. Double-talk = output energy more than `double_talk_margin_db` over `leak` x echo
-   estimate: an energy-ratio double-talk detector on the linear canceller's own signals.
+   it. The residue, though, stays a fixed fraction of what the mic hears (`leak`, the inverse of
+   the canceller's ERLE, learnt while only the speaker talks), whereas the user's voice passes
+   the canceller untouched. Double-talk = output/mic energy more than `double_talk_margin_db`
+   over `leak`: the apparent ERLE collapses (the classic ERLE-drop double-talk detector). The
+   mic energy is held with a reverberation-like release, because in the gaps between the
+   assistant's words the residual trails the mic by the room's decay.
 
-The barge-in probability is the speech probability while double-talk holds, else 0. A filter
-that has not converged yet has a high `leak`, so the test is strict until it has learnt the
-room: it can only miss a barge-in then, never invent one.
+The barge-in probability is the speech probability while double-talk holds, else 0. The user
+adds to the mic as much as to the output, so a real barge-in under echo leaves the output below
+the mic; output at or above the mic means the filter itself is wrong (early in a reply, before
+it has learnt the room) and is never taken as the user. Until the canceller removes more than
+the margin the test cannot pass at all: it can only miss a barge-in then, never invent one.
 """
 
 from __future__ import annotations
@@ -33,8 +37,10 @@ _SMOOTH = 0.5  # frame energies: ~20 ms memory, quick enough for a syllable onse
 _LEAK_RATE = 0.05  # leak learnt over ~20 frames of echo-only playback
 _ECHO_FLOOR = 10 ** (-70 / 10)  # echo estimates below -70 dBFS: nothing to confuse the user with
 _HOLD_FRAMES = 10  # double-talk holds 100 ms past its last frame, over gaps between syllables
-_BLIND_FRAMES = 0  # after a clipped mic frame, until its distortion has left the smoothed energies
+_BLIND_FRAMES = 4  # after a clipped mic frame, until its distortion has left the smoothed energies
 _EPS = 1e-12
+_CEILING_DB = -1.0  # output at or over the mic: the filter adds echo (e.g. a new reply's first frames), not the user
+_TAIL_DECAY = 10 ** (-1.0 / 10)  # 1 dB per frame: an echo's reverberant tail dies no faster (RT60 <= 0.6 s)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,8 +59,9 @@ class BargeInDetector:
         self._lin = LinearEchoCanceller(tail_ms)
         self._vad = detector
         self._margin_db = margin_db
-        self._out_pow = self._echo_pow = 0.0
-        self._leak_db = 0.0  # residual echo / echo estimate; 0 dB = "cancels nothing yet"
+        self._out_pow = self._echo_pow = self._mic_pow = 0.0
+        self._mic_ref = 0.0  # mic energy with a reverberation-like release: what the residual may trail
+        self._leak_db = 0.0  # residual echo / mic; 0 dB = "cancels nothing yet"
         self._hold = 0
         self._blind = 0
 
@@ -70,6 +77,8 @@ class BargeInDetector:
         result = self._lin.capture(frame)
         self._out_pow += _SMOOTH * (float(np.mean(result.out.astype(np.float64) ** 2)) - self._out_pow)
         self._echo_pow += _SMOOTH * (float(np.mean(result.echo.astype(np.float64) ** 2)) - self._echo_pow)
+        self._mic_pow += _SMOOTH * (float(np.mean(frame.astype(np.float64) ** 2)) - self._mic_pow)
+        self._mic_ref = max(self._mic_pow, self._mic_ref * _TAIL_DECAY)
         self._blind = _BLIND_FRAMES if result.clipped else max(self._blind - 1, 0)
         double_talk = self._double_talk()
         probability = self._vad.probability(result.out)
@@ -82,8 +91,8 @@ class BargeInDetector:
         if self._blind:
             self._hold = 0
             return False  # a clipped echo leaves a residue the leak does not predict: not evidence
-        ratio_db = 10 * math.log10((self._out_pow + _EPS) / self._echo_pow)
-        if ratio_db > self._leak_db + self._margin_db:
+        ratio_db = 10 * math.log10((self._out_pow + _EPS) / (self._mic_ref + _EPS))
+        if self._leak_db + self._margin_db < ratio_db <= _CEILING_DB:
             self._hold = _HOLD_FRAMES
             return True
         if self._hold > 0:

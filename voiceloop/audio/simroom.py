@@ -112,6 +112,7 @@ class SimulatedRoom:
         self._tick = 0
         self._span_start: float | None = None
         self._closed = False
+        self.started_at: float | None = None  # loop time (monotonic) of sample 0, once frames() runs
 
     @property
     def now(self) -> float:
@@ -176,7 +177,7 @@ class SimulatedRoom:
     async def frames(self) -> AsyncIterator[Captured | Rendered]:
         """Rendered and Captured frames in bursts, paced by `speed`, until duration or aclose."""
         loop = asyncio.get_running_loop()
-        t_start = loop.time()
+        t_start = self.started_at = loop.time()
         rendered: list[Rendered] = []
         captured: list[Captured] = []
         while not self._closed and (self.spec.duration_s is None or self.now < self.spec.duration_s - 1e-9):

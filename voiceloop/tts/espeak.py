@@ -21,6 +21,11 @@ from voiceloop.tts.pinyin import to_pinyin
 BINARY = "espeak-ng"
 
 
+# espeak-ng's voice peaks at (and past) full scale; 3 dB down keeps it off the clip level and close
+# to Edge's loudness (about -20 dBFS active speech), so the speaker volume needs no retuning.
+_OUTPUT_GAIN = np.float32(0.7)
+
+
 class EspeakSynthesizer:
     """`Synthesizer` over ``espeak-ng --stdout``; yields each sentence as one chunk (~50 ms to make)."""
 
@@ -38,7 +43,7 @@ class EspeakSynthesizer:
         wav = await self._run(spoken)
         pcm = await asyncio.to_thread(wav_to_pcm, wav)
         if pcm.size:
-            yield pcm
+            yield pcm * _OUTPUT_GAIN
 
     def _prepare(self, text: str) -> str:
         """What espeak-ng is given; "" when there is nothing to pronounce (only punctuation)."""
