@@ -32,7 +32,11 @@ from voiceloop.turns import TurnLog, TurnRecord
 
 log = logging.getLogger(__name__)
 
-RESET_CONFIRMATION = "好的，我们重新开始。"
+# The assistant's own phrases, by `dialogue.language`.
+PHRASES = {
+    "zh": {"apology": "抱歉，我现在没法回答，请稍后再试。", "reset": "好的，我们重新开始。"},
+    "en": {"apology": "Sorry, I can't answer right now. Please try again in a moment.", "reset": "Okay, let's start over."},
+}
 
 
 class TurnState(enum.Enum):
@@ -144,7 +148,8 @@ class Assistant:
             dropped = self._s.port.clear() if record.interrupted else 0
             record.reply_text = reply.text()
             record.heard_text = reply.heard(dropped)
-            if record.user_text:
+            # A failed turn with nothing heard leaves no reply: the next user message replaces it.
+            if record.user_text and (record.heard_text or record.interrupted):
                 self._conversation.add_assistant(record.heard_text, interrupted=record.interrupted)
             self._turn_log.write(record)
             self._emit(TurnFinished(record))
@@ -159,7 +164,7 @@ class Assistant:
         log.info("heard: %s", text or "(nothing)")
         if self._conversation.is_reset(text):
             self._conversation.reset()
-            await self._speak_sentences(_one(RESET_CONFIRMATION), record, reply)
+            await self._speak_sentences(_one(PHRASES[self._cfg.dialogue.language]["reset"]), record, reply)
             return
         if not self._conversation.should_send(text):
             log.info("not sent to the LLM: empty, noise or punctuation only (%r)", text)
@@ -172,7 +177,8 @@ class Assistant:
             exc = group.exceptions[0]
             record.error = f"llm {exc.code}: {exc}"
             log.error("LLM failed (%s): %s", exc.code, exc)
-            await self._speak_sentences(_one(self._cfg.dialogue.apology), record, reply, history=False)
+            apology = self._cfg.dialogue.apology or PHRASES[self._cfg.dialogue.language]["apology"]
+            await self._speak_sentences(_one(apology), record, reply, history=False)
 
     async def _stream_reply(self, record: TurnRecord, reply: _Reply) -> None:
         """LLM deltas become sentences in one task while another speaks them: first audio after sentence one."""

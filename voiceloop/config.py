@@ -109,9 +109,9 @@ class TtsConfig:
 @dataclass(frozen=True, slots=True)
 class DialogueConfig:
     barge_in: bool = True
-    language: str = "zh"
+    language: Literal["zh", "en"] = "zh"
     reset_phrases: tuple[str, ...] = ("重新开始", "清空对话")
-    apology: str = "抱歉，我现在没法回答，请稍后再试。"
+    apology: str = ""
     first_clause_chars: int = field(default=20, metadata=_range(4, 200))
     turn_log: str = "~/.local/state/voiceloop/turns.jsonl"
 

@@ -48,20 +48,25 @@ async def serve(cfg: Config, port: AudioPort, asr: AsrEngine,
 
 
 def run_main(cfg: Config) -> int:
-    """Load models and open devices, then serve; returns the process exit code."""
-    return asyncio.run(_main(cfg))
+    """Load models and open devices, then serve; returns the process exit code.
 
-
-async def _main(cfg: Config) -> int:
+    The model loads before the event loop starts, with the default signal handling: SIGINT or
+    SIGTERM while loading simply ends the process, as there is nothing to drain yet.
+    """
     from voiceloop.asr import create_engine
+
+    log.info("loading %s ASR model (this can take a minute)", cfg.asr.engine)
+    asr = create_engine(cfg.asr)
+    return asyncio.run(_main(cfg, asr))
+
+
+async def _main(cfg: Config, asr: AsrEngine) -> int:
     from voiceloop.audio.devices import SoundDevicePort
 
     main = asyncio.current_task()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, main.cancel)
-    log.info("loading %s ASR model (this can take a minute)", cfg.asr.engine)
-    asr = await asyncio.to_thread(create_engine, cfg.asr)
     port = SoundDevicePort(cfg.audio)
     with contextlib.suppress(asyncio.CancelledError):
         await serve(cfg, port, asr)

@@ -56,20 +56,22 @@ async def _recognise(asr: AsrEngine, utterances: asyncio.Queue[Utterance | None]
 
 
 def listen_main(cfg: Config, json_lines: bool = False, play: str | None = None) -> int:
-    return asyncio.run(_main(cfg, json_lines, play))
-
-
-async def _main(cfg: Config, json_lines: bool, play: str | None) -> int:
+    """Decode `play` and load the model first (a bad file fails before anything opens), then listen."""
     from voiceloop.asr import create_engine
     from voiceloop.audio.decode import decode_file
+
+    samples = decode_file(Path(play)) if play else None
+    asr = create_engine(cfg.asr)
+    return asyncio.run(_main(cfg, asr, json_lines, samples))
+
+
+async def _main(cfg: Config, asr: AsrEngine, json_lines: bool, samples: np.ndarray | None) -> int:
     from voiceloop.audio.devices import SoundDevicePort
 
     main = asyncio.current_task()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, main.cancel)
-    samples = await asyncio.to_thread(decode_file, Path(play)) if play else None
-    asr = await asyncio.to_thread(create_engine, cfg.asr)
     port = SoundDevicePort(cfg.audio)
     log.info("listening (Ctrl-C to stop)")
     try:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import time
 from pathlib import Path
 
@@ -70,7 +71,18 @@ class WhisperEngine:
         return EngineInfo(self.name, self._device, (ModelInfo("asr", self._wcfg.model, self._model_path),))
 
     def _convert(self, text: str) -> str:
-        return self._to_simplified(text) if self._to_simplified else text
+        text = self._to_simplified(text) if self._to_simplified else text
+        return fullwidth_punctuation(text)
+
+
+_FULLWIDTH = str.maketrans({",": "，", "?": "？", "!": "！", ";": "；", ":": "：", ".": "。"})
+_CJK_PUNCT = re.compile(r"(?<=[\u3400-\u9fff])[,?!;:.](?!\d)")
+
+
+def fullwidth_punctuation(text: str) -> str:
+    """Whisper writes Chinese with ASCII punctuation ("你好吗?今天"); after a Hanzi use the
+    full-width forms the rest of the pipeline (sentence splitting, subtitles) expects."""
+    return _CJK_PUNCT.sub(lambda m: m.group(0).translate(_FULLWIDTH), text)
 
 
 def _simplifier():
