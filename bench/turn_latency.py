@@ -42,11 +42,11 @@ ESPEAK_DBFS = -20.0  # measured level of voiceloop's espeak-ng Mandarin voice (a
 LONG_REPLY = tuple("这是一个很长的回答，用来测试打断。" for _ in range(12))
 
 
-async def one_trial(clip: str, asr, cfg: Config, ttft: float, echo_db: float) -> dict:
+async def one_trial(clip: str, asr, cfg: Config, ttft: float, echo_db: float, rt60: float) -> dict:
     speech = decode_file(ZH / clip)
     barge_at = 0.5 + len(speech) / 16000 + 6.0
     gain_db = echo_db - (ESPEAK_DBFS - RoomSpec().speech_dbfs)
-    room = SimulatedRoom(RoomSpec(speed=1.0, duration_s=barge_at + 6.0, echo_gain_db=gain_db),
+    room = SimulatedRoom(RoomSpec(speed=1.0, duration_s=barge_at + 6.0, echo_gain_db=gain_db, rt60_s=rt60),
                          script=[(0.5, speech), (barge_at, decode_file(ZH / "aishell1_BAC009S0764W0121.wav"))])
     async with OpenAIServer(Script(deltas=LONG_REPLY, first_token_delay_s=ttft, delta_delay_s=0.3),
                             Script(deltas=("好。",))) as srv:
@@ -81,6 +81,7 @@ def main() -> None:
     parser.add_argument("--echo-db", type=float, default=6.0,
                         help="the assistant's voice at the mic over the user's, dB (espeak plays at about "
                              "-20 dBFS, the room puts the user at -32 dBFS)")
+    parser.add_argument("--rt60", type=float, default=0.3, help="room reverberation time, seconds")
     args = parser.parse_args()
     setup_logging("WARNING")
     from voiceloop.asr.whisper import WhisperEngine
@@ -92,7 +93,7 @@ def main() -> None:
         rows = []
         for i in range(args.trials):
             clip = CLIPS[i % len(CLIPS)]
-            row = asyncio.run(one_trial(clip, asr, cfg, args.ttft, args.echo_db))
+            row = asyncio.run(one_trial(clip, asr, cfg, args.ttft, args.echo_db, args.rt60))
             rows.append(row)
             barge = f"{row['barge_in'] * 1000:6.0f}" if row["barge_in"] is not None else "   n/a"
             print(f"{clip:<34} speech end->audio {row['total']:5.2f}s  asr {row['asr']:.2f}s  "
