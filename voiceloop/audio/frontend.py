@@ -24,6 +24,7 @@ decay, which ASR needs).
 
 from __future__ import annotations
 
+import logging
 from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -37,6 +38,8 @@ from voiceloop.audio.frames import FRAME_SAMPLES, SAMPLE_RATE
 from voiceloop.audio.port import Captured, Rendered
 from voiceloop.audio.vad import SpeechDetector, create_speech_detector
 from voiceloop.config import Config
+
+log = logging.getLogger(__name__)
 
 _FRAME_S = FRAME_SAMPLES / SAMPLE_RATE
 _TAIL_S = 0.2
@@ -110,7 +113,7 @@ class FrontEnd:
         barge = self._barge.capture(item.samples) if self._barge else None
         self._since_render_s += _FRAME_S
         playing = self._since_render_s < _RENDER_ACTIVE_S
-        self.last_probability = self._vad.probability(clean)
+        self.last_probability = main = self._vad.probability(clean)
         if playing and self._heard_s < self._aec.converge_s:
             self.last_probability = 0.0
         elif playing and barge:
@@ -119,7 +122,12 @@ class FrontEnd:
         self._ring.append(kept)
         if self._utterance is not None:
             self._utterance.append(kept)
-        return self._handle(self._endpointer.step(_FRAME_S, self.last_probability))
+        events = self._handle(self._endpointer.step(_FRAME_S, self.last_probability))
+        if playing and any(isinstance(ev, SpeechStarted) for ev in events):
+            log.info("speech onset while the speaker plays: speech p=%.2f after echo cancellation, "
+                     "p=%.2f from the double-talk detector (leak %.0f dB)", main,
+                     barge.probability if barge else 0.0, self._barge.leak_db if self._barge else 0.0)
+        return events
 
     def finish(self) -> list[FrontEndEvent]:
         """End of stream: emit the utterance in progress, if any."""
