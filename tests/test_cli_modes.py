@@ -5,23 +5,17 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import sys
 import time
 
 import psutil
 import pytest
 
+from support.cli import run_voiceloop
 from support.openai_server import Script, ThreadedOpenAIServer
 from support.recordings import ZH
 
 CLIP = "funasr_csharp_1.wav"
-
-
-def _voiceloop(*args, env_extra=None, timeout=300) -> subprocess.CompletedProcess:
-    env = {**os.environ, "VOICELOOP_CONFIG": "", **(env_extra or {})}
-    return subprocess.run([sys.executable, "-m", "voiceloop", *args], capture_output=True, text=True,
-                          timeout=timeout, env=env, stdin=subprocess.DEVNULL)
 
 
 @pytest.fixture()
@@ -35,7 +29,7 @@ def paraformer_config(tmp_path, tiny_models):
 def test_transcribe_with_paraformer_writes_json_with_sentences(tmp_path, paraformer_config):
     clip = shutil.copy(ZH / CLIP, tmp_path / CLIP)
     out = tmp_path / "out"
-    proc = _voiceloop("transcribe", "--config", str(paraformer_config), "--format", "json,srt",
+    proc = run_voiceloop("transcribe", "--config", str(paraformer_config), "--format", "json,srt",
                       "--hotwords", "达摩院，魔搭", "--output-dir", str(out), str(clip),
                       env_extra={"HOME": str(tmp_path)})
     assert proc.returncode == 0, proc.stderr
@@ -51,7 +45,7 @@ def test_transcribe_with_paraformer_writes_json_with_sentences(tmp_path, parafor
 
 def test_missing_hub_model_offline_fails_fast_naming_it_and_the_fix(tmp_path, zh_audio):
     started = time.monotonic()
-    proc = _voiceloop("transcribe", str(zh_audio / CLIP),
+    proc = run_voiceloop("transcribe", str(zh_audio / CLIP),
                       env_extra={"HOME": str(tmp_path), "VOICELOOP_OFFLINE": "1"}, timeout=60)
     assert time.monotonic() - started < 20  # process start + imports; the resolution itself is instant
     assert proc.returncode == 2
@@ -61,7 +55,7 @@ def test_missing_hub_model_offline_fails_fast_naming_it_and_the_fix(tmp_path, zh
 
 
 def test_sysinfo_json_reports_this_machine(tmp_path, paraformer_config, tiny_models):
-    proc = _voiceloop("sysinfo", "--json", "--config", str(paraformer_config), env_extra={"HOME": str(tmp_path)})
+    proc = run_voiceloop("sysinfo", "--json", "--config", str(paraformer_config), env_extra={"HOME": str(tmp_path)})
     assert proc.returncode == 0, proc.stderr
     info = json.loads(proc.stdout)
     import torch
@@ -81,7 +75,7 @@ def test_sysinfo_json_reports_this_machine(tmp_path, paraformer_config, tiny_mod
 
 
 def test_sysinfo_text_says_what_is_missing(tmp_path):
-    proc = _voiceloop("sysinfo", env_extra={"HOME": str(tmp_path), "VOICELOOP_OFFLINE": "1",
+    proc = run_voiceloop("sysinfo", env_extra={"HOME": str(tmp_path), "VOICELOOP_OFFLINE": "1",
                                             "PULSE_SERVER": f"unix:{tmp_path}/no-such-server"})
     assert proc.returncode == 0, proc.stderr
     text = proc.stdout
@@ -101,7 +95,7 @@ def test_check_passes_when_models_llm_and_devices_are_usable(tmp_path, paraforme
         config.write_text(paraformer_config.read_text(encoding="utf-8")
                           + f"llm:\n  base_url: {llm.base_url}\naudio:\n  input_device: pulse\n  output_device: pulse\n",
                           encoding="utf-8")
-        proc = _voiceloop("check", "--config", str(config), env_extra={"HOME": str(tmp_path), **pulse.env})
+        proc = run_voiceloop("check", "--config", str(config), env_extra={"HOME": str(tmp_path), **pulse.env})
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.strip().endswith("all checks passed")
     assert "FAIL" not in proc.stdout
@@ -110,7 +104,7 @@ def test_check_passes_when_models_llm_and_devices_are_usable(tmp_path, paraforme
 def test_check_fails_and_says_why(tmp_path):
     config = tmp_path / "bad.yaml"
     config.write_text("llm:\n  base_url: http://127.0.0.1:9/v1\naudio:\n  input_device: Scarlett\n", encoding="utf-8")
-    proc = _voiceloop("check", "--config", str(config), env_extra={
+    proc = run_voiceloop("check", "--config", str(config), env_extra={
         "HOME": str(tmp_path), "VOICELOOP_OFFLINE": "1", "PULSE_SERVER": f"unix:{tmp_path}/none"})
     assert proc.returncode == 1
     lines = proc.stdout.splitlines()
@@ -121,6 +115,6 @@ def test_check_fails_and_says_why(tmp_path):
 
 
 def test_devices_lists_the_pulse_devices(tmp_path, pulse):
-    proc = _voiceloop("devices", env_extra={"HOME": str(tmp_path), **pulse.env})
+    proc = run_voiceloop("devices", env_extra={"HOME": str(tmp_path), **pulse.env})
     assert proc.returncode == 0, proc.stderr
     assert "pulse" in proc.stdout

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -16,15 +13,10 @@ from voiceloop.audio.frames import SAMPLE_RATE
 
 from support.recordings import read_manifest
 from support.audiofiles import write_audio
+from support.cli import run_voiceloop
 from support.cer import cer, edit_distance, normalise
 
 AISHELL = ("aishell1_BAC009S0724W0121.wav", "aishell1_BAC009S0764W0121.wav")
-
-
-def _voiceloop(*args, cwd=None, env_extra=None, timeout=300) -> subprocess.CompletedProcess:
-    env = {**os.environ, **(env_extra or {})}
-    return subprocess.run([sys.executable, "-m", "voiceloop", *args], capture_output=True, text=True,
-                          timeout=timeout, cwd=cwd, env=env)
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +35,7 @@ def batch(tmp_path_factory, zh_audio, whisper_base_dir):
     config = root / "voiceloop.yaml"
     config.write_text(f"asr:\n  engine: whisper\n  device: cpu\n  whisper:\n    model: {whisper_base_dir}\n")
     out = root / "out"
-    proc = _voiceloop("transcribe", "--config", str(config), "--format", "txt,json,srt,tsv",
+    proc = run_voiceloop("transcribe", "--config", str(config), "--format", "txt,json,srt,tsv",
                       "--output-dir", str(out), str(inputs), str(root / "missing.wav"))
     return proc, out
 
@@ -99,9 +91,9 @@ def test_cer_helper_counts_edits():
 
 
 def test_bad_format_and_no_inputs(tmp_path):
-    proc = _voiceloop("transcribe", "--format", "docx", str(tmp_path / "a.wav"), env_extra={"HOME": str(tmp_path)})
+    proc = run_voiceloop("transcribe", "--format", "docx", str(tmp_path / "a.wav"), env_extra={"HOME": str(tmp_path)})
     assert proc.returncode == 2 and "--format docx: expected txt, json, srt, tsv" in proc.stderr
     empty = tmp_path / "nothing"
     empty.mkdir()
-    proc = _voiceloop("transcribe", str(empty), env_extra={"HOME": str(tmp_path)})
+    proc = run_voiceloop("transcribe", str(empty), env_extra={"HOME": str(tmp_path)})
     assert proc.returncode == 1 and "folder contains no audio files" in proc.stderr
