@@ -14,7 +14,7 @@ import enum
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -25,6 +25,7 @@ from voiceloop.config import Config
 from voiceloop.errors import LlmError, TtsError
 from voiceloop.llm.base import LanguageModel
 from voiceloop.llm.memory import Conversation
+from voiceloop.scheduler import EngineScheduler, Priority
 from voiceloop.tts.base import Synthesizer
 from voiceloop.tts.sentences import SentenceSplitter
 from voiceloop.tts.textclean import speakable
@@ -68,6 +69,8 @@ class Stages:
     asr: AsrEngine
     llm: LanguageModel
     tts: Synthesizer
+    # Shared with the HTTP API and Wyoming, which queue behind the dialogue's priority.
+    asr_jobs: EngineScheduler = field(default_factory=lambda: EngineScheduler("asr"))
 
 
 class Assistant:
@@ -157,7 +160,8 @@ class Assistant:
 
     async def _respond(self, utterance: Utterance, record: TurnRecord, reply: _Reply) -> None:
         started = time.perf_counter()
-        transcript = await asyncio.to_thread(self._s.asr.transcribe, utterance.samples)
+        transcript = await self._s.asr_jobs.run(self._s.asr.transcribe, utterance.samples,
+                                                priority=Priority.DIALOGUE)
         record.asr_s = time.perf_counter() - started
         record.mark("asr_done")
         text = transcript.text.strip()

@@ -1,0 +1,106 @@
+"""The engine scheduler: one inference at a time, the dialogue first, bounded service queue."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import pytest
+
+from voiceloop.scheduler import EngineBusy, EngineScheduler, Priority
+
+
+def _job(log: list, name: str, seconds: float, active: list):
+    def run():
+        active.append(name)
+        assert len(active) == 1, f"two inferences overlap: {active}"
+        time.sleep(seconds)
+        log.append(name)
+        active.remove(name)
+        return name
+    return run
+
+
+async def test_dialogue_jumps_the_service_queue():
+    sched, log, active = EngineScheduler("asr"), [], []
+    first = asyncio.create_task(sched.run(_job(log, "upload-1", 0.2, active)))
+    await asyncio.sleep(0.05)
+    uploads = [asyncio.create_task(sched.run(_job(log, f"upload-{i}", 0.05, active))) for i in (2, 3)]
+    await asyncio.sleep(0.01)
+    turn = asyncio.create_task(sched.run(_job(log, "turn", 0.01, active), priority=Priority.DIALOGUE))
+    assert await turn == "turn"
+    await asyncio.gather(first, *uploads)
+    assert log == ["upload-1", "turn", "upload-2", "upload-3"]
+    assert sched.stats().jobs_done == 4
+    sched.close()
+
+
+async def test_cancelled_caller_returns_at_once_but_next_job_waits_for_the_thread():
+    sched, active = EngineScheduler("asr"), []
+    release = threading.Event()
+    started = threading.Event()
+
+    def slow():
+        active.append("slow")
+        started.set()
+        release.wait(5)
+        active.remove("slow")
+
+    def after():
+        assert not active, "the next job started while the cancelled one was still running"
+        return "after"
+
+    slow_task = asyncio.create_task(sched.run(slow, priority=Priority.DIALOGUE))
+    await asyncio.to_thread(started.wait, 5)
+    slow_task.cancel()
+    t0 = time.monotonic()
+    with pytest.raises(asyncio.CancelledError):
+        await slow_task
+    assert time.monotonic() - t0 < 0.1
+    nxt = asyncio.create_task(sched.run(after))
+    await asyncio.sleep(0.1)
+    assert not nxt.done()
+    release.set()
+    assert await nxt == "after"
+    sched.close()
+
+
+async def test_cancelled_waiter_is_skipped():
+    sched, log, active = EngineScheduler("asr"), [], []
+    first = asyncio.create_task(sched.run(_job(log, "a", 0.1, active)))
+    await asyncio.sleep(0.02)
+    doomed = asyncio.create_task(sched.run(_job(log, "doomed", 0.01, active)))
+    last = asyncio.create_task(sched.run(_job(log, "c", 0.01, active)))
+    await asyncio.sleep(0.01)
+    doomed.cancel()
+    await asyncio.gather(first, last)
+    assert log == ["a", "c"]
+    sched.close()
+
+
+async def test_full_service_queue_is_refused_but_dialogue_never():
+    sched, log, active = EngineScheduler("asr", max_waiting=2, retry_after_s=7), [], []
+    running = asyncio.create_task(sched.run(_job(log, "r", 0.2, active)))
+    await asyncio.sleep(0.02)
+    queued = [asyncio.create_task(sched.run(_job(log, f"q{i}", 0.01, active))) for i in range(2)]
+    await asyncio.sleep(0.01)
+    with pytest.raises(EngineBusy) as busy:
+        await sched.run(_job(log, "refused", 0.01, active))
+    assert busy.value.retry_after_s == 7 and "busy" in str(busy.value)
+    assert await sched.run(_job(log, "turn", 0.01, active), priority=Priority.DIALOGUE) == "turn"
+    await asyncio.gather(running, *queued)
+    assert "refused" not in log
+    sched.close()
+
+
+async def test_exception_in_job_frees_the_engine():
+    sched = EngineScheduler("tts")
+
+    def boom():
+        raise ValueError("bad input")
+
+    with pytest.raises(ValueError, match="bad input"):
+        await sched.run(boom)
+    assert await sched.run(lambda: 42) == 42
+    sched.close()
