@@ -71,6 +71,8 @@ class Stages:
     tts: Synthesizer
     # Shared with the HTTP API and Wyoming, which queue behind the dialogue's priority.
     asr_jobs: EngineScheduler = field(default_factory=lambda: EngineScheduler("asr"))
+    # Run-time hotwords (`asr.hotwords_file`, edited from the web console), read for each utterance.
+    hotwords: Callable[[], tuple[str, ...]] = tuple
 
 
 class Assistant:
@@ -160,7 +162,7 @@ class Assistant:
 
     async def _respond(self, utterance: Utterance, record: TurnRecord, reply: _Reply) -> None:
         started = time.perf_counter()
-        transcript = await self._s.asr_jobs.run(self._s.asr.transcribe, utterance.samples,
+        transcript = await self._s.asr_jobs.run(self._s.asr.transcribe, utterance.samples, self._s.hotwords(),
                                                 priority=Priority.DIALOGUE)
         record.asr_s = time.perf_counter() - started
         record.mark("asr_done")

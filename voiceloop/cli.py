@@ -33,6 +33,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("run", parents=[common], help="run the voice assistant daemon",
                    description="Listen, recognise, ask the LLM and speak the reply; barge-in by talking over it.")
 
+    sub.add_parser("serve", parents=[common], help="serve the HTTP API and web console only (no audio devices)",
+                   description="The OpenAI-compatible speech API and the web console on api.host:api.port, "
+                               "without the microphone and speaker (a transcription or GPU box).")
+
     listen = sub.add_parser("listen", parents=[common], help="live dictation: print one line per utterance",
                             description="Microphone -> echo cancellation -> VAD -> ASR, one line per utterance.")
     listen.add_argument("--json", action="store_true", help="print JSON lines")
@@ -129,8 +133,15 @@ def _cmd_run(args, cfg: Config, path: Path | None) -> int:
     return run_main(cfg)
 
 
+def _cmd_serve(args, cfg: Config, path: Path | None) -> int:
+    from voiceloop.api.server import serve_main
+
+    return serve_main(cfg, path)
+
+
 _COMMANDS = {
     "run": _cmd_run,
+    "serve": _cmd_serve,
     "listen": _cmd_listen,
     "transcribe": _cmd_transcribe,
     "sysinfo": _cmd_sysinfo,

@@ -38,6 +38,7 @@ class AsrConfig:
     hotwords: tuple[str, ...] = ()
     batch_size_s: int = field(default=300, metadata=_range(1, 3600))
     threads: int = field(default=0, metadata=_range(0, 256))
+    hotwords_file: str = "~/.config/voiceloop/hotwords.txt"
     whisper: WhisperConfig = WhisperConfig()
 
 
@@ -117,6 +118,15 @@ class DialogueConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ApiConfig:
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = field(default=8765, metadata=_range(0, 65535))
+    token_env: str = "VOICELOOP_API_TOKEN"
+    max_upload_mb: float = field(default=25.0, metadata=_range(0.001, 4096))
+
+
+@dataclass(frozen=True, slots=True)
 class LoggingConfig:
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -130,4 +140,5 @@ class Config:
     llm: LlmConfig = LlmConfig()
     tts: TtsConfig = TtsConfig()
     dialogue: DialogueConfig = DialogueConfig()
+    api: ApiConfig = ApiConfig()
     logging: LoggingConfig = LoggingConfig()

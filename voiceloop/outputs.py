@@ -16,10 +16,10 @@ def render(transcript: Transcript, fmt: str, source: Path | None = None) -> str:
     if fmt == "json":
         return to_json(transcript, source) + "\n"
     if fmt == "srt":
-        return to_srt(_cues(transcript))
+        return to_srt(transcript_cues(transcript))
     if fmt == "tsv":
         rows = ["start_ms\tend_ms\ttext"]
-        rows += [f"{s.start_ms}\t{s.end_ms}\t{s.text}" for s in _cues(transcript)]
+        rows += [f"{s.start_ms}\t{s.end_ms}\t{s.text}" for s in transcript_cues(transcript)]
         return "\n".join(rows) + "\n"
     raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
 
@@ -39,7 +39,7 @@ def to_json(transcript: Transcript, source: Path | None = None) -> str:
     return json.dumps(doc, ensure_ascii=False, indent=2)
 
 
-def _cues(transcript: Transcript) -> tuple[Sentence, ...]:
+def transcript_cues(transcript: Transcript) -> tuple[Sentence, ...]:
     """Sentence cues; a transcript without timings becomes one cue over the whole file."""
     if transcript.sentences:
         return transcript.sentences
@@ -60,3 +60,11 @@ def _srt_time(ms: int) -> str:
     m, rest = divmod(rest, 60_000)
     s, ms = divmod(rest, 1000)
     return f"{h:02d}:{m:02d}:{s:02d},{ms:03d}"
+
+
+def to_vtt(cues: tuple[Sentence, ...]) -> str:
+    blocks = ["WEBVTT\n"]
+    for cue in cues:
+        start, end = _srt_time(cue.start_ms), _srt_time(max(cue.end_ms, cue.start_ms))
+        blocks.append(f"{start.replace(',', '.')} --> {end.replace(',', '.')}\n{cue.text}\n")
+    return "\n".join(blocks)

@@ -79,6 +79,13 @@ class SileroVad:
             self._prob = self._infer(window)
         return self._prob
 
+    def window_probabilities(self, samples: np.ndarray) -> np.ndarray:
+        """One probability per 512-sample (32 ms) window of a whole recording, for batch work
+        (cutting long uploads at pauses); ten times cheaper than feeding 10 ms frames."""
+        n = samples.size // _SILERO_WINDOW
+        windows = np.asarray(samples[: n * _SILERO_WINDOW], dtype=np.float32).reshape(n, _SILERO_WINDOW)
+        return np.fromiter((self._infer(w) for w in windows), dtype=np.float32, count=n)
+
     def _infer(self, window: np.ndarray) -> float:
         x = np.concatenate([self._context, window])[np.newaxis, :]
         out, self._state = self._session.run(None, {"input": x, "state": self._state, "sr": self._sr})

@@ -1,0 +1,1 @@
+"""The HTTP API (OpenAI-compatible speech endpoints, status, metrics, events) and the web console."""

@@ -1,0 +1,41 @@
+"""What the HTTP API serves from: the shared engines and the daemon's observable state.
+
+One `ApiContext` per app; nothing lives in module globals, so two apps (tests, `run` and a
+benchmark) never share counters or subscribers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from voiceloop.api.events import EventHub
+from voiceloop.api.metrics import Metrics
+from voiceloop.asr.base import AsrEngine
+from voiceloop.config import Config
+from voiceloop.hotwords import HotwordStore
+from voiceloop.scheduler import EngineScheduler
+from voiceloop.tts.base import Synthesizer
+
+
+@dataclass(frozen=True, slots=True)
+class Engines:
+    """The loaded engines every way in shares (dialogue, HTTP API, Wyoming): one scheduler per engine."""
+
+    asr: AsrEngine
+    asr_jobs: EngineScheduler
+    tts: Synthesizer
+    hotwords: HotwordStore
+
+
+@dataclass(frozen=True, slots=True)
+class ApiContext:
+    cfg: Config
+    engines: Engines
+    config_file: Path | None = None
+    mode: str = "serve"  # "serve": API only; "run": beside the spoken dialogue
+    events: EventHub = field(default_factory=EventHub)
+    metrics: Metrics = field(default_factory=Metrics)
+    # Returns None when the LLM answers, else why not; absent in `serve` mode (no dialogue).
+    llm_probe: Callable[[], Awaitable[str | None]] | None = None

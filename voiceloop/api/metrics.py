@@ -1,0 +1,61 @@
+"""Prometheus metrics, each app with its own `CollectorRegistry` (no process-wide globals).
+
+Turn metrics come from the assistant's `TurnFinished` events; API metrics from the request
+middleware and the transcription endpoint.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from voiceloop.assistant import AssistantEvent, TurnFinished
+from voiceloop.scheduler import EngineScheduler
+
+_LATENCY_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0)
+_RTF_BUCKETS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0)
+# Per-turn stages as spans between two of the turn's marks (voiceloop.turns.MARKS).
+STAGES = {"asr": ("endpoint", "asr_done"), "llm_first_token": ("asr_done", "llm_first_token"),
+          "first_audio": ("speech_end", "playback_start"), "tts_first_audio": ("first_sentence", "tts_first_audio")}
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.turns = Counter("voiceloop_turns", "Dialogue turns by outcome", ["outcome"], registry=r)
+        self.stage_seconds = Histogram("voiceloop_turn_stage_seconds", "Per-turn latency of each stage",
+                                       ["stage"], buckets=_LATENCY_BUCKETS, registry=r)
+        self.barge_ins = Counter("voiceloop_barge_ins", "Replies interrupted by the user", registry=r)
+        self.errors = Counter("voiceloop_errors", "Turn failures by code", ["code"], registry=r)
+        self.asr_rtf = Histogram("voiceloop_asr_real_time_factor", "ASR processing seconds per audio second",
+                                 ["source"], buckets=_RTF_BUCKETS, registry=r)
+        self.requests = Counter("voiceloop_api_requests", "API requests by endpoint and status",
+                                ["endpoint", "method", "status"], registry=r)
+        self.request_seconds = Histogram("voiceloop_api_request_seconds", "API request latency", ["endpoint"],
+                                         buckets=_LATENCY_BUCKETS, registry=r)
+        self.queue = Gauge("voiceloop_asr_jobs_waiting", "ASR jobs waiting for the engine", ["priority"], registry=r)
+
+    def observe_event(self, event: AssistantEvent) -> None:
+        if not isinstance(event, TurnFinished):
+            return
+        rec = event.record
+        outcome = "interrupted" if rec.interrupted else "error" if rec.error else "done"
+        self.turns.labels(outcome).inc()
+        if rec.interrupted:
+            self.barge_ins.inc()
+        if rec.error:
+            self.errors.labels(error_code(rec.error)).inc()
+        for stage, (a, b) in STAGES.items():
+            if a in rec.marks and b in rec.marks:
+                self.stage_seconds.labels(stage).observe(max(0.0, rec.marks[b] - rec.marks[a]))
+
+    def render(self, jobs: EngineScheduler) -> bytes:
+        stats = jobs.stats()
+        self.queue.labels("dialogue").set(stats.waiting_dialogue)
+        self.queue.labels("service").set(stats.waiting_service)
+        return generate_latest(self.registry)
+
+
+def error_code(error: str) -> str:
+    """`llm timeout: ...` -> `llm_timeout`; `ValueError: ...` -> `ValueError`."""
+    return error.split(":", 1)[0].strip().replace(" ", "_")[:40] or "unknown"

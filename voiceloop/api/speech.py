@@ -1,0 +1,70 @@
+"""`POST /v1/audio/speech`, OpenAI-compatible: the configured voice (with its offline fallback),
+spoken sentence by sentence and streamed in the asked format as it is produced."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import aclosing
+from typing import Literal
+
+import numpy as np
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field
+
+from voiceloop.api.context import ApiContext
+from voiceloop.api.encode import StreamEncoder
+from voiceloop.errors import TtsError
+from voiceloop.tts.base import Synthesizer
+from voiceloop.tts.sentences import SentenceSplitter
+from voiceloop.tts.textclean import speakable
+
+router = APIRouter()
+
+
+class SpeechRequest(BaseModel):
+    input: str = Field(min_length=1, max_length=4096, description="the text to speak")
+    model: str = Field("", max_length=200, description="accepted; the configured voice answers")
+    voice: str = Field("", max_length=200, description="accepted; the configured voice answers")
+    response_format: Literal["mp3", "wav", "pcm", "opus", "flac"] = "mp3"
+    speed: float = Field(1.0, ge=0.25, le=4.0, description="accepted, not applied")
+    instructions: str = Field("", max_length=4096, description="accepted, not used")
+
+
+@router.post("/v1/audio/speech", tags=["audio"],
+             responses={200: {"content": {"audio/mpeg": {}, "audio/wav": {}, "audio/ogg": {}, "audio/flac": {},
+                                          "audio/pcm": {}}},
+                        400: {"description": "nothing speakable"}, 503: {"description": "no voice could speak"}})
+async def create_speech(body: SpeechRequest, request: Request) -> StreamingResponse:
+    ctx: ApiContext = request.app.state.ctx
+    sentences = [s for s in (speakable(x) for x in _sentences(body.input, ctx.cfg.dialogue.first_clause_chars)) if s]
+    if not sentences:
+        raise HTTPException(400, "input: nothing speakable in it (only markup, symbols or whitespace)")
+    audio = _audio(ctx.engines.tts, sentences)
+    first = await anext(audio, None)  # fail as a JSON error while no byte has been sent yet
+    if first is None:
+        raise TtsError("the voice produced no audio for this input")
+    encoder = StreamEncoder(body.response_format)
+    return StreamingResponse(_encoded(encoder, first, audio), media_type=encoder.media_type)
+
+
+def _sentences(text: str, first_clause_chars: int) -> list[str]:
+    splitter = SentenceSplitter(first_clause_chars)
+    return splitter.push(text) + splitter.flush()
+
+
+async def _audio(tts: Synthesizer, sentences: list[str]) -> AsyncIterator[np.ndarray]:
+    for sentence in sentences:
+        async with aclosing(tts.synthesize(sentence)) as chunks:
+            async for chunk in chunks:
+                if chunk.size:
+                    yield chunk
+
+
+async def _encoded(encoder: StreamEncoder, first: np.ndarray, rest: AsyncIterator[np.ndarray]) -> AsyncIterator[bytes]:
+    async with aclosing(rest):
+        yield encoder.encode(first)
+        async for chunk in rest:
+            if data := encoder.encode(chunk):
+                yield data
+    yield encoder.finish()

@@ -1,0 +1,89 @@
+"""Long audio through a shared engine, one short segment per scheduler job.
+
+The scheduler lets the spoken dialogue jump the queue, but it cannot stop an inference that has
+started: the dialogue waits for at most the one segment in flight. So a long upload is cut at
+pauses (silero VAD) into segments of at most `MAX_SEGMENT_S`, each recognised as its own
+service job, and the segment transcripts are joined with their timestamps offset.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from voiceloop.asr.base import AsrEngine, Sentence, Transcript
+from voiceloop.audio.frames import SAMPLE_RATE
+from voiceloop.scheduler import EngineScheduler, Priority
+
+# Longest segment, seconds. The dialogue's worst extra wait is one such segment's inference; with
+# Paraformer-large on 2 CPU threads 8 s of audio take ~0.5 s (see bench/api.py).
+MAX_SEGMENT_S = 8.0
+MIN_SEGMENT_S = 2.0  # no cut closer than this to the segment start
+_STEP = 512  # samples per VAD window (32 ms)
+_SMOOTH = 10  # windows: speech probability averaged over 320 ms to find the quietest cut point
+_SPEECH = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    start: int  # sample offsets into the whole recording
+    end: int
+    has_speech: bool
+
+
+def cut_points(probs: np.ndarray, total: int, max_s: float = MAX_SEGMENT_S) -> list[Segment]:
+    """Segments of at most `max_s` from one speech probability per 32 ms window, each ending at
+    the quietest 320 ms before its limit."""
+    per_s = SAMPLE_RATE / _STEP
+    max_frames, min_frames = int(max_s * per_s), int(MIN_SEGMENT_S * per_s)
+    smooth = np.convolve(probs, np.ones(_SMOOTH) / _SMOOTH, mode="same") if probs.size else probs
+    segments, start = [], 0
+    n = probs.size
+    while start < n:
+        if n - start <= max_frames:
+            end = n
+        else:
+            window = smooth[start + min_frames: start + max_frames]
+            # the quietest point; among equally quiet ones the latest, for longer segments
+            end = start + min_frames + int(len(window) - 1 - np.argmin(window[::-1]))
+        segments.append(Segment(start * _STEP, end * _STEP, bool((probs[start:end] >= _SPEECH).any())))
+        start = end
+    if segments:
+        last = segments[-1]
+        segments[-1] = Segment(last.start, total, last.has_speech)
+    elif total:
+        segments.append(Segment(0, total, True))
+    return segments
+
+
+def split_at_pauses(samples: np.ndarray, max_s: float = MAX_SEGMENT_S) -> list[Segment]:
+    """Blocking: run it in a worker thread."""
+    from voiceloop.audio.vad import SileroVad
+
+    return cut_points(SileroVad().window_probabilities(samples), samples.size, max_s)
+
+
+async def transcribe_segments(engine: AsrEngine, jobs: EngineScheduler, samples: np.ndarray,
+                              segments: list[Segment], hotwords: tuple[str, ...] = ()) -> Transcript:
+    """Recognise each segment with speech as its own service job; one `Transcript` for the whole."""
+    started = time.perf_counter()
+    sentences: list[Sentence] = []
+    texts: list[str] = []
+    last = None
+    for seg in segments:
+        if not seg.has_speech:
+            continue
+        part = await jobs.run(engine.transcribe, samples[seg.start: seg.end], hotwords, priority=Priority.SERVICE)
+        last = part
+        offset = seg.start * 1000 // SAMPLE_RATE
+        if part.text:
+            texts.append(part.text)
+        sentences += [Sentence(s.text, s.start_ms + offset, s.end_ms + offset) for s in part.sentences]
+        if part.text and not part.sentences:
+            sentences.append(Sentence(part.text, offset, seg.end * 1000 // SAMPLE_RATE))
+    joiner = " " if texts and all(t[-1:].isascii() and t[-1:].isalnum() for t in texts[:-1]) else ""
+    return Transcript(text=joiner.join(texts), sentences=tuple(sentences), duration_s=samples.size / SAMPLE_RATE,
+                      processing_s=time.perf_counter() - started, engine=last.engine if last else engine.name,
+                      model=last.model if last else "")
