@@ -130,7 +130,7 @@ def _cmd_listen(args, cfg: Config, path: Path | None) -> int:
 def _cmd_run(args, cfg: Config, path: Path | None) -> int:
     from voiceloop.daemon import run_main
 
-    return run_main(cfg)
+    return run_main(cfg, path)
 
 
 def _cmd_serve(args, cfg: Config, path: Path | None) -> int:

@@ -11,6 +11,8 @@ import contextlib
 import logging
 import signal
 from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from voiceloop.asr.base import AsrEngine
 from voiceloop.assistant import Assistant, AssistantEvent, Stages
@@ -21,24 +23,30 @@ from voiceloop.llm.client import OpenAICompatibleClient
 from voiceloop.llm.memory import Conversation
 from voiceloop.tts.fallback import create_synthesizer
 
+if TYPE_CHECKING:
+    from voiceloop.api.context import Engines
+
 log = logging.getLogger("voiceloop.daemon")
 
 
 async def serve(cfg: Config, port: AudioPort, asr: AsrEngine,
                 on_event: Callable[[AssistantEvent], None] | None = None,
-                ready: asyncio.Event | None = None) -> None:
-    """Run the assistant on `port` until cancelled; owns and closes the LLM client and the port."""
+                ready: asyncio.Event | None = None, engines: Engines | None = None) -> None:
+    """Run the assistant on `port` until cancelled; owns and closes the LLM client and the port.
+
+    `engines` shares the ASR scheduler, voice and hotwords with other ways in (the HTTP API)."""
     llm = OpenAICompatibleClient(cfg.llm)
     try:
         problem = await llm.probe()
-        tts = create_synthesizer(cfg.tts)
+        tts = engines.tts if engines else create_synthesizer(cfg.tts)
         info = asr.info()
         log.info("ready: asr %s on %s; llm %s %s; tts %s (fallback %s); barge-in %s",
                  info.engine, info.device, cfg.llm.base_url,
                  "reachable" if problem is None else f"NOT reachable ({problem})",
                  cfg.tts.engine, cfg.tts.fallback, "on" if cfg.dialogue.barge_in else "off")
-        assistant = Assistant(cfg, Stages(port, asr, llm, tts), Conversation(cfg.llm, cfg.dialogue),
-                              on_event=on_event)
+        stages = (Stages(port, asr, llm, tts) if engines is None else
+                  Stages(port, asr, llm, tts, engines.asr_jobs, engines.hotwords.current))
+        assistant = Assistant(cfg, stages, Conversation(cfg.llm, cfg.dialogue), on_event=on_event)
         if ready is not None:
             ready.set()
         await assistant.run(frontend_events(port.frames(), FrontEnd(cfg)))
@@ -47,7 +55,7 @@ async def serve(cfg: Config, port: AudioPort, asr: AsrEngine,
         await port.aclose()
 
 
-def run_main(cfg: Config) -> int:
+def run_main(cfg: Config, config_file: Path | None = None) -> int:
     """Load models and open devices, then serve; returns the process exit code.
 
     The model loads before the event loop starts, with the default signal handling: SIGINT or
@@ -55,12 +63,17 @@ def run_main(cfg: Config) -> int:
     """
     from voiceloop.asr import create_engine
 
+    api_sock = None
+    if cfg.api.enabled:  # a closed-bind or busy-port mistake shows before the slow model load
+        from voiceloop.api.server import prepare
+
+        api_sock = prepare(cfg)
     log.info("loading %s ASR model (this can take a minute)", cfg.asr.engine)
     asr = create_engine(cfg.asr)
-    return asyncio.run(_main(cfg, asr))
+    return asyncio.run(_main(cfg, asr, api_sock, config_file))
 
 
-async def _main(cfg: Config, asr: AsrEngine) -> int:
+async def _main(cfg: Config, asr: AsrEngine, api_sock=None, config_file: Path | None = None) -> int:
     from voiceloop.audio.devices import SoundDevicePort
 
     main = asyncio.current_task()
@@ -69,6 +82,22 @@ async def _main(cfg: Config, asr: AsrEngine) -> int:
         loop.add_signal_handler(sig, main.cancel)
     port = SoundDevicePort(cfg.audio)
     with contextlib.suppress(asyncio.CancelledError):
-        await serve(cfg, port, asr)
+        if api_sock is None:
+            await serve(cfg, port, asr)
+        else:
+            await _serve_with_api(cfg, port, asr, api_sock, config_file)
     log.info("stopped")
     return 0
+
+
+async def _serve_with_api(cfg: Config, port: AudioPort, asr: AsrEngine, api_sock, config_file: Path | None) -> None:
+    """The dialogue and the HTTP API in this loop, sharing one ASR scheduler, voice and hotwords."""
+    from voiceloop.api.context import ApiContext, Engines
+    from voiceloop.api.server import api_server, llm_prober
+    from voiceloop.hotwords import HotwordStore
+    from voiceloop.scheduler import EngineScheduler
+
+    engines = Engines(asr, EngineScheduler("asr"), create_synthesizer(cfg.tts), HotwordStore(cfg.asr.hotwords_file))
+    ctx = ApiContext(cfg, engines, config_file, mode="run", llm_probe=llm_prober(cfg))
+    async with api_server(ctx, api_sock):
+        await serve(cfg, port, asr, on_event=ctx.on_event, engines=engines)

@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 
+import httpx
 import numpy as np
 import pytest
 
@@ -67,6 +68,7 @@ def _wait_for_lines(path, count: int, timeout_s: float) -> list[dict]:
 @pytest.mark.flaky(reruns=1)
 def test_voiceloop_run_answers_through_pulseaudio_and_stops_on_sigterm(tmp_path, pulse, whisper_base_dir):
     turn_log = tmp_path / "turns.jsonl"
+    api_port = closed_port()
     with ThreadedOpenAIServer(Script(deltas=REPLY, first_token_delay_s=0.2, delta_delay_s=0.1)) as llm:
         config = tmp_path / "voiceloop.yaml"
         config.write_text(
@@ -74,7 +76,8 @@ def test_voiceloop_run_answers_through_pulseaudio_and_stops_on_sigterm(tmp_path,
             f"audio:\n  input_device: pulse\n  output_device: pulse\n"
             f"llm:\n  base_url: {llm.base_url}\n  model: test-model\n"
             f"tts:\n  edge_proxy: http://127.0.0.1:{closed_port()}\n"
-            f"dialogue:\n  turn_log: {turn_log}\n", encoding="utf-8")
+            f"dialogue:\n  turn_log: {turn_log}\n"
+            f"api:\n  port: {api_port}\n", encoding="utf-8")
         speaker = pulse.recorder("speaker.monitor")
         daemon = subprocess.Popen([sys.executable, "-m", "voiceloop", "run", "--config", str(config)],
                                   env={**pulse.env, "HOME": str(tmp_path)}, stdin=subprocess.DEVNULL,
@@ -86,6 +89,8 @@ def test_voiceloop_run_answers_through_pulseaudio_and_stops_on_sigterm(tmp_path,
             with room_process(pulse, speech=[(ZH / USER, 3.0)], echo_db=-3.0):
                 records = _wait_for_lines(turn_log, 1, timeout_s=45)
                 time.sleep(3.0)  # would the reply's echo start a second turn?
+            # `run` also serves the HTTP API; its status shows the turn the dialogue just had.
+            status = httpx.get(f"http://127.0.0.1:{api_port}/status", timeout=10).json()
             daemon.send_signal(signal.SIGTERM)
             assert daemon.wait(timeout=30) == 0
         finally:
@@ -98,6 +103,8 @@ def test_voiceloop_run_answers_through_pulseaudio_and_stops_on_sigterm(tmp_path,
     said = chats[0].body["messages"][-1]["content"]
     assert cer(said, read_manifest()[USER]) <= 0.35, (said, err.lines)
     assert len(turn_log.read_text(encoding="utf-8").splitlines()) == 1
+    assert status["mode"] == "run" and status["state"] == "listening"
+    assert [t["user_text"] for t in status["recent_turns"]] == [records[0]["user_text"]]
     assert records[0]["user_text"] == said and records[0]["reply_text"] == "".join(REPLY)
     assert not records[0]["interrupted"], err.lines
     loud = np.abs(heard) > 0.02

@@ -13,6 +13,7 @@ from pathlib import Path
 from voiceloop.api.events import EventHub
 from voiceloop.api.metrics import Metrics
 from voiceloop.asr.base import AsrEngine
+from voiceloop.assistant import AssistantEvent
 from voiceloop.config import Config
 from voiceloop.hotwords import HotwordStore
 from voiceloop.scheduler import EngineScheduler
@@ -39,3 +40,8 @@ class ApiContext:
     metrics: Metrics = field(default_factory=Metrics)
     # Returns None when the LLM answers, else why not; absent in `serve` mode (no dialogue).
     llm_probe: Callable[[], Awaitable[str | None]] | None = None
+
+    def on_event(self, event: AssistantEvent) -> None:
+        """The `Assistant`'s observer: the event stream and the metrics."""
+        self.events.publish(event)
+        self.metrics.observe_event(event)

@@ -92,6 +92,26 @@ def prepare(cfg: Config) -> socket.socket:
     return bind_socket(cfg.api)
 
 
+def llm_prober(cfg: Config, cache_s: float = 10.0):
+    """For /status: whether the LLM answers, asked at most once per `cache_s`."""
+    import time
+
+    from voiceloop.llm.client import OpenAICompatibleClient
+
+    last: list = [None, -cache_s]  # [problem, when]
+
+    async def probe() -> str | None:
+        if time.monotonic() - last[1] >= cache_s:
+            client = OpenAICompatibleClient(cfg.llm)
+            try:
+                last[:] = [await client.probe(), time.monotonic()]
+            finally:
+                await client.aclose()
+        return last[0]
+
+    return probe
+
+
 def serve_main(cfg: Config, config_file: Path | None) -> int:
     """`voiceloop serve`: the API and console alone, no audio devices, until SIGINT/SIGTERM."""
     from voiceloop.asr import create_engine
