@@ -53,7 +53,7 @@ class UploadLimit:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > limit:
-                    raise UploadTooLarge(413, self.message)
+                    raise UploadTooLarge(413, self.message, headers={"Connection": "close"})
             return message
 
         await self.app(scope, counting_receive, send)
