@@ -14,7 +14,6 @@ from pydantic import BaseModel, Field
 
 from voiceloop.api.context import ApiContext
 from voiceloop.api.encode import StreamEncoder
-from voiceloop.errors import TtsError
 from voiceloop.tts.base import Synthesizer
 from voiceloop.tts.sentences import SentenceSplitter
 from voiceloop.tts.textclean import speakable
@@ -43,7 +42,7 @@ async def create_speech(body: SpeechRequest, request: Request) -> StreamingRespo
     audio = _audio(ctx.engines.tts, sentences)
     first = await anext(audio, None)  # fail as a JSON error while no byte has been sent yet
     if first is None:
-        raise TtsError("the voice produced no audio for this input")
+        raise HTTPException(400, "input: the voice produced no audio for it (nothing it can pronounce)")
     encoder = StreamEncoder(body.response_format)
     return StreamingResponse(_encoded(encoder, first, audio), media_type=encoder.media_type)
 
