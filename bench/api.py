@@ -1,0 +1,162 @@
+"""HTTP API under load, and what it costs the spoken dialogue (run by hand).
+
+    nice -n 10 .venv/bin/python bench/api.py [--models DIR] [--upload-s 600] [--threads 2]
+
+The engine is the Paraformer-large shaped SeACo model with random weights (built once into
+--models by tests/support/funasr_models.py, as bench/asr_throughput.py does): real speed, no real
+text. The server is the real app on uvicorn on 127.0.0.1 with the default scheduler (8 waiting
+service jobs at most), and the requests come through the official `openai` client.
+
+1. The dialogue's ASR time: a 5 s utterance submitted at DIALOGUE priority, as the turn loop
+   does, when idle and while a long upload (--upload-s, default 10 minutes) is transcribed.
+   Target: mean while loaded <= 1.5x idle.
+2. Requests per second and p50/p95 latency for a 5 s clip with 1, 4 and 16 concurrent clients
+   (503 answers when the queue is full are counted, not retried).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO / "bench"))
+
+TARGET_RATIO = 1.5
+
+
+def encode_flac(samples) -> bytes:
+    """FLAC keeps a 10-minute upload under the 25 MB limit."""
+    import tempfile
+
+    from support.audiofiles import write_audio
+
+    with tempfile.TemporaryDirectory() as folder:
+        return write_audio(Path(folder) / "a.flac", samples, 16000).read_bytes()
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+def dialogue_calls(api, clip, until: threading.Event | None, count: int, gap_s: float) -> list[float]:
+    """ASR of `clip` through the shared scheduler at DIALOGUE priority, as the turn loop submits it."""
+    from voiceloop.scheduler import Priority
+
+    engines = api.ctx.engines
+    times = []
+    while (len(times) < count) if until is None else not until.is_set():
+        started = time.perf_counter()
+        asyncio.run_coroutine_threadsafe(
+            engines.asr_jobs.run(engines.asr.transcribe, clip, (), priority=Priority.DIALOGUE), api.loop).result()
+        times.append(time.perf_counter() - started)
+        time.sleep(gap_s)
+    return times
+
+
+def measure_dialogue(api, client, clip, upload: bytes, upload_s: float) -> None:
+    idle = dialogue_calls(api, clip, None, 10, 0.3)
+    done = threading.Event()
+    result = {}
+
+    def transcribe_upload():
+        started = time.perf_counter()
+        r = client.audio.transcriptions.create(model="x", file=("long.flac", upload), response_format="verbose_json")
+        result.update(wall=time.perf_counter() - started, segments=len(r.segments))
+        done.set()
+
+    jobs_before = api.ctx.engines.asr_jobs.stats().jobs_done
+    worker = threading.Thread(target=transcribe_upload)
+    worker.start()
+    loaded = dialogue_calls(api, clip, done, 0, 0.3)
+    worker.join()
+    jobs = api.ctx.engines.asr_jobs.stats().jobs_done - jobs_before - len(loaded)
+    ratio = statistics.mean(loaded) / statistics.mean(idle)
+    print(f"\n1. dialogue ASR of a 5 s utterance (DIALOGUE priority), {upload_s:.0f} s upload in {jobs} segment jobs, "
+          f"upload took {result['wall']:.1f} s ({upload_s / result['wall']:.1f}x realtime)")
+    print(f"   idle:   n={len(idle):>3} mean {statistics.mean(idle):.3f} s  p50 {pct(idle, .5):.3f}  p95 {pct(idle, .95):.3f}")
+    print(f"   loaded: n={len(loaded):>3} mean {statistics.mean(loaded):.3f} s  p50 {pct(loaded, .5):.3f}  "
+          f"p95 {pct(loaded, .95):.3f}  max {max(loaded):.3f}")
+    print(f"   mean loaded / idle = {ratio:.2f}x (target <= {TARGET_RATIO}x: {'PASS' if ratio <= TARGET_RATIO else 'FAIL'})")
+
+
+def measure_concurrency(api, clip_bytes: bytes, clients: int, requests_per_client: int) -> None:
+    import openai
+
+    def one_client(_):
+        client = openai.OpenAI(base_url=api.url + "/v1", api_key="x", max_retries=0, timeout=300)
+        times, busy = [], 0
+        for _ in range(requests_per_client):
+            started = time.perf_counter()
+            try:
+                client.audio.transcriptions.create(model="x", file=("clip.flac", clip_bytes))
+                times.append(time.perf_counter() - started)
+            except openai.InternalServerError:
+                busy += 1
+        return times, busy
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        results = list(pool.map(one_client, range(clients)))
+    wall = time.perf_counter() - started
+    times = [t for ts, _ in results for t in ts]
+    busy = sum(b for _, b in results)
+    print(f"   {clients:>2} clients: {len(times):>3} ok, {busy:>2} x 503  {len(times) / wall:5.2f} rps  "
+          f"p50 {pct(times, .5):6.3f} s  p95 {pct(times, .95):6.3f} s")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="HTTP API throughput and the dialogue's ASR time under load")
+    parser.add_argument("--models", type=Path, default=Path("/tmp/voiceloop-bench-models"))
+    parser.add_argument("--upload-s", type=float, default=600)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--requests", type=int, default=32, help="requests per concurrency level (about)")
+    args = parser.parse_args()
+
+    import openai
+
+    from asr_throughput import speech
+    from support.api_server import running_api
+    from voiceloop.api.context import Engines
+    from voiceloop.asr.paraformer import ParaformerEngine
+    from voiceloop.asr.segments import MAX_SEGMENT_S
+    from voiceloop.config import AsrConfig, Config
+    from voiceloop.hotwords import HotwordStore
+    from voiceloop.scheduler import EngineScheduler
+    from voiceloop.tts.espeak import EspeakSynthesizer
+
+    if not (args.models / "seaco" / "model.pt").is_file():
+        from support.funasr_models import build_tiny_models
+
+        print(f"building Paraformer-large shaped models in {args.models} ...", flush=True)
+        build_tiny_models(args.models, size="large")
+    asr_cfg = AsrConfig(model=str(args.models / "seaco"), vad_model=str(args.models / "vad"),
+                        punc_model=str(args.models / "punc"), device="cpu", threads=args.threads, hotwords_file="")
+    cfg = Config(asr=asr_cfg)
+    engine = ParaformerEngine(asr_cfg)
+    audio = speech(int(args.upload_s))
+    clip = audio[16000 * 3: 16000 * 8]  # 5 s
+    upload, clip_bytes = encode_flac(audio), encode_flac(clip)
+    engine.transcribe(clip)  # warm up
+    engines = Engines(engine, EngineScheduler("asr"), EspeakSynthesizer(cfg.tts), HotwordStore(""))
+    print(f"Paraformer-large shaped (random weights), {args.threads} threads, segments <= {MAX_SEGMENT_S:g} s, "
+          f"upload {len(upload) / 2**20:.1f} MB FLAC")
+    with running_api(cfg, engines) as api:
+        client = openai.OpenAI(base_url=api.url + "/v1", api_key="x", max_retries=0, timeout=1200)
+        measure_dialogue(api, client, clip, upload, args.upload_s)
+        print("\n2. POST /v1/audio/transcriptions, 5 s clip (FLAC), openai client")
+        for clients in (1, 4, 16):
+            measure_concurrency(api, clip_bytes, clients, max(2, args.requests // clients))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
