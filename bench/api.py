@@ -44,7 +44,7 @@ def encode_flac(samples) -> bytes:
 
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def dialogue_calls(api, clip, until: threading.Event | None, count: int, gap_s: float) -> list[float]:

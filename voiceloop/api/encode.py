@@ -1,6 +1,6 @@
 """Encode 16 kHz float32 chunks to wav, mp3, pcm, opus or flac as they arrive (PyAV), for streaming.
 
-Output is 24 kHz mono as OpenAI's speech endpoint sends it (`pcm` is raw 16-bit little-endian).
+`speed` changes the tempo, not the pitch (FFmpeg's atempo). Output is 24 kHz mono as OpenAI's speech endpoint sends it (`pcm` is raw 16-bit little-endian).
 The muxer writes into a sink that is emptied after every chunk, so bytes leave as soon as the
 encoder produces them; containers whose header needs the final length (wav) get the
 "unknown length" values a streaming muxer writes, which players accept.
@@ -36,12 +36,38 @@ class _Sink:
         return data
 
 
+class _Tempo:
+    """FFmpeg's `atempo` (speed without changing pitch); it takes 0.5-100 per stage, so chain two below 0.5."""
+
+    def __init__(self, speed: float, rate: int):
+        import av.filter
+
+        self._graph = av.filter.Graph()
+        node = self._graph.add_abuffer(format="flt", sample_rate=rate, layout="mono", channels=1)
+        for factor in ([speed ** 0.5] * 2 if speed < 0.5 else [speed]):
+            stage = self._graph.add("atempo", f"{factor:.6f}")
+            node.link_to(stage)
+            node = stage
+        node.link_to(self._graph.add("abuffersink"))
+        self._graph.configure()
+
+    def process(self, frame: av.AudioFrame | None) -> list[av.AudioFrame]:
+        self._graph.push(frame)
+        out = []
+        while True:
+            try:
+                out.append(self._graph.pull())
+            except (av.error.BlockingIOError, av.error.EOFError):
+                return out
+
+
 class StreamEncoder:
-    def __init__(self, fmt: str, in_rate: int = 16_000):
+    def __init__(self, fmt: str, in_rate: int = 16_000, speed: float = 1.0):
         container, codec, self.media_type = FORMATS[fmt]
         self._in_rate = in_rate
         self._pts = 0
         self._sink = _Sink()
+        self._tempo = _Tempo(speed, in_rate) if abs(speed - 1.0) > 1e-3 else None
         if container is None:
             self._out = self._stream = None
             self._resampler = av.AudioResampler(format="s16", layout="mono", rate=OUT_RATE)
@@ -60,16 +86,20 @@ class StreamEncoder:
         frame.sample_rate = self._in_rate
         frame.pts = self._pts
         self._pts += chunk.size
-        return self._mux(self._resampler.resample(frame))
+        return self._mux(self._resample([frame] if self._tempo is None else self._tempo.process(frame)))
 
     def finish(self) -> bytes:
         """Flush the resampler, encoder and container trailer; the encoder is unusable afterwards."""
-        data = self._mux(self._resampler.resample(None))
+        tail = self._resample(self._tempo.process(None)) if self._tempo is not None else []
+        data = self._mux(tail + self._resampler.resample(None))
         if self._out is not None:
             for packet in self._stream.encode(None):
                 self._out.mux(packet)
             self._out.close()
         return data + self._sink.take()
+
+    def _resample(self, frames: list[av.AudioFrame]) -> list[av.AudioFrame]:
+        return [out for f in frames for out in self._resampler.resample(f)]
 
     def _mux(self, frames: list[av.AudioFrame]) -> bytes:
         if self._out is None:

@@ -26,7 +26,7 @@ class SpeechRequest(BaseModel):
     model: str = Field("", max_length=200, description="accepted; the configured voice answers")
     voice: str = Field("", max_length=200, description="accepted; the configured voice answers")
     response_format: Literal["mp3", "wav", "pcm", "opus", "flac"] = "mp3"
-    speed: float = Field(1.0, ge=0.25, le=4.0, description="accepted, not applied")
+    speed: float = Field(1.0, ge=0.25, le=4.0, description="tempo, 0.25-4 (pitch unchanged)")
     instructions: str = Field("", max_length=4096, description="accepted, not used")
 
 
@@ -43,7 +43,7 @@ async def create_speech(body: SpeechRequest, request: Request) -> StreamingRespo
     first = await anext(audio, None)  # fail as a JSON error while no byte has been sent yet
     if first is None:
         raise HTTPException(400, "input: the voice produced no audio for it (nothing it can pronounce)")
-    encoder = StreamEncoder(body.response_format)
+    encoder = StreamEncoder(body.response_format, speed=body.speed)
     return StreamingResponse(_encoded(encoder, first, audio), media_type=encoder.media_type)
 
 

@@ -17,10 +17,11 @@ from voiceloop.asr.base import AsrEngine, Sentence, Transcript
 from voiceloop.audio.frames import SAMPLE_RATE
 from voiceloop.scheduler import EngineScheduler, Priority
 
-# Longest segment, seconds. The dialogue's worst extra wait is one such segment's inference; with
-# Paraformer-large on 2 CPU threads 8 s of audio take ~0.5 s (see bench/api.py).
-MAX_SEGMENT_S = 8.0
-MIN_SEGMENT_S = 2.0  # no cut closer than this to the segment start
+# Longest segment, seconds. A dialogue turn arriving while a segment is recognised waits for the
+# rest of it: half a segment's inference on average, so segments no longer than the dialogue's own
+# utterances keep its ASR time within 1.5x of idle (bench/api.py measures it).
+MAX_SEGMENT_S = 4.0
+MIN_SEGMENT_S = 1.5  # no cut closer than this to the segment start
 _STEP = 512  # samples per VAD window (32 ms)
 _SMOOTH = 10  # windows: speech probability averaged over 320 ms to find the quietest cut point
 _SPEECH = 0.5
