@@ -20,6 +20,7 @@ from voiceloop.api.context import ApiContext
 from voiceloop.api.errors import json_error
 from voiceloop.api.metrics import Metrics
 from voiceloop.api.uploads import UploadLimit
+from voiceloop.asr.segments import Abandoned
 from voiceloop.errors import AudioDecodeError, TtsError
 from voiceloop.scheduler import EngineBusy
 
@@ -28,7 +29,8 @@ log = logging.getLogger(__name__)
 
 def create_app(ctx: ApiContext, token: str | None) -> FastAPI:
     """One app per context; `token` None leaves it open (only allowed on loopback, see auth.check_bind)."""
-    app = FastAPI(title="voiceloop", version=__version__,
+    # No /docs or /redoc: their pages load scripts from a CDN, and the box may be offline.
+    app = FastAPI(title="voiceloop", version=__version__, docs_url=None, redoc_url=None,
                   description="OpenAI-compatible speech API of the voiceloop assistant, and its web console.")
     app.state.ctx = ctx
     for router in (transcriptions.router, speech.router, system.router):
@@ -59,6 +61,11 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(TtsError)
     async def tts_failed(request: Request, exc: TtsError):
         return json_error(503, f"no voice could speak: {exc}", "tts_failed", headers={"Retry-After": "10"})
+
+    @app.exception_handler(Abandoned)
+    async def abandoned(request: Request, exc: Abandoned):
+        log.info("%s %s: the client went away; %s", request.method, request.url.path, exc)
+        return json_error(499, f"client closed the request; {exc}", "client_closed")
 
     @app.exception_handler(ValueError)
     async def bad_value(request: Request, exc: ValueError):

@@ -42,7 +42,8 @@ async def create_transcription(
     samples = await decode_upload(file.file, _label(file.filename))
     segments = await asyncio.to_thread(split_at_pauses, samples)
     words = tuple(dict.fromkeys((*engines.hotwords.current(), *split_hotwords(hotwords))))
-    transcript = await transcribe_segments(engines.asr, engines.asr_jobs, samples, segments, words)
+    transcript = await transcribe_segments(engines.asr, engines.asr_jobs, samples, segments, words,
+                                           abandoned=request.is_disconnected)
     ctx.metrics.asr_rtf.labels("api").observe(transcript.rtf)
     return render(transcript, response_format, language or _engine_language(ctx))
 

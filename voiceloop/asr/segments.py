@@ -9,6 +9,7 @@ service job, and the segment transcripts are joined with their timestamps offset
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -66,9 +67,16 @@ def split_at_pauses(samples: np.ndarray, max_s: float = MAX_SEGMENT_S) -> list[S
     return cut_points(SileroVad().window_probabilities(samples), samples.size, max_s)
 
 
+class Abandoned(Exception):
+    """The caller went away (an HTTP client disconnected): the remaining segments were not recognised."""
+
+
 async def transcribe_segments(engine: AsrEngine, jobs: EngineScheduler, samples: np.ndarray,
-                              segments: list[Segment], hotwords: tuple[str, ...] = ()) -> Transcript:
-    """Recognise each segment with speech as its own service job; one `Transcript` for the whole."""
+                              segments: list[Segment], hotwords: tuple[str, ...] = (),
+                              abandoned: Callable[[], Awaitable[bool]] | None = None) -> Transcript:
+    """Recognise each segment with speech as its own service job; one `Transcript` for the whole.
+
+    `abandoned` is asked before each segment, so a client that gave up stops costing engine time."""
     started = time.perf_counter()
     sentences: list[Sentence] = []
     texts: list[str] = []
@@ -76,6 +84,8 @@ async def transcribe_segments(engine: AsrEngine, jobs: EngineScheduler, samples:
     for seg in segments:
         if not seg.has_speech:
             continue
+        if abandoned is not None and await abandoned():
+            raise Abandoned(f"stopped after {len(texts)} of {len(segments)} segments")
         part = await jobs.run(engine.transcribe, samples[seg.start: seg.end], hotwords, priority=Priority.SERVICE)
         last = part
         offset = seg.start * 1000 // SAMPLE_RATE
