@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import socket
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -73,7 +74,8 @@ def run_main(cfg: Config, config_file: Path | None = None) -> int:
     return asyncio.run(_main(cfg, asr, api_sock, config_file))
 
 
-async def _main(cfg: Config, asr: AsrEngine, api_sock=None, config_file: Path | None = None) -> int:
+async def _main(cfg: Config, asr: AsrEngine, api_sock: socket.socket | None = None,
+                config_file: Path | None = None) -> int:
     from voiceloop.audio.devices import SoundDevicePort
 
     main = asyncio.current_task()
@@ -90,7 +92,8 @@ async def _main(cfg: Config, asr: AsrEngine, api_sock=None, config_file: Path | 
     return 0
 
 
-async def _serve_with_api(cfg: Config, port: AudioPort, asr: AsrEngine, api_sock, config_file: Path | None) -> None:
+async def _serve_with_api(cfg: Config, port: AudioPort, asr: AsrEngine, api_sock: socket.socket,
+                          config_file: Path | None) -> None:
     """The dialogue and the HTTP API in this loop, sharing one ASR scheduler, voice and hotwords."""
     from voiceloop.api.context import ApiContext, Engines
     from voiceloop.api.server import api_server, llm_prober

@@ -94,7 +94,14 @@ async def transcribe_segments(engine: AsrEngine, jobs: EngineScheduler, samples:
         sentences += [Sentence(s.text, s.start_ms + offset, s.end_ms + offset) for s in part.sentences]
         if part.text and not part.sentences:
             sentences.append(Sentence(part.text, offset, seg.end * 1000 // SAMPLE_RATE))
-    joiner = " " if texts and all(t[-1:].isascii() and t[-1:].isalnum() for t in texts[:-1]) else ""
-    return Transcript(text=joiner.join(texts), sentences=tuple(sentences), duration_s=samples.size / SAMPLE_RATE,
+    return Transcript(text=_join(texts), sentences=tuple(sentences), duration_s=samples.size / SAMPLE_RATE,
                       processing_s=time.perf_counter() - started, engine=last.engine if last else engine.name,
                       model=last.model if last else "")
+
+
+def _join(texts: list[str]) -> str:
+    """Chinese pieces join directly; a space only between two Western (ASCII) ends."""
+    out = ""
+    for text in texts:
+        out += (" " if out and out[-1].isascii() and text[0].isascii() else "") + text
+    return out
