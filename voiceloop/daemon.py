@@ -96,11 +96,11 @@ async def _serve_with_api(cfg: Config, port: AudioPort, asr: AsrEngine, api_sock
                           config_file: Path | None) -> None:
     """The dialogue and the HTTP API in this loop, sharing one ASR scheduler, voice and hotwords."""
     from voiceloop.api.context import ApiContext, Engines
-    from voiceloop.api.server import api_server, llm_prober
+    from voiceloop.api.server import LlmProbe, api_server
     from voiceloop.hotwords import HotwordStore
     from voiceloop.scheduler import EngineScheduler
 
     engines = Engines(asr, EngineScheduler("asr"), create_synthesizer(cfg.tts), HotwordStore(cfg.asr.hotwords_file))
-    ctx = ApiContext(cfg, engines, config_file, mode="run", llm_probe=llm_prober(cfg))
+    ctx = ApiContext(cfg, engines, config_file, mode="run", llm_probe=LlmProbe(cfg.llm))
     async with api_server(ctx, api_sock):
         await serve(cfg, port, asr, on_event=ctx.on_event, engines=engines)

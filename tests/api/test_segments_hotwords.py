@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 
 import numpy as np
@@ -22,7 +23,7 @@ def test_cuts_fall_in_the_pauses_and_no_segment_is_too_long():
     segments = cut_points(probs, probs.size * 512)
     assert len(segments) == 3 and all(s.has_speech for s in segments)
     assert segments[0].start == 0 and segments[-1].end == probs.size * 512
-    assert all(a.end == b.start for a, b in zip(segments, segments[1:]))
+    assert all(a.end == b.start for a, b in itertools.pairwise(segments))
     for seg, pause_start in zip(segments, (94, 204)):
         assert pause_start * 512 <= seg.end <= (pause_start + 16) * 512  # inside the pause
 

@@ -16,7 +16,7 @@ from voiceloop.errors import ConfigError
 # console asks for the token and sends it with every API call).
 OPEN_PATHS = ("/health",)
 OPEN_PREFIXES = ("/console/",)
-OPEN_EXACT_GET = ("/", "/favicon.ico")
+OPEN_EXACT_GET = ("/", "/console", "/favicon.ico")
 
 
 def is_loopback(host: str) -> bool:

@@ -13,6 +13,7 @@ import errno
 import logging
 import signal
 import socket
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -20,7 +21,7 @@ import uvicorn
 
 from voiceloop.api.auth import api_token, check_bind
 from voiceloop.api.context import ApiContext, Engines
-from voiceloop.config import ApiConfig, Config
+from voiceloop.config import ApiConfig, Config, LlmConfig
 from voiceloop.errors import ConfigError
 from voiceloop.hotwords import HotwordStore
 from voiceloop.scheduler import EngineScheduler
@@ -92,24 +93,26 @@ def prepare(cfg: Config) -> socket.socket:
     return bind_socket(cfg.api)
 
 
-def llm_prober(cfg: Config, cache_s: float = 10.0):
-    """For /status: whether the LLM answers, asked at most once per `cache_s`."""
-    import time
+class LlmProbe:
+    """For /status: whether the LLM answers (None) or why not; asked at most once per `cache_s`,
+    as an unreachable LLM costs its connect timeout."""
 
-    from voiceloop.llm.client import OpenAICompatibleClient
+    def __init__(self, cfg: LlmConfig, cache_s: float = 10.0):
+        self._cfg = cfg
+        self._cache_s = cache_s
+        self._problem: str | None = None
+        self._when = -cache_s
 
-    last: list = [None, -cache_s]  # [problem, when]
+    async def __call__(self) -> str | None:
+        from voiceloop.llm.client import OpenAICompatibleClient
 
-    async def probe() -> str | None:
-        if time.monotonic() - last[1] >= cache_s:
-            client = OpenAICompatibleClient(cfg.llm)
+        if time.monotonic() - self._when >= self._cache_s:
+            client = OpenAICompatibleClient(self._cfg)
             try:
-                last[:] = [await client.probe(), time.monotonic()]
+                self._problem, self._when = await client.probe(), time.monotonic()
             finally:
                 await client.aclose()
-        return last[0]
-
-    return probe
+        return self._problem
 
 
 def serve_main(cfg: Config, config_file: Path | None) -> int:
