@@ -9,6 +9,9 @@ service jobs at most), and the requests come through the official `openai` clien
 
 1. The dialogue's ASR time: a 5 s utterance submitted at DIALOGUE priority, as the turn loop
    does, when idle and while a long upload (--upload-s, default 10 minutes) is transcribed.
+   Turns come 1-4 s apart (random, seeded), as a conversation's do (the user speaks, the reply
+   plays); `--gap-s 0.3` submits them back to back instead, which lands each one just after an
+   upload segment started (the worst case: a whole segment's wait every time).
    Target: mean while loaded <= 1.5x idle.
 2. Requests per second and p50/p95 latency for a 5 s clip with 1, 4 and 16 concurrent clients
    (503 answers when the queue is full are counted, not retried).
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import random
 import statistics
 import sys
 import threading
@@ -47,7 +51,7 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def dialogue_calls(api, clip, until: threading.Event | None, count: int, gap_s: float) -> list[tuple[float, float]]:
+def dialogue_calls(api, clip, until: threading.Event | None, count: int, gaps) -> list[tuple[float, float]]:
     """ASR of `clip` through the shared scheduler at DIALOGUE priority, as the turn loop submits it.
     Returns (total, inference) seconds per call: total - inference is the wait for the engine."""
     from voiceloop.scheduler import Priority
@@ -65,7 +69,7 @@ def dialogue_calls(api, clip, until: threading.Event | None, count: int, gap_s: 
         inference = asyncio.run_coroutine_threadsafe(
             engines.asr_jobs.run(recognise, priority=Priority.DIALOGUE), api.loop).result()
         calls.append((time.perf_counter() - started, inference))
-        time.sleep(gap_s)
+        time.sleep(gaps())
     return calls
 
 
@@ -77,8 +81,8 @@ def summary(label: str, calls: list[tuple[float, float]]) -> str:
             f"max {max(wait):.3f})")
 
 
-def measure_dialogue(api, client, clip, upload: bytes, upload_s: float) -> None:
-    idle = dialogue_calls(api, clip, None, 10, 0.3)
+def measure_dialogue(api, client, clip, upload: bytes, upload_s: float, gaps) -> None:
+    idle = dialogue_calls(api, clip, None, 10, gaps)
     done = threading.Event()
     result = {}
 
@@ -91,10 +95,10 @@ def measure_dialogue(api, client, clip, upload: bytes, upload_s: float) -> None:
     jobs_before = api.ctx.engines.asr_jobs.stats().jobs_done
     worker = threading.Thread(target=transcribe_upload)
     worker.start()
-    loaded = dialogue_calls(api, clip, done, 0, 0.3)
+    loaded = dialogue_calls(api, clip, done, 0, gaps)
     worker.join()
     jobs = api.ctx.engines.asr_jobs.stats().jobs_done - jobs_before - len(loaded)
-    idle_after = dialogue_calls(api, clip, None, 10, 0.3)
+    idle_after = dialogue_calls(api, clip, None, 10, gaps)
     idle_all = idle + idle_after
     ratio = statistics.mean(c[0] for c in loaded) / statistics.mean(c[0] for c in idle_all)
     # The same calls' own inference time, under the same machine load: what queueing alone adds.
@@ -139,6 +143,8 @@ def main() -> int:
     parser.add_argument("--upload-s", type=float, default=600)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--requests", type=int, default=32, help="requests per concurrency level (about)")
+    parser.add_argument("--gap-s", type=float, default=None,
+                        help="fixed pause between dialogue turns (default: random 1-4 s)")
     args = parser.parse_args()
 
     import openai
@@ -171,7 +177,9 @@ def main() -> int:
           f"upload {len(upload) / 2**20:.1f} MB FLAC")
     with running_api(cfg, engines) as api:
         client = openai.OpenAI(base_url=api.url + "/v1", api_key="x", max_retries=0, timeout=1200)
-        measure_dialogue(api, client, clip, upload, args.upload_s)
+        rng = random.Random(0)
+        gaps = (lambda: args.gap_s) if args.gap_s is not None else (lambda: rng.uniform(1.0, 4.0))
+        measure_dialogue(api, client, clip, upload, args.upload_s, gaps)
         print("\n2. POST /v1/audio/transcriptions, 5 s clip (FLAC), openai client")
         for clients in (1, 4, 16):
             measure_concurrency(api, clip_bytes, clients, max(2, args.requests // clients))
