@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from voiceloop.api.events import EventHub
 from voiceloop.api.metrics import Metrics
@@ -35,7 +36,7 @@ class ApiContext:
     cfg: Config
     engines: Engines
     config_file: Path | None = None
-    mode: str = "serve"  # "serve": API only; "run": beside the spoken dialogue
+    mode: Literal["serve", "run"] = "serve"  # API only, or beside the spoken dialogue
     events: EventHub = field(default_factory=EventHub)
     metrics: Metrics = field(default_factory=Metrics)
     # Returns None when the LLM answers, else why not; absent in `serve` mode (no dialogue).
