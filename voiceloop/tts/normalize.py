@@ -24,6 +24,7 @@ _NUM = r"\d+(?:\.\d+)?"
 _THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
 _PHONE = re.compile(r"(?<![\d.])(?:(\+?86)[ -]?)?(1[3-9]\d{9}|0\d{2,3}-\d{7,8}|400-?\d{3}-?\d{4})(?![\d.])")
 _DIGIT_RUN = re.compile(r"(?<![\d.])(0\d{4,}|\d{13,})(?![\d.])")  # codes, IDs: never a quantity
+_CODE = re.compile(r"((?:号码|编号|单号|账号|卡号|尾号|密码|验证码|房间号|车次)(?:是|为|[:：])?\s*)(\d{3,})(?![\d.])")
 _ISO_DATE = re.compile(r"(?<!\d)((?:19|20)\d{2})[-/.](0?[1-9]|1[0-2])[-/.](0?[1-9]|[12]\d|3[01])(?![\d.])")
 _CLOCK = re.compile(r"(?<![\d.:])([01]?\d|2[0-4])[:：]([0-5]\d)(?:[:：]([0-5]\d))?(?![\d:])")
 _RATIO = re.compile(r"(?<![\d.:])(\d+)[:：](\d+)(?![\d:])")
@@ -60,6 +61,7 @@ def for_speech(text: str) -> str:
     text = _THOUSANDS.sub("", text)
     text = _PHONE.sub(_phone, text)
     text = _DIGIT_RUN.sub(lambda m: read_digits(m.group(1)), text)
+    text = _CODE.sub(lambda m: m.group(1) + read_digits(m.group(2)), text)
     text = _ISO_DATE.sub(lambda m: f"{m.group(1)}年{int(m.group(2))}月{int(m.group(3))}日", text)
     text = _CLOCK.sub(_clock, text)
     text = _RATIO.sub(lambda m: f"{m.group(1)}比{m.group(2)}", text)
