@@ -27,17 +27,12 @@ from voiceloop.llm.base import LanguageModel
 from voiceloop.llm.memory import Conversation
 from voiceloop.scheduler import EngineScheduler, Priority
 from voiceloop.tts.base import Synthesizer
+from voiceloop.tts.phrases import PHRASES  # cached at start-up by the daemon (tts.phrases.CachedPhrases)
 from voiceloop.tts.sentences import SentenceSplitter
 from voiceloop.tts.textclean import speakable
 from voiceloop.turns import TurnLog, TurnRecord
 
 log = logging.getLogger(__name__)
-
-# The assistant's own phrases, by `dialogue.language`.
-PHRASES = {
-    "zh": {"apology": "抱歉，我现在没法回答，请稍后再试。", "reset": "好的，我们重新开始。"},
-    "en": {"apology": "Sorry, I can't answer right now. Please try again in a moment.", "reset": "Okay, let's start over."},
-}
 
 
 class TurnState(enum.Enum):

@@ -20,6 +20,7 @@ from voiceloop.config import Config
 from voiceloop.llm.client import OpenAICompatibleClient
 from voiceloop.llm.memory import Conversation
 from voiceloop.tts.fallback import create_synthesizer
+from voiceloop.tts.phrases import CachedPhrases, phrase_texts
 
 log = logging.getLogger("voiceloop.daemon")
 
@@ -31,7 +32,8 @@ async def serve(cfg: Config, port: AudioPort, asr: AsrEngine,
     llm = OpenAICompatibleClient(cfg.llm)
     try:
         problem = await llm.probe()
-        tts = create_synthesizer(cfg.tts)
+        tts = CachedPhrases(create_synthesizer(cfg.tts), phrase_texts(cfg.dialogue))
+        await tts.prepare()  # the apology must play even when every voice is down later
         info = asr.info()
         log.info("ready: asr %s on %s; llm %s %s; tts %s (fallback %s); barge-in %s",
                  info.engine, info.device, cfg.llm.base_url,
