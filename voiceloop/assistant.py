@@ -27,7 +27,7 @@ from voiceloop.llm.base import LanguageModel
 from voiceloop.llm.memory import Conversation
 from voiceloop.scheduler import EngineScheduler, Priority
 from voiceloop.tts.base import Synthesizer
-from voiceloop.tts.phrases import PHRASES  # cached at start-up by the daemon (tts.phrases.CachedPhrases)
+from voiceloop.tts.phrases import PHRASES
 from voiceloop.tts.sentences import SentenceSplitter
 from voiceloop.tts.textclean import speakable
 from voiceloop.turns import TurnLog, TurnRecord

@@ -11,10 +11,11 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Callable
+from typing import Self
 
 from aiohttp import WSMsgType, web
 
-_SSML_TEXT = re.compile(r"<prosody[^>]*>(.*?)</prosody>", re.S)
+_SSML_TEXT = re.compile(r"<prosody[^>]*>(.*?)</prosody>", re.DOTALL)
 AUDIO_HEADER = b"X-RequestId:loopback\r\nContent-Type:audio/mpeg\r\nPath:audio\r\n"
 
 
@@ -29,7 +30,7 @@ class LoopbackEdge:
         self._runner: web.AppRunner | None = None
         self.url = ""
 
-    async def __aenter__(self) -> "LoopbackEdge":
+    async def __aenter__(self) -> Self:
         app = web.Application()
         app.router.add_get("/edge/v1", self._handle)
         self._runner = web.AppRunner(app)

