@@ -20,6 +20,7 @@ from voiceloop.config import Config
 from voiceloop.llm.client import OpenAICompatibleClient
 from voiceloop.llm.memory import Conversation
 from voiceloop.tts.fallback import create_synthesizer
+from voiceloop.tts.base import Synthesizer
 from voiceloop.tts.phrases import CachedPhrases, phrase_texts
 
 log = logging.getLogger("voiceloop.daemon")
@@ -27,13 +28,15 @@ log = logging.getLogger("voiceloop.daemon")
 
 async def serve(cfg: Config, port: AudioPort, asr: AsrEngine,
                 on_event: Callable[[AssistantEvent], None] | None = None,
-                ready: asyncio.Event | None = None) -> None:
-    """Run the assistant on `port` until cancelled; owns and closes the LLM client and the port."""
+                ready: asyncio.Event | None = None, tts: Synthesizer | None = None) -> None:
+    """Run the assistant on `port` until cancelled; owns and closes the LLM client and the port.
+
+    `tts` is the voice with its fixed phrases made (`prepared_voice`); made here when not given.
+    """
     llm = OpenAICompatibleClient(cfg.llm)
     try:
         problem = await llm.probe()
-        tts = CachedPhrases(create_synthesizer(cfg.tts), phrase_texts(cfg.dialogue))
-        await tts.prepare()  # the apology must play even when every voice is down later
+        tts = tts or await prepared_voice(cfg)
         info = asr.info()
         log.info("ready: asr %s on %s; llm %s %s; tts %s (fallback %s); barge-in %s",
                  info.engine, info.device, cfg.llm.base_url,
@@ -47,6 +50,17 @@ async def serve(cfg: Config, port: AudioPort, asr: AsrEngine,
     finally:
         await llm.aclose()
         await port.aclose()
+
+
+async def prepared_voice(cfg: Config) -> CachedPhrases:
+    """The voice chain with the fixed phrases already made, so they play even when every voice is down.
+
+    Call it before the sound devices start: loading and warming the offline voice takes seconds of
+    CPU, during which an open microphone's frames would pile up unconsumed.
+    """
+    tts = CachedPhrases(create_synthesizer(cfg.tts), phrase_texts(cfg.dialogue))
+    await tts.prepare()
+    return tts
 
 
 def run_main(cfg: Config) -> int:
@@ -69,8 +83,9 @@ async def _main(cfg: Config, asr: AsrEngine) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, main.cancel)
-    port = SoundDevicePort(cfg.audio)
     with contextlib.suppress(asyncio.CancelledError):
-        await serve(cfg, port, asr)
+        tts = await prepared_voice(cfg)
+        port = SoundDevicePort(cfg.audio)
+        await serve(cfg, port, asr, tts=tts)
     log.info("stopped")
     return 0
