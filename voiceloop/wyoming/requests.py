@@ -13,6 +13,7 @@ from wyoming.tts import SynthesizeVoice
 
 from voiceloop.wyoming.language import normalise
 
+DEFAULT_LANGUAGE = "zh-cn"  # what a stream without `transcribe` (or without a language) is taken to be
 MAX_HOTWORDS = 200
 MAX_HOTWORD_CHARS = 32
 
@@ -30,12 +31,12 @@ class ProtocolError(Exception):
 class AsrRequest:
     """Options for the next audio stream; a stream without `transcribe` gets the defaults."""
 
-    language: str = "zh-cn"
+    language: str = DEFAULT_LANGUAGE
     hotwords: tuple[str, ...] = ()
 
 
 def parse_transcribe(request: Transcribe, languages: tuple[str, ...]) -> AsrRequest:
-    language = request.language or AsrRequest.language
+    language = request.language or DEFAULT_LANGUAGE
     if not isinstance(language, str) or normalise(language) not in languages:
         raise ProtocolError("unsupported-language",
                             f"transcribe: language {language!r} is not supported; choose one of "
