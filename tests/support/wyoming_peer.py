@@ -15,10 +15,22 @@ from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.client import AsyncTcpClient
 from wyoming.event import Event
 
-from voiceloop.config import Config
+from voiceloop.config import AsrConfig, Config, TtsConfig, WhisperConfig, WyomingConfig
 from voiceloop.scheduler import EngineScheduler
 
+from support.net import closed_port
+
 READ_TIMEOUT_S = 60
+
+
+def wyoming_config(asr: AsrConfig, **wyoming) -> Config:
+    return Config(asr=asr,
+                  tts=TtsConfig(engine="edge", edge_proxy=f"http://127.0.0.1:{closed_port()}", edge_retry_s=600),
+                  wyoming=WyomingConfig(uri=f"tcp://127.0.0.1:{closed_port()}", **wyoming))
+
+
+def whisper_config(model_dir) -> AsrConfig:
+    return AsrConfig(engine="whisper", device="cpu", threads=2, whisper=WhisperConfig(model=str(model_dir)))
 
 
 class ServerThread:

@@ -11,20 +11,9 @@ import dataclasses
 
 import pytest
 
-from voiceloop.config import AsrConfig, Config, TtsConfig, WhisperConfig, WyomingConfig
+from voiceloop.config import AsrConfig
 
-from support.net import closed_port
-from support.wyoming_peer import ServerThread
-
-
-def wyoming_config(asr: AsrConfig, **wyoming) -> Config:
-    return Config(asr=asr,
-                  tts=TtsConfig(engine="edge", edge_proxy=f"http://127.0.0.1:{closed_port()}", edge_retry_s=600),
-                  wyoming=WyomingConfig(uri=f"tcp://127.0.0.1:{closed_port()}", **wyoming))
-
-
-def whisper_config(model_dir) -> AsrConfig:
-    return AsrConfig(engine="whisper", device="cpu", threads=2, whisper=WhisperConfig(model=str(model_dir)))
+from support.wyoming_peer import ServerThread, whisper_config, wyoming_config
 
 
 @pytest.fixture(scope="session")
