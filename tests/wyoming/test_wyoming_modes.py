@@ -158,3 +158,25 @@ async def test_inside_run_wyoming_shares_the_dialogues_engine_and_scheduler(tmp_
     assert len(asr.threads) == 2 and len(set(asr.threads)) == 1, "two schedulers ran inferences side by side"
     with pytest.raises(OSError):  # the server closed with the daemon
         await asyncio.open_connection("127.0.0.1", port)
+
+
+async def test_zeroconf_publishes_the_server_for_home_assistant_and_withdraws_it(seaco_asr, seaco_config):
+    """Home Assistant finds Wyoming servers by browsing mDNS for `_wyoming._tcp`; a real zeroconf
+    peer on this machine looks the service up while the server runs, and no longer after it stops."""
+    from zeroconf.asyncio import AsyncZeroconf
+
+    from voiceloop.wyoming.discovery import SERVICE_TYPE
+
+    port = closed_port()
+    cfg = dataclasses.replace(wyoming_config(seaco_config), wyoming=WyomingConfig(
+        uri=f"tcp://0.0.0.0:{port}", allow_from=("192.0.2.1",), zeroconf=True))
+    name = f"voiceloop-{socket.gethostname()}.{SERVICE_TYPE}"
+    peer = AsyncZeroconf()
+    try:
+        with ServerThread(cfg, seaco_asr, create_synthesizer(cfg.tts)):
+            info = await peer.async_get_service_info(SERVICE_TYPE, name, timeout=5000)
+            assert info is not None and info.port == port and info.parsed_addresses()
+        await asyncio.sleep(1.5)  # goodbye packets make peers drop the records after 1 s
+        assert await peer.async_get_service_info(SERVICE_TYPE, name, timeout=1000) is None
+    finally:
+        await peer.async_close()

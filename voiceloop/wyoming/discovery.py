@@ -29,11 +29,11 @@ class Discovery:
     async def publish(cls, host: str, port: int, name: str | None = None) -> Discovery:
         address = _lan_address() if host in ("0.0.0.0", "::", "") else socket.gethostbyname(host)
         name = name or f"voiceloop-{socket.gethostname()}"
-        info = AsyncServiceInfo(SERVICE_TYPE, f"{name}.{SERVICE_TYPE}", port=port,
+        info = AsyncServiceInfo(SERVICE_TYPE, f"{name}.{SERVICE_TYPE}", port=port, server=f"{socket.gethostname()}.local.",
                                 addresses=[socket.inet_aton(address)], properties={"program": "voiceloop"})
         zc = AsyncZeroconf(ip_version=IPVersion.V4Only)
         try:
-            await zc.async_register_service(info)
+            await (await zc.async_register_service(info))  # returns the task that announces it
         except BaseException:
             await zc.async_close()
             raise
@@ -42,6 +42,6 @@ class Discovery:
 
     async def close(self) -> None:
         try:
-            await self._zc.async_unregister_service(self._info)
+            await (await self._zc.async_unregister_service(self._info))  # the goodbye packets
         finally:
             await self._zc.async_close()
