@@ -72,7 +72,7 @@ async def tts_case(srv: ServerThread, label: str, runs: int) -> None:
         async with srv.client() as client:
             t0 = time.perf_counter()
             await client.write_event(Synthesize(text="".join(REPLY)).event())
-            while (event := await client.read_event()).type != "audio-chunk":
+            while (await client.read_event()).type != "audio-chunk":
                 pass
             whole.append(time.perf_counter() - t0)
             while (await client.read_event()).type != "audio-stop":

@@ -43,7 +43,7 @@ class ServerThread:
         self._thread = threading.Thread(target=self._loop.run_forever, name="wyoming-test-server", daemon=True)
         self.server = None
 
-    def __enter__(self) -> ServerThread:
+    def __enter__(self) -> ServerThread:  # noqa: PYI034 - not subclassed
         from voiceloop.wyoming.server import WyomingServer
 
         self._thread.start()

@@ -144,7 +144,7 @@ async def test_a_client_dropping_mid_stream_leaves_the_server_serving(seaco_serv
     async with seaco_server.client() as client:
         await client.write_event(AudioStart(rate=16000, width=2, channels=1).event())
         await client.write_event(AudioChunk(rate=16000, width=2, channels=1, audio=audio[:len(audio) // 2]).event())
-    reader, writer = await asyncio.open_connection("127.0.0.1", seaco_server.port)
+    _, writer = await asyncio.open_connection("127.0.0.1", seaco_server.port)
     writer.write(b'{"type": "audio-start", "data": {"rate": 16000, "width": 2, "channels": 1}}\n'
                  b'{"type": "audio-chunk", "data": {"rate": 16000, "width": 2, "channels": 1}, '
                  b'"payload_length": 3200}\n' + audio[:1000])

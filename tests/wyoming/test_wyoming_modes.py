@@ -70,7 +70,8 @@ async def _wait_for_line(stream: asyncio.StreamReader, text: str, seen: list[str
 async def test_voiceloop_wyoming_serves_as_a_subprocess(tmp_path, whisper_base_dir):
     port = closed_port()
     config = tmp_path / "voiceloop.yaml"
-    config.write_text(f"asr:\n  engine: whisper\n  device: cpu\n  threads: 2\n  whisper:\n    model: {whisper_base_dir}\n"
+    config.write_text(f"asr:\n  engine: whisper\n  device: cpu\n  threads: 2\n"
+                      f"  whisper:\n    model: {whisper_base_dir}\n"
                       f"tts:\n  edge_proxy: http://127.0.0.1:{closed_port()}\n", encoding="utf-8")
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "voiceloop", "wyoming", "--config", str(config), "--uri", f"tcp://127.0.0.1:{port}",

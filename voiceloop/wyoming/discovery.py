@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 
@@ -27,10 +28,14 @@ class Discovery:
 
     @classmethod
     async def publish(cls, host: str, port: int, name: str | None = None) -> Discovery:
-        address = _lan_address() if host in ("0.0.0.0", "::", "") else socket.gethostbyname(host)
+        if host in ("0.0.0.0", "::", ""):
+            address = _lan_address()
+        else:
+            address = await asyncio.to_thread(socket.gethostbyname, host)  # a name may need DNS
         name = name or f"voiceloop-{socket.gethostname()}"
-        info = AsyncServiceInfo(SERVICE_TYPE, f"{name}.{SERVICE_TYPE}", port=port, server=f"{socket.gethostname()}.local.",
-                                addresses=[socket.inet_aton(address)], properties={"program": "voiceloop"})
+        info = AsyncServiceInfo(SERVICE_TYPE, f"{name}.{SERVICE_TYPE}", port=port,
+                                server=f"{socket.gethostname()}.local.", addresses=[socket.inet_aton(address)],
+                                properties={"program": "voiceloop"})
         zc = AsyncZeroconf(ip_version=IPVersion.V4Only)
         try:
             await (await zc.async_register_service(info))  # returns the task that announces it

@@ -56,6 +56,6 @@ def voice_languages(locale: str) -> tuple[str, ...]:
     """
     parts = normalise(locale).split("-")
     own = "-".join(parts[:2]) if len(parts) > 1 and len(parts[1]) == 2 else parts[0]
-    if own.startswith("zh") or own.startswith("cmn"):
+    if own.startswith(("zh", "cmn")):
         return tuple(dict.fromkeys((own if own in ZH_VARIANTS else "zh", *ZH_VARIANTS)))
     return tuple(dict.fromkeys((own, parts[0])))

@@ -95,7 +95,8 @@ class WyomingServer:
         self._server = server
         if self._scheme == "tcp" and not _is_loopback(self._host or ""):
             log.warning("wyoming: listening on %s beyond this machine; Wyoming has no authentication, so only "
-                        "loopback and wyoming.allow_from (%s) may connect", uri, ", ".join(self._cfg.wyoming.allow_from))
+                        "loopback and wyoming.allow_from (%s) may connect", uri,
+                        ", ".join(self._cfg.wyoming.allow_from))
         if self._cfg.wyoming.zeroconf:
             await self._publish()
         log.info("wyoming: serving speech-to-text (%s) and text-to-speech (%s) on %s",
