@@ -63,6 +63,13 @@ class ServerThread:
         self._loop.close()
         self.jobs.close()
 
+    def occupy_engine(self, seconds: float):
+        """Keep the engine's scheduler busy with a dialogue-priority job; returns its future."""
+        from voiceloop.scheduler import Priority
+
+        return asyncio.run_coroutine_threadsafe(self.jobs.run(time.sleep, seconds, priority=Priority.DIALOGUE),
+                                                self._loop)
+
     @property
     def port(self) -> int:
         return int(self.cfg.wyoming.uri.rsplit(":", 1)[1])

@@ -12,6 +12,7 @@ import dataclasses
 import pytest
 
 from voiceloop.config import AsrConfig
+from voiceloop.scheduler import EngineScheduler
 
 from support.wyoming_peer import ServerThread, whisper_config, wyoming_config
 
@@ -46,10 +47,10 @@ def seaco_asr(seaco_config):
 
 @pytest.fixture(scope="session")
 def seaco_server(seaco_asr, seaco_config):
-    """The tiny SeACo-Paraformer, with a 1 MiB audio limit to test the bound quickly."""
+    """The tiny SeACo-Paraformer, with a 1 MiB audio limit and one waiting job at most, to test the bounds."""
     from voiceloop.tts.fallback import create_synthesizer
 
     cfg = wyoming_config(seaco_config)
     cfg = dataclasses.replace(cfg, api=dataclasses.replace(cfg.api, max_upload_mb=1))
-    with ServerThread(cfg, seaco_asr, create_synthesizer(cfg.tts)) as srv:
+    with ServerThread(cfg, seaco_asr, create_synthesizer(cfg.tts), jobs=EngineScheduler("asr", max_waiting=1)) as srv:
         yield srv

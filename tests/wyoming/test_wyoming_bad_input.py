@@ -80,3 +80,26 @@ async def test_garbage_instead_of_an_event_closes_only_that_connection(seaco_ser
     assert await asyncio.wait_for(reader.read(), timeout=10) == b""
     writer.close()
     await still_served(seaco_server)
+
+
+async def test_a_busy_engine_is_reported_and_the_connection_can_retry(seaco_server):
+    """The desk's dialogue holds the engine and one service job already waits: the next is refused
+    with `busy` (and when to retry) instead of queueing without bound; a retry is then served."""
+    audio = AudioChunk(audio=b"\1\0" * 16000, **MONO16).event()
+    dialogue = seaco_server.occupy_engine(2.0)
+    async with seaco_server.client() as waiting, seaco_server.client() as refused:
+        for client in (waiting, refused):
+            await client.write_event(AudioStart(**MONO16).event())
+            await client.write_event(audio)
+        await waiting.write_event(Event("audio-stop"))
+        await asyncio.sleep(0.3)
+        await refused.write_event(Event("audio-stop"))
+        error = await refused.read_event()
+        assert error.type == "error" and error.data["code"] == "busy", error
+        assert "retry in" in error.data["text"]
+        assert (await waiting.read_event()).type == "transcript"
+        await refused.write_event(AudioStart(**MONO16).event())
+        await refused.write_event(audio)
+        await refused.write_event(Event("audio-stop"))
+        assert (await refused.read_event()).type == "transcript"
+    dialogue.result(timeout=10)
