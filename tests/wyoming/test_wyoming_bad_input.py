@@ -15,6 +15,13 @@ from support.wyoming_peer import next_event
 MONO16 = {"rate": 16000, "width": 2, "channels": 1}
 
 
+async def test_ping_and_selecting_our_program_are_answered_quietly(seaco_server):
+    async with seaco_server.client() as client:
+        await client.write_event(Event("select-program", {"name": "voiceloop"}))
+        await client.write_event(Event("ping", {"text": "hi"}))
+        assert (await client.read_event()) == Event("pong", {"text": "hi"})
+
+
 async def still_served(srv) -> None:
     async with srv.client() as client:
         await client.write_event(Describe().event())
@@ -23,6 +30,7 @@ async def still_served(srv) -> None:
 
 @pytest.mark.parametrize("events, code, words", [
     ([Event("bogus-event")], "unknown-event", "unknown event type 'bogus-event'"),
+    ([Event("select-program", {"name": "whisper"})], "unknown-program", "no program 'whisper' here"),
     ([Event("transcribe", {"language": "ja"})], "unsupported-language", "choose one of zh, zh-cn"),
     ([Event("transcribe", {"context": {"hotwords": 5}})], "bad-hotwords", "context.hotwords must be a list"),
     ([Event("transcribe", {"transcript_names": ["客厅" * 20]})], "bad-hotwords", "longer than 32"),

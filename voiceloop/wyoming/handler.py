@@ -20,7 +20,7 @@ from wyoming.asr import Transcribe, Transcript
 from wyoming.audio import AudioChunk, AudioStart
 from wyoming.error import Error
 from wyoming.event import Event
-from wyoming.info import Info
+from wyoming.info import Info, SelectProgram
 from wyoming.ping import Ping, Pong
 from wyoming.server import AsyncEventHandler
 from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, SynthesizeStop, SynthesizeStopped
@@ -30,7 +30,7 @@ from voiceloop.audio.frames import SAMPLE_RATE
 from voiceloop.errors import TtsError
 from voiceloop.scheduler import EngineBusy, EngineScheduler, Priority
 from voiceloop.tts.base import Synthesizer
-from voiceloop.wyoming.describe import Voice
+from voiceloop.wyoming.describe import PROGRAM, Voice
 from voiceloop.wyoming.language import ScriptConverter
 from voiceloop.wyoming.pcm import PcmDecoder, check_format
 from voiceloop.wyoming.requests import AsrRequest, ProtocolError, check_voice, parse_transcribe
@@ -99,19 +99,22 @@ class WyomingHandler(AsyncEventHandler):
     def __init__(self, services: Services, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
         super().__init__(reader, writer)
         self._s = services
-        self._peer = writer.get_extra_info("peername") or "unix socket"
+        self._address = writer.get_extra_info("peername")
+        self._peer = (f"{self._address[0]}:{self._address[1]}" if isinstance(self._address, tuple)
+                      else "a unix-socket client")
         self._request = AsrRequest()
         self._audio: _AudioStream | None = None
         self._speech: SpeechStream | None = None
         self._routes: dict[str, Callable[[Event], Awaitable[bool]]] = {
-            "describe": self._describe, "ping": self._ping, "transcribe": self._transcribe,
+            "describe": self._describe, "ping": self._ping, "select-program": self._select_program,
+            "transcribe": self._transcribe,
             "audio-start": self._audio_start, "audio-chunk": self._audio_chunk, "audio-stop": self._audio_stop,
             "synthesize": self._synthesize, "synthesize-start": self._synthesize_start,
             "synthesize-chunk": self._synthesize_chunk, "synthesize-stop": self._synthesize_stop,
         }
 
     async def run(self) -> None:
-        if not self._s.allowed(self._peer):
+        if not self._s.allowed(self._address):
             log.warning("wyoming: refused a connection from %s: not in wyoming.allow_from", self._peer)
             self.writer.close()
             return
@@ -162,6 +165,13 @@ class WyomingHandler(AsyncEventHandler):
 
     async def _ping(self, event: Event) -> bool:
         await self.write_event(Pong(text=Ping.from_event(event).text).event())
+        return True
+
+    async def _select_program(self, event: Event) -> bool:
+        name = SelectProgram.from_event(event).name
+        if name != PROGRAM:
+            raise ProtocolError("unknown-program", f"select-program: no program {name!r} here; this server "
+                                                   f"has one, {PROGRAM!r}, for speech-to-text and text-to-speech")
         return True
 
     # ----- speech to text ------------------------------------------------------------------------
