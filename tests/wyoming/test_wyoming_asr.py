@@ -92,7 +92,7 @@ async def test_a_recording_streamed_in_20ms_chunks_comes_back_in_the_variants_sc
 
 async def test_several_clients_at_once_each_get_their_own_transcript(whisper_server):
     refs = read_manifest()
-    jobs = [(CLIP_1, "zh-cn"), (CLIP_2, "zh-cn"), (CLIP_2, "zh-tw")]
+    jobs = [(CLIP_1, "zh-cn"), (CLIP_2, "zh-tw")]
 
     async def one(name, language):
         return await transcript_of(whisper_server, pcm16(recording(name)), 16000, language=language)
@@ -108,7 +108,8 @@ async def test_several_clients_at_once_each_get_their_own_transcript(whisper_ser
     for (name, language), event in zip(jobs, results):
         assert event.type == "transcript", event
         assert event.data["language"] == language and cer(event.data["text"], refs[name]) <= 0.35, event.data
-    assert T2S(results[2].data["text"]) != results[2].data["text"]
+    assert T2S(results[0].data["text"]) == results[0].data["text"]
+    assert T2S(results[1].data["text"]) != results[1].data["text"]
 
 
 @pytest.fixture(scope="module")

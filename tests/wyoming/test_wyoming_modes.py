@@ -4,6 +4,7 @@ wiring (`daemon.serve`) on the dialogue's own engine and scheduler."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import os
@@ -16,6 +17,7 @@ import pytest
 from wyoming.asr import Transcribe
 from wyoming.info import Describe, Info
 
+from voiceloop.assistant import TurnFinished
 from voiceloop.audio.decode import decode_file
 from voiceloop.audio.simroom import RoomSpec, SimulatedRoom
 from voiceloop.config import DialogueConfig, LlmConfig, WyomingConfig
@@ -141,17 +143,22 @@ class _ThreadNoting:
 async def test_inside_run_wyoming_shares_the_dialogues_engine_and_scheduler(tmp_path, whisper_asr, whisper_base_dir):
     asr = _ThreadNoting(whisper_asr)
     port = closed_port()
-    room = SimulatedRoom(RoomSpec(speed=1.0, duration_s=10.0), script=[(0.5, decode_file(ZH / CLIP_1))])
+    room = SimulatedRoom(RoomSpec(speed=1.0), script=[(0.5, decode_file(ZH / CLIP_1))])
+    turn_done = asyncio.Event()
     async with OpenAIServer(Script(deltas=("好的。",))) as llm:
         cfg = wyoming_config(whisper_config(whisper_base_dir))
         cfg = dataclasses.replace(
             cfg, llm=LlmConfig(base_url=llm.base_url, model="test-model", first_token_timeout_s=5),
             dialogue=DialogueConfig(turn_log=str(tmp_path / "turns.jsonl")),
             wyoming=WyomingConfig(enabled=True, uri=f"tcp://127.0.0.1:{port}"))
-        daemon = asyncio.create_task(serve(cfg, room, asr))
+        daemon = asyncio.create_task(serve(cfg, room, asr, on_event=lambda e: isinstance(e, TurnFinished)
+                                           and turn_done.set()))
         await _listening(port, timeout_s=10)
         text = await _transcribe(port, CLIP_2)
-        await asyncio.wait_for(daemon, timeout=40)
+        await asyncio.wait_for(turn_done.wait(), timeout=60)
+        daemon.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await daemon
     refs = read_manifest()
     assert cer(text, refs[CLIP_2]) <= 0.35, text
     heard = [r for r in llm.requests if r.method == "POST"]
