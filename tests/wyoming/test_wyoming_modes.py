@@ -188,3 +188,15 @@ async def test_zeroconf_publishes_the_server_for_home_assistant_and_withdraws_it
         assert await peer.async_get_service_info(SERVICE_TYPE, name, timeout=1000) is None
     finally:
         await peer.async_close()
+
+
+async def test_a_unix_socket_serves_local_clients(seaco_asr, seaco_config, tmp_path):
+    from wyoming.client import AsyncUnixClient
+
+    path = tmp_path / "wyoming.sock"
+    cfg = dataclasses.replace(wyoming_config(seaco_config), wyoming=WyomingConfig(uri=f"unix://{path}"))
+    with ServerThread(cfg, seaco_asr, create_synthesizer(cfg.tts)):
+        async with AsyncUnixClient(str(path)) as client:
+            await client.write_event(Describe().event())
+            assert (await asyncio.wait_for(client.read_event(), 10)).type == "info"
+    assert not path.exists(), "the socket file is removed on stop"
