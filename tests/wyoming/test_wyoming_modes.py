@@ -29,6 +29,7 @@ from voiceloop.wyoming import WyomingServer, wyoming_alongside
 from support.cer import cer
 from support.cli import run_voiceloop
 from support.net import closed_port
+from support.netns import in_new_netns
 from support.openai_server import OpenAIServer, Script
 from support.recordings import ZH, read_manifest
 from support.wyoming_peer import ServerThread, pcm16, send_audio, whisper_config, wyoming_config
@@ -168,26 +169,33 @@ async def test_inside_run_wyoming_shares_the_dialogues_engine_and_scheduler(tmp_
         await asyncio.open_connection("127.0.0.1", port)
 
 
-async def test_zeroconf_publishes_the_server_for_home_assistant_and_withdraws_it(seaco_asr, seaco_config):
+def test_zeroconf_publishes_the_server_for_home_assistant_and_withdraws_it(seaco_asr, seaco_config):
     """Home Assistant finds Wyoming servers by browsing mDNS for `_wyoming._tcp`; a real zeroconf
-    peer on this machine looks the service up while the server runs, and no longer after it stops."""
+    peer looks the service up while the server runs, and no longer after it stops. Server and peer
+    run in a network namespace of the test's own, whose only interface is loopback, so no mDNS
+    packet reaches the machine's real network."""
     from zeroconf.asyncio import AsyncZeroconf
 
     from voiceloop.wyoming.discovery import SERVICE_TYPE
 
-    port = closed_port()
+    port = 10300  # the namespace has no other listeners
     cfg = dataclasses.replace(wyoming_config(seaco_config), wyoming=WyomingConfig(
         uri=f"tcp://0.0.0.0:{port}", allow_from=("192.0.2.1",), zeroconf=True))
     name = f"voiceloop-{socket.gethostname()}.{SERVICE_TYPE}"
-    peer = AsyncZeroconf()
-    try:
-        with ServerThread(cfg, seaco_asr, create_synthesizer(cfg.tts)):
-            info = await peer.async_get_service_info(SERVICE_TYPE, name, timeout=5000)
-            assert info is not None and info.port == port and info.parsed_addresses()
-        await asyncio.sleep(1.5)  # goodbye packets make peers drop the records after 1 s
-        assert await peer.async_get_service_info(SERVICE_TYPE, name, timeout=1000) is None
-    finally:
-        await peer.async_close()
+
+    async def publish_and_browse():
+        peer = AsyncZeroconf()
+        try:
+            with ServerThread(cfg, seaco_asr, create_synthesizer(cfg.tts)):
+                info = await peer.async_get_service_info(SERVICE_TYPE, name, timeout=5000)
+                assert info is not None and info.port == port
+                assert info.parsed_addresses() == ["127.0.0.1"], "the address of the route to the mDNS group"
+            await asyncio.sleep(1.5)  # goodbye packets make peers drop the records after 1 s
+            assert await peer.async_get_service_info(SERVICE_TYPE, name, timeout=1000) is None
+        finally:
+            await peer.async_close()
+
+    in_new_netns(lambda: asyncio.run(publish_and_browse()))
 
 
 async def test_a_unix_socket_serves_local_clients(seaco_asr, seaco_config, tmp_path):
