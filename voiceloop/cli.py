@@ -1,4 +1,4 @@
-"""`voiceloop` command line: one program, several modes (run, listen, transcribe, say, sysinfo, check, devices)."""
+"""`voiceloop` command line: one program, several modes (run, listen, transcribe, say, wyoming, sysinfo, ...)."""
 
 from __future__ import annotations
 
@@ -59,6 +59,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     si = sub.add_parser("sysinfo", parents=[common], help="report models, device, GPU, CPU, RAM, versions, audio")
     si.add_argument("--json", action="store_true", help="machine-readable JSON")
+
+    wy = sub.add_parser("wyoming", parents=[common], help="serve speech-to-text and text-to-speech to Home Assistant",
+                        description="A Wyoming protocol server (Home Assistant's speech engines) on the configured "
+                                    "ASR engine and voice; no audio devices are opened.")
+    wy.add_argument("--uri", metavar="URI", help="where to listen, overriding wyoming.uri "
+                                                 "(default tcp://127.0.0.1:10300; unix:///path also works)")
 
     sub.add_parser("check", parents=[common], help="validate the config and check models, LLM and audio devices")
     sub.add_parser("devices", parents=[common], help="list audio input and output devices")
@@ -144,6 +150,14 @@ def _cmd_run(args, cfg: Config, path: Path | None) -> int:
     return run_main(cfg)
 
 
+def _cmd_wyoming(args, cfg: Config, path: Path | None) -> int:
+    from voiceloop.wyoming.standalone import wyoming_main
+
+    if args.uri:
+        cfg = dataclasses.replace(cfg, wyoming=dataclasses.replace(cfg.wyoming, uri=args.uri))
+    return wyoming_main(cfg)
+
+
 _COMMANDS = {
     "run": _cmd_run,
     "listen": _cmd_listen,
@@ -152,4 +166,5 @@ _COMMANDS = {
     "sysinfo": _cmd_sysinfo,
     "check": _cmd_check,
     "devices": _cmd_devices,
+    "wyoming": _cmd_wyoming,
 }

@@ -119,6 +119,20 @@ class DialogueConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ApiConfig:
+    # Minimal section for the Wyoming upload limit; the HTTP API (issue 9) adds its own keys here.
+    max_upload_mb: int = field(default=25, metadata=_range(1, 2048))
+
+
+@dataclass(frozen=True, slots=True)
+class WyomingConfig:
+    enabled: bool = False
+    uri: str = "tcp://127.0.0.1:10300"
+    zeroconf: bool = False
+    allow_from: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class LoggingConfig:
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -132,4 +146,6 @@ class Config:
     llm: LlmConfig = LlmConfig()
     tts: TtsConfig = TtsConfig()
     dialogue: DialogueConfig = DialogueConfig()
+    api: ApiConfig = ApiConfig()
+    wyoming: WyomingConfig = WyomingConfig()
     logging: LoggingConfig = LoggingConfig()

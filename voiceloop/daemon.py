@@ -19,9 +19,10 @@ from voiceloop.audio.port import AudioPort
 from voiceloop.config import Config
 from voiceloop.llm.client import OpenAICompatibleClient
 from voiceloop.llm.memory import Conversation
-from voiceloop.tts.fallback import create_synthesizer
 from voiceloop.tts.base import Synthesizer
+from voiceloop.tts.fallback import create_synthesizer
 from voiceloop.tts.phrases import CachedPhrases, phrase_texts
+from voiceloop.wyoming import wyoming_alongside
 
 log = logging.getLogger("voiceloop.daemon")
 
@@ -42,11 +43,12 @@ async def serve(cfg: Config, port: AudioPort, asr: AsrEngine,
                  info.engine, info.device, cfg.llm.base_url,
                  "reachable" if problem is None else f"NOT reachable ({problem})",
                  cfg.tts.engine, cfg.tts.fallback, "on" if cfg.dialogue.barge_in else "off")
-        assistant = Assistant(cfg, Stages(port, asr, llm, tts), Conversation(cfg.llm, cfg.dialogue),
-                              on_event=on_event)
-        if ready is not None:
-            ready.set()
-        await assistant.run(frontend_events(port.frames(), FrontEnd(cfg)))
+        stages = Stages(port, asr, llm, tts)
+        assistant = Assistant(cfg, stages, Conversation(cfg.llm, cfg.dialogue), on_event=on_event)
+        async with wyoming_alongside(cfg, asr, stages.asr_jobs, tts):  # only if wyoming.enabled
+            if ready is not None:
+                ready.set()
+            await assistant.run(frontend_events(port.frames(), FrontEnd(cfg)))
     finally:
         await llm.aclose()
         await port.aclose()
