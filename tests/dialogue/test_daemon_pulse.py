@@ -74,7 +74,7 @@ def test_voiceloop_run_answers_through_pulseaudio_and_stops_on_sigterm(tmp_path,
             f"audio:\n  input_device: pulse\n  output_device: pulse\n"
             f"llm:\n  base_url: {llm.base_url}\n  model: test-model\n"
             f"tts:\n  edge_proxy: http://127.0.0.1:{closed_port()}\n"
-            f"dialogue:\n  turn_log: {turn_log}\n", encoding="utf-8")
+            f"dialogue:\n  turn_log: {turn_log}\n  log_transcripts: true\n", encoding="utf-8")
         speaker = pulse.recorder("speaker.monitor")
         daemon = subprocess.Popen([sys.executable, "-m", "voiceloop", "run", "--config", str(config)],
                                   env={**pulse.env, "HOME": str(tmp_path)}, stdin=subprocess.DEVNULL,

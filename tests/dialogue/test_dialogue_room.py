@@ -50,7 +50,7 @@ def _config(tmp_path, base_url: str, model_dir, **dialogue) -> Config:
         asr=_asr_config(model_dir),
         llm=LlmConfig(base_url=base_url, model="test-model", first_token_timeout_s=5, total_timeout_s=60),
         tts=TtsConfig(engine="edge", edge_proxy=f"http://127.0.0.1:{closed_port()}", edge_retry_s=600),
-        dialogue=DialogueConfig(turn_log=str(tmp_path / "turns.jsonl"), **dialogue))
+        dialogue=DialogueConfig(turn_log=str(tmp_path / "turns.jsonl"), log_transcripts=True, **dialogue))
 
 
 async def _run_room(cfg: Config, room: SimulatedRoom, asr) -> list:
