@@ -55,6 +55,10 @@ PHRASES = {
 _HEARD_S = 0.2
 
 
+class SilentReply(Exception):
+    """The LLM and TTS finished without a sound: answered with the apology, never with silence."""
+
+
 class TurnState(enum.Enum):
     LISTENING = "listening"
     THINKING = "thinking"
@@ -247,6 +251,8 @@ class Assistant:
         record.user_text = text
         self._conversation.add_user(text)
         await self._stream_reply(turn, record)
+        if not turn.playout.samples:
+            raise SilentReply("the reply had nothing to say aloud (empty, only a <think> block, or no audio from TTS)")
 
     async def _say(self, turn: _Turn, record: TurnRecord, phrase: str) -> None:
         """One of the assistant's own phrases (PHRASES); never part of the conversation history."""

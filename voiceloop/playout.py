@@ -59,8 +59,8 @@ class Playout:
     # -- the turn's side ------------------------------------------------------------------
 
     def begin(self, text: str) -> None:
-        """A new sentence; its audio follows through `add`, then `end_sentence`."""
-        self.end_sentence()
+        """A new sentence; its audio follows through `add`, then `end_sentence` once it is all there
+        (a sentence whose synthesis failed part-way stays open: its length is then estimated)."""
         self._segments.append(_Segment(text, self._total))
 
     async def add(self, samples: np.ndarray) -> None:
@@ -79,7 +79,6 @@ class Playout:
 
     async def drain(self) -> None:
         """Return once all audio added so far was played (waits through a pause; ends on `stop`)."""
-        self.end_sentence()
         while not self._stopped:
             if not self._paused and self._sent >= self._total and self._feeder is None:
                 await self._port.wait_played()
@@ -117,6 +116,11 @@ class Playout:
         self._changed.set()
 
     @property
+    def samples(self) -> int:
+        """Audio added so far, heard or not."""
+        return self._total
+
+    @property
     def paused(self) -> bool:
         return self._paused
 
@@ -136,17 +140,21 @@ class Playout:
         return "".join(s.text for s in self._segments)
 
     def heard_text(self) -> str:
-        """Whole sentences heard, plus the heard share of the one cut."""
+        """Whole sentences heard, plus the heard share of one cut (or whose synthesis failed)."""
         heard, out = self.heard_samples(), []
         for seg in self._segments:
-            if not seg.samples or heard <= seg.start:
+            if not seg.samples:  # TTS made no sound for it
+                continue
+            played = min(max(heard - seg.start, 0), seg.samples)
+            if not played:
                 break
-            if seg.complete and heard >= seg.start + seg.samples - _SLACK:
+            if seg.complete and played >= seg.samples - _SLACK:
                 out.append(seg.text)
                 continue
             length = seg.samples if seg.complete else max(seg.samples, len(seg.text) * _S_PER_CHAR * SAMPLE_RATE)
-            out.append(seg.text[: int(len(seg.text) * min((heard - seg.start) / length, 1.0))])
-            break
+            out.append(seg.text[: int(len(seg.text) * played / length)])
+            if played < seg.samples:
+                break
         return "".join(out)
 
     # -- internals ------------------------------------------------------------------------

@@ -56,6 +56,12 @@ class ScriptedPort:
         self._changed.set()
         return len(out)
 
+    async def speaker(self, speed: float = 10.0, block: int = 320) -> None:
+        """Run as a task: render `block` samples every block's duration / `speed`, like a device."""
+        while True:
+            await asyncio.sleep(block / 16000 / speed)
+            self.render(block)
+
     def clear(self) -> int:
         dropped, self._queue = len(self._queue), np.zeros(0, dtype=np.float32)
         self.clears.append(dropped)

@@ -1,0 +1,165 @@
+"""Every failure inside a turn ends in the spoken apology, once; reasoning is never spoken nor kept;
+a cough during the reply pauses it and it plays on. Real LLM server on loopback; the ASR and the
+voice are scripted (which is what fails), the speaker is a scripted AudioPort."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+
+import numpy as np
+import pytest
+
+from support.openai_server import OpenAIServer, Script
+from support.scripted_port import ScriptedPort
+from voiceloop.asr.base import Transcript
+from voiceloop.assistant import PHRASES, Assistant, Stages, TurnFinished
+from voiceloop.audio.frontend import SpeechDiscarded, SpeechStarted, Utterance
+from voiceloop.config import Config, DialogueConfig, LlmConfig
+from voiceloop.llm.client import OpenAICompatibleClient
+from voiceloop.llm.memory import Conversation
+from voiceloop.turns import TurnLog
+
+APOLOGY = PHRASES["zh"]["apology"]
+UTTERANCE = Utterance(np.zeros(16000, dtype=np.float32), 0.0, 1.0)
+
+
+class ScriptedAsr:
+    """Answers each call with the next scripted result: a text, or an exception to raise."""
+
+    def __init__(self, *results):
+        self._results = list(results)
+
+    def transcribe(self, samples, hotwords=()):
+        result = self._results.pop(0)
+        if isinstance(result, BaseException):
+            raise result
+        return result if not isinstance(result, str) else Transcript(result)
+
+    def info(self):
+        raise NotImplementedError
+
+
+class RecordingVoice:
+    """0.1 s of tone per character; raises `fail_with` for sentences containing `fail_on`."""
+
+    name = "scripted"
+
+    def __init__(self, fail_on: str | None = None, fail_with: Exception | None = None):
+        self.spoken: list[str] = []
+        self._fail_on, self._fail_with = fail_on, fail_with
+
+    async def synthesize(self, text: str) -> AsyncIterator[np.ndarray]:
+        if self._fail_on is not None and self._fail_on in text:
+            yield np.full(800, 0.1, dtype=np.float32)  # some audio came before the decoder choked
+            raise self._fail_with
+        self.spoken.append(text)
+        yield np.full(1600 * len(text), 0.1, dtype=np.float32)
+
+
+async def converse(srv: OpenAIServer, asr, voice, events, tmp_path, port: ScriptedPort | None = None):
+    """Run the assistant on scripted front-end events; returns (turn records, port)."""
+    cfg = Config(llm=LlmConfig(base_url=srv.base_url, model="m", first_token_timeout_s=5),
+                 dialogue=DialogueConfig(turn_log=str(tmp_path / "turns.jsonl"), log_transcripts=True))
+    port = port or ScriptedPort()
+    speaker = asyncio.create_task(port.speaker(speed=20.0))
+    llm = OpenAICompatibleClient(cfg.llm)
+    finished: list = []
+    done = asyncio.Event()
+
+    def on_event(event) -> None:
+        if isinstance(event, TurnFinished):
+            finished.append(event.record)
+            done.set()
+
+    assistant = Assistant(cfg, Stages(port, asr, llm, voice), Conversation(cfg.llm, cfg.dialogue),
+                          turn_log=TurnLog.from_config(cfg.dialogue), on_event=on_event)
+    try:
+        await asyncio.wait_for(assistant.run(events(port, finished, done)), 20)
+    finally:
+        speaker.cancel()
+        await llm.aclose()
+    lines = (tmp_path / "turns.jsonl").read_text(encoding="utf-8").splitlines()
+    assert len(lines) == len(finished)
+    return [json.loads(line) for line in lines], port
+
+
+def turns(n: int):
+    """n utterances, each after the previous turn finished."""
+    async def events(port, finished, done) -> AsyncIterator:
+        for _ in range(n):
+            done.clear()
+            yield UTTERANCE
+            await done.wait()
+    return events
+
+
+async def test_an_asr_failure_is_apologised_for_and_the_next_turn_is_served(tmp_path):
+    voice = RecordingVoice()
+    async with OpenAIServer(Script(deltas=("好的。",))) as srv:
+        records, _ = await converse(srv, ScriptedAsr(RuntimeError("CUDA out of memory"), "几点了"), voice,
+                                    turns(2), tmp_path)
+    assert voice.spoken == [APOLOGY, "好的。"]
+    assert records[0]["error"] == "RuntimeError: CUDA out of memory"
+    assert [r.body["messages"][-1]["content"] for r in srv.requests if r.method == "POST"] == ["几点了"]
+
+
+@pytest.mark.parametrize("failure", [ValueError("invalid MP3 frame header"), RuntimeError("unexpected")])
+async def test_a_voice_failure_mid_reply_ends_in_one_apology_and_history_keeps_what_was_heard(tmp_path, failure):
+    voice = RecordingVoice(fail_on="第二句", fail_with=failure)
+    reply = ("第一句话。", "第二句话。", "第三句话。")
+    async with OpenAIServer(Script(deltas=reply), Script(deltas=("嗯。",))) as srv:
+        records, _ = await converse(srv, ScriptedAsr("你好", "然后呢"), voice, turns(2), tmp_path)
+    assert voice.spoken == ["第一句话。", APOLOGY, "嗯。"]
+    assert records[0]["error"] == f"{type(failure).__name__}: {failure}"
+    history = [r for r in srv.requests if r.method == "POST"][1].body["messages"]
+    assert history[-2] == {"role": "assistant", "content": "第一句话。"}  # the apology is not the reply
+
+
+async def test_an_unexpected_error_and_a_broken_apology_leave_the_daemon_serving(tmp_path):
+    voice = RecordingVoice(fail_on="抱歉", fail_with=RuntimeError("voice gone"))
+    async with OpenAIServer(Script(deltas=("好。",))) as srv:
+        records, _ = await converse(srv, ScriptedAsr(object(), "在吗"), voice, turns(2), tmp_path)
+    assert records[0]["error"].startswith("AttributeError")
+    assert voice.spoken == ["好。"] and records[1]["error"] is None
+
+
+async def test_reasoning_is_never_spoken_nor_kept(tmp_path):
+    voice = RecordingVoice()
+    thinking = ("<thi", "nk>用户问天气，", "我应该简短回答。</th", "ink>今天", "晴天。")
+    async with OpenAIServer(Script(deltas=thinking), Script(deltas=("<think>想了很久", "还没想完")),
+                            Script(deltas=("好。",))) as srv:
+        records, _ = await converse(srv, ScriptedAsr("天气怎么样", "再说一遍", "好吧"), voice, turns(3), tmp_path)
+    assert voice.spoken == ["今天晴天。", APOLOGY, "好。"]  # an unterminated block says nothing: apology
+    assert records[0]["reply_text"] == "今天晴天。" and records[1]["error"].startswith("SilentReply")
+    last = [r for r in srv.requests if r.method == "POST"][-1].body["messages"]
+    assert [m["content"] for m in last if m["role"] == "assistant"] == ["今天晴天。"]
+
+
+async def test_a_cough_during_the_reply_pauses_it_and_it_plays_on(tmp_path):
+    """Onset -> the speaker is cleared at once and nothing plays; discarded -> it resumes from the
+    first unheard sample; the turn ends normally with the whole reply heard and the LLM stream whole."""
+    voice = RecordingVoice()
+    reply = ("这是一个比较长的回答。", "还有第二句。")
+    seen: dict = {}
+
+    async def events(port, finished, done) -> AsyncIterator:
+        yield UTTERANCE
+        while port.rendered < 16000:  # 1 s of the reply heard
+            await asyncio.sleep(0.005)
+        yield SpeechStarted(2.0)
+        seen["cleared"], seen["at"] = port.clears[-1], port.rendered
+        await asyncio.sleep(0.1)  # 2 s of speaker time at speed 20
+        seen["while_paused"] = port.rendered - seen["at"]
+        yield SpeechDiscarded(2.0, 2.2)
+        await done.wait()
+
+    async with OpenAIServer(Script(deltas=reply, delta_delay_s=0.05)) as srv:
+        records, port = await converse(srv, ScriptedAsr("讲讲"), voice, events, tmp_path)
+    assert seen["cleared"] > 0 and seen["while_paused"] == 0
+    assert records[0]["interrupted"] is False and records[0]["heard_text"] == "".join(reply)
+    total = sum(1600 * len(s) for s in reply)
+    assert port.rendered == total, "audio was skipped or repeated around the pause"
+    chat, = [r for r in srv.requests if r.method == "POST"]
+    assert chat.completed and not chat.client_disconnected
