@@ -163,3 +163,39 @@ async def test_a_cough_during_the_reply_pauses_it_and_it_plays_on(tmp_path):
     assert port.rendered == total, "audio was skipped or repeated around the pause"
     chat, = [r for r in srv.requests if r.method == "POST"]
     assert chat.completed and not chat.client_disconnected
+
+
+class SlowToStopVoice(RecordingVoice):
+    """A voice whose stream takes 1 s to close when cancelled (a network TTS saying goodbye)."""
+
+    async def synthesize(self, text: str) -> AsyncIterator[np.ndarray]:
+        try:
+            async for chunk in super().synthesize(text):
+                yield chunk
+            if "很长" in text:
+                await asyncio.sleep(30)  # still "streaming" when the user barges in
+        finally:
+            await asyncio.shield(asyncio.sleep(1.0))
+
+
+async def test_barge_in_silences_at_once_and_never_holds_up_the_front_end(tmp_path):
+    seen: dict = {}
+
+    async def events(port, finished, done) -> AsyncIterator:
+        yield UTTERANCE
+        while port.rendered < 3200:
+            await asyncio.sleep(0.005)
+        yield SpeechStarted(2.0)
+        seen["cleared"] = bool(port.clears) and port.clears[-1] > 0
+        loop = asyncio.get_running_loop()
+        t = loop.time()
+        yield Utterance(np.zeros(16000, dtype=np.float32), 2.0, 3.0)  # barge-in: the turn is cancelled
+        seen["blocked_s"] = loop.time() - t
+        while len(finished) < 2:
+            await asyncio.sleep(0.01)
+
+    async with OpenAIServer(Script(deltas=("一个很长很长的回答。",)), Script(deltas=("好。",))) as srv:
+        records, _ = await converse(srv, ScriptedAsr("讲讲", "停"), SlowToStopVoice(), events, tmp_path)
+    assert seen["cleared"], "the speaker was not cleared on the onset itself"
+    assert seen["blocked_s"] < 0.1, f"the front end waited {seen['blocked_s']:.2f} s on the cancellation"
+    assert records[0]["interrupted"] and records[1]["user_text"] == "停"
