@@ -9,8 +9,9 @@ added latency is what remains after subtracting the parts it does not control:
 
     added = (first audio out - end of speech) - endpoint silence - ASR - LLM to first sentence - TTS to first audio
 
-Barge-in reaction is user onset (truth) -> playback cleared (truth). Targets: added <= 50 ms
-median, barge-in <= 150 ms median.
+Barge-in reaction is user onset (truth) -> speaker silent (truth: the end of the interrupted
+playback span, which is when `clear()` ran). Targets: added <= 50 ms median; barge-in <= 100 ms
+median and <= 150 ms p90.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ import statistics
 import sys
 import tempfile
 from pathlib import Path
+
+import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
@@ -42,11 +45,12 @@ ESPEAK_DBFS = -20.0  # measured level of voiceloop's espeak-ng Mandarin voice (a
 LONG_REPLY = tuple("这是一个很长的回答，用来测试打断。" for _ in range(12))
 
 
-async def one_trial(clip: str, asr, cfg: Config, ttft: float, echo_db: float, rt60: float) -> dict:
+async def one_trial(clip: str, asr, cfg: Config, ttft: float, echo_db: float, rt60: float, delay: float) -> dict:
     speech = decode_file(ZH / clip)
     barge_at = 0.5 + len(speech) / 16000 + 6.0
     gain_db = echo_db - (ESPEAK_DBFS - RoomSpec().speech_dbfs)
-    room = SimulatedRoom(RoomSpec(speed=1.0, duration_s=barge_at + 6.0, echo_gain_db=gain_db, rt60_s=rt60),
+    room = SimulatedRoom(RoomSpec(speed=1.0, duration_s=barge_at + 6.0, echo_gain_db=gain_db, rt60_s=rt60,
+                                  delay_s=delay),
                          script=[(0.5, speech), (barge_at, decode_file(ZH / "aishell1_BAC009S0764W0121.wav"))])
     async with OpenAIServer(Script(deltas=LONG_REPLY, first_token_delay_s=ttft, delta_delay_s=0.3),
                             Script(deltas=("好。",))) as srv:
@@ -68,10 +72,10 @@ async def one_trial(clip: str, asr, cfg: Config, ttft: float, echo_db: float, rt
     endpoint_late = m["endpoint"] - (room.started_at + speech_end) - run_cfg.vad.end_silence_ms / 1000
     pipeline = (room.started_at + first_out) - m["endpoint"] - asr_s - llm_s - tts_s
     onset = room.truth.user_speech[1][0]
-    clears = [t for t, dropped in room.truth.clears if t >= onset - 0.05 and dropped > 0]
+    silent = [s.end_t for s in room.truth.playback if s.interrupted and s.end_t >= onset - 0.05]
     return {"clip": clip, "total": total, "asr": asr_s, "llm": llm_s, "tts": tts_s, "added": added,
             "endpoint_late": endpoint_late, "pipeline": pipeline,
-            "barge_in": (clears[0] - onset) if clears else None}
+            "barge_in": (silent[0] - onset) if silent else None}
 
 
 def main() -> None:
@@ -82,6 +86,7 @@ def main() -> None:
                         help="the assistant's voice at the mic over the user's, dB (espeak plays at about "
                              "-20 dBFS, the room puts the user at -32 dBFS)")
     parser.add_argument("--rt60", type=float, default=0.3, help="room reverberation time, seconds")
+    parser.add_argument("--delay", type=float, default=RoomSpec().delay_s, help="bulk echo delay, seconds")
     args = parser.parse_args()
     setup_logging("WARNING")
     from voiceloop.asr.whisper import WhisperEngine
@@ -93,7 +98,7 @@ def main() -> None:
         rows = []
         for i in range(args.trials):
             clip = CLIPS[i % len(CLIPS)]
-            row = asyncio.run(one_trial(clip, asr, cfg, args.ttft, args.echo_db, args.rt60))
+            row = asyncio.run(one_trial(clip, asr, cfg, args.ttft, args.echo_db, args.rt60, args.delay))
             rows.append(row)
             barge = f"{row['barge_in'] * 1000:6.0f}" if row["barge_in"] is not None else "   n/a"
             print(f"{clip:<34} speech end->audio {row['total']:5.2f}s  asr {row['asr']:.2f}s  "
@@ -111,8 +116,10 @@ def main() -> None:
           f"energy-based speech end), pipeline (queues, threads, playback start): {pipeline:.0f} ms")
     if barges:
         b = statistics.median(barges) * 1000
-        print(f"median barge-in reaction: {b:.0f} ms over {len(barges)}/{len(rows)} trials "
-              f"(target <= 150 ms: {b / 150:.2f}x of target)")
+        p90 = float(np.percentile(barges, 90)) * 1000
+        print(f"barge-in, user onset -> speaker silent over {len(barges)}/{len(rows)} trials: median {b:.0f} ms "
+              f"(target <= 100 ms: {b / 100:.2f}x), p90 {p90:.0f} ms (target <= 150 ms: {p90 / 150:.2f}x), "
+              f"worst {max(barges) * 1000:.0f} ms")
     else:
         print("barge-in never detected")
 
