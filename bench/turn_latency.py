@@ -47,7 +47,7 @@ LONG_REPLY = tuple("这是一个很长的回答，用来测试打断。" for _ i
 
 async def one_trial(clip: str, asr, cfg: Config, ttft: float, echo_db: float, rt60: float, delay: float) -> dict:
     speech = decode_file(ZH / clip)
-    barge_at = 0.5 + len(speech) / 16000 + 6.0
+    barge_at = 0.5 + len(speech) / 16000 + 8.0
     gain_db = echo_db - (ESPEAK_DBFS - RoomSpec().speech_dbfs)
     room = SimulatedRoom(RoomSpec(speed=1.0, duration_s=barge_at + 6.0, echo_gain_db=gain_db, rt60_s=rt60,
                                   delay_s=delay),
@@ -58,6 +58,8 @@ async def one_trial(clip: str, asr, cfg: Config, ttft: float, echo_db: float, rt
         run_cfg = Config(asr=cfg.asr, llm=llm, tts=cfg.tts, dialogue=DialogueConfig(turn_log=""))
         finished: list[TurnFinished] = []
         await serve(run_cfg, room, asr, on_event=lambda e: finished.append(e) if isinstance(e, TurnFinished) else None)
+    if not room.truth.playback or len(finished) < 2:  # the box was too slow to answer before the barge-in
+        return {"clip": clip, "skipped": f"no reply before the barge-in ({len(finished)} turns finished)"}
     m = finished[0].record.marks  # monotonic seconds
     speech_end = room.truth.user_speech[0][1]
     first_out = room.truth.playback[0].start_t
@@ -99,6 +101,9 @@ def main() -> None:
         for i in range(args.trials):
             clip = CLIPS[i % len(CLIPS)]
             row = asyncio.run(one_trial(clip, asr, cfg, args.ttft, args.echo_db, args.rt60, args.delay))
+            if "skipped" in row:
+                print(f"{clip:<34} skipped: {row['skipped']}")
+                continue
             rows.append(row)
             barge = f"{row['barge_in'] * 1000:6.0f}" if row["barge_in"] is not None else "   n/a"
             print(f"{clip:<34} speech end->audio {row['total']:5.2f}s  asr {row['asr']:.2f}s  "
