@@ -155,7 +155,7 @@ async def test_a_pause_mid_sentence_loses_nothing(tmp_path, whisper_asr, whisper
     still thinking when the user goes on: the LLM must get the whole sentence, once."""
     refs = read_manifest()
     speech = with_pause(decode_file(ZH / PAUSED), pause_s)
-    room = SimulatedRoom(RoomSpec(speed=1.0, duration_s=13.0, echo_gain_db=ECHO_GAIN_DB), script=[(0.5, speech)])
+    room = SimulatedRoom(RoomSpec(speed=1.0, duration_s=15.0, echo_gain_db=ECHO_GAIN_DB), script=[(0.5, speech)])
     async with OpenAIServer(Script(deltas=("好的。",))) as srv:
         await _run_room(_config(tmp_path, srv.base_url, whisper_base_dir), room, whisper_asr)
 
@@ -174,8 +174,8 @@ async def test_a_barge_in_with_a_pause_reaches_the_llm_whole(tmp_path, whisper_a
     """The user talks over the reply, pauses after the first clause and goes on: the reply was heard
     (it stays in history, cut), and the whole interruption is the next request."""
     refs = read_manifest()
-    onset_2 = 11.0
-    room = SimulatedRoom(RoomSpec(speed=1.0, duration_s=21.0, echo_gain_db=ECHO_GAIN_DB),
+    onset_2 = 12.0  # the reply has been playing for a few seconds, even on a loaded box
+    room = SimulatedRoom(RoomSpec(speed=1.0, duration_s=23.0, echo_gain_db=ECHO_GAIN_DB),
                          script=[(0.5, decode_file(ZH / USER_2)), (onset_2, with_pause(decode_file(ZH / PAUSED), 0.7))])
     async with OpenAIServer(Script(deltas=LONG_REPLY, delta_delay_s=1.2), Script(deltas=("明白了。",))) as srv:
         await _run_room(_config(tmp_path, srv.base_url, whisper_base_dir), room, whisper_asr)
