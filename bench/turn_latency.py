@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import statistics
 import sys
 import tempfile
@@ -38,6 +39,8 @@ from voiceloop.assistant import TurnFinished  # noqa: E402
 from voiceloop.audio.decode import decode_file  # noqa: E402
 from voiceloop.audio.simroom import RoomSpec, SimulatedRoom  # noqa: E402
 from voiceloop.config import AsrConfig, Config, DialogueConfig, LlmConfig, TtsConfig, WhisperConfig  # noqa: E402
+from voiceloop import daemon  # noqa: E402
+from voiceloop.audio.frontend import SpeechStarted  # noqa: E402
 from voiceloop.daemon import serve  # noqa: E402
 from voiceloop.logs import setup_logging  # noqa: E402
 
@@ -60,7 +63,10 @@ async def one_trial(clip: str, asr, cfg: Config, ttft: float, echo_db: float, rt
         llm = LlmConfig(base_url=srv.base_url, model="bench")
         run_cfg = Config(asr=cfg.asr, llm=llm, tts=cfg.tts, dialogue=DialogueConfig(turn_log=""))
         finished: list[TurnFinished] = []
-        await serve(run_cfg, room, asr, on_event=lambda e: finished.append(e) if isinstance(e, TurnFinished) else None)
+        reported: list[float] = []  # room time of each speech onset the front end reported
+        with _tap_onsets(room, reported):
+            await serve(run_cfg, room, asr,
+                        on_event=lambda e: finished.append(e) if isinstance(e, TurnFinished) else None)
     if not room.truth.playback or len(finished) < 2:  # the box was too slow to answer before the barge-in
         return {"clip": clip, "skipped": f"no reply before the barge-in ({len(finished)} turns finished)"}
     m = finished[0].record.marks  # monotonic seconds
@@ -80,9 +86,30 @@ async def one_trial(clip: str, asr, cfg: Config, ttft: float, echo_db: float, rt
     silent = [s.end_t for s in room.truth.playback if s.interrupted and s.end_t >= onset - 0.05]
     if onset - first_out < WARM_S:  # the front end's cold-start gate would be measured, not barge-in
         silent = []
+    detected = [t for t in reported if t >= onset - 0.05]
     return {"clip": clip, "total": total, "asr": asr_s, "llm": llm_s, "tts": tts_s, "added": added,
             "endpoint_late": endpoint_late, "pipeline": pipeline,
-            "barge_in": (silent[0] - onset) if silent else None}
+            "barge_in": (silent[0] - onset) if silent else None,
+            "onset_reported": (detected[0] - onset) if silent and detected else None}
+
+
+@contextlib.contextmanager
+def _tap_onsets(room: SimulatedRoom, reported: list[float]):
+    """Note when the front end reports each onset (the daemon's own wiring, tapped for the bench),
+    so barge-in splits into the front end's detection and what the assistant adds after it."""
+    inner = daemon.frontend_events
+
+    async def tapped(frames, front):
+        async for event in inner(frames, front):
+            if isinstance(event, SpeechStarted):
+                reported.append(room.now)
+            yield event
+
+    daemon.frontend_events = tapped
+    try:
+        yield
+    finally:
+        daemon.frontend_events = inner
 
 
 def main() -> None:
@@ -110,7 +137,9 @@ def main() -> None:
                 print(f"{clip:<34} skipped: {row['skipped']}")
                 continue
             rows.append(row)
-            barge = f"{row['barge_in'] * 1000:6.0f}" if row["barge_in"] is not None else "   n/a"
+            barge = "   n/a" if row["barge_in"] is None else f"{row['barge_in'] * 1000:6.0f}"
+            if row["onset_reported"] is not None:
+                barge += f" (onset reported at {row['onset_reported'] * 1000:.0f})"
             print(f"{clip:<34} speech end->audio {row['total']:5.2f}s  asr {row['asr']:.2f}s  "
                   f"llm->1st sentence {row['llm']:.2f}s  tts {row['tts']:.3f}s  added {row['added'] * 1000:4.0f} ms "
                   f"(endpointer {row['endpoint_late'] * 1000:4.0f} + pipeline {row['pipeline'] * 1000:3.0f})  "
@@ -130,6 +159,11 @@ def main() -> None:
         print(f"barge-in, user onset -> speaker silent over {len(barges)}/{len(rows)} trials: median {b:.0f} ms "
               f"(target <= 100 ms: {b / 100:.2f}x), p90 {p90:.0f} ms (target <= 150 ms: {p90 / 150:.2f}x), "
               f"worst {max(barges) * 1000:.0f} ms")
+        after = [r["barge_in"] - r["onset_reported"] for r in rows if r["onset_reported"] is not None]
+        print(f"  of which the front end's onset detection: median "
+              f"{statistics.median(r['onset_reported'] for r in rows if r['onset_reported'] is not None) * 1000:.0f} ms; "
+              f"onset reported -> speaker silent: median {statistics.median(after) * 1000:.0f} ms, "
+              f"worst {max(after) * 1000:.0f} ms")
     else:
         print("barge-in never detected")
 
