@@ -9,8 +9,8 @@ added latency is what remains after subtracting the parts it does not control:
 
     added = (first audio out - end of speech) - endpoint silence - ASR - LLM to first sentence - TTS to first audio
 
-Barge-in reaction is user onset (truth) -> speaker silent (truth: the end of the interrupted
-playback span, which is when `clear()` ran); a trial whose reply started less than `WARM_S`
+Barge-in reaction is user onset (truth) -> speaker silent (`clear()` called), on the wall clock;
+a trial whose reply started less than `WARM_S`
 before the barge-in (a slow ASR on a loaded box) is left out of it, as the front end's cold-start
 gate holds every onset in the first seconds of the first reply. Targets: added <= 50 ms median; barge-in <= 100 ms
 median and <= 150 ms p90.
@@ -55,16 +55,16 @@ async def one_trial(clip: str, asr, cfg: Config, ttft: float, echo_db: float, rt
     speech = decode_file(ZH / clip)
     barge_at = 0.5 + len(speech) / 16000 + 12.0  # room for a slow ASR on a loaded box
     gain_db = echo_db - (ESPEAK_DBFS - RoomSpec().speech_dbfs)
-    room = SimulatedRoom(RoomSpec(speed=1.0, duration_s=barge_at + 6.0, echo_gain_db=gain_db, rt60_s=rt60,
-                                  delay_s=delay),
-                         script=[(0.5, speech), (barge_at, decode_file(ZH / "aishell1_BAC009S0764W0121.wav"))])
+    room = _TimedRoom(RoomSpec(speed=1.0, duration_s=barge_at + 6.0, echo_gain_db=gain_db, rt60_s=rt60,
+                                delay_s=delay),
+                      script=[(0.5, speech), (barge_at, decode_file(ZH / "aishell1_BAC009S0764W0121.wav"))])
     async with OpenAIServer(Script(deltas=LONG_REPLY, first_token_delay_s=ttft, delta_delay_s=0.3),
                             Script(deltas=("好。",))) as srv:
         llm = LlmConfig(base_url=srv.base_url, model="bench")
         run_cfg = Config(asr=cfg.asr, llm=llm, tts=cfg.tts, dialogue=DialogueConfig(turn_log=""))
         finished: list[TurnFinished] = []
-        reported: list[float] = []  # room time of each speech onset the front end reported
-        with _tap_onsets(room, reported):
+        reported: list[float] = []  # loop time of each speech onset the front end reported
+        with _tap_onsets(reported):
             await serve(run_cfg, room, asr,
                         on_event=lambda e: finished.append(e) if isinstance(e, TurnFinished) else None)
     if not room.truth.playback or len(finished) < 2:  # the box was too slow to answer before the barge-in
@@ -82,27 +82,44 @@ async def one_trial(clip: str, asr, cfg: Config, ttft: float, echo_db: float, rt
     # out, less ASR, LLM and TTS time).
     endpoint_late = m["endpoint"] - (room.started_at + speech_end) - run_cfg.vad.end_silence_ms / 1000
     pipeline = (room.started_at + first_out) - m["endpoint"] - asr_s - llm_s - tts_s
+    # Barge-in on the wall clock (the room plays in real time): a real speaker goes on playing
+    # while the daemon is busy, so waiting on anything before clear() counts, as does a loop that
+    # falls behind. (On the room's own sample clock it would not: the room stops while unread.)
     onset = room.truth.user_speech[1][0]
-    silent = [s.end_t for s in room.truth.playback if s.interrupted and s.end_t >= onset - 0.05]
+    onset_wall = room.started_at + onset
+    silent = [t for t, dropped in room.clears_wall if dropped > 0 and t >= onset_wall - 0.05]
     if onset - first_out < WARM_S:  # the front end's cold-start gate would be measured, not barge-in
         silent = []
-    detected = [t for t in reported if t >= onset - 0.05]
+    detected = [t for t in reported if t >= onset_wall - 0.05]
     return {"clip": clip, "total": total, "asr": asr_s, "llm": llm_s, "tts": tts_s, "added": added,
             "endpoint_late": endpoint_late, "pipeline": pipeline,
-            "barge_in": (silent[0] - onset) if silent else None,
-            "onset_reported": (detected[0] - onset) if silent and detected else None}
+            "barge_in": (silent[0] - onset_wall) if silent else None,
+            "onset_reported": (detected[0] - onset_wall) if silent and detected else None}
+
+
+class _TimedRoom(SimulatedRoom):
+    """Notes the wall-clock time (loop time) of each clear(), with the samples it dropped."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.clears_wall: list[tuple[float, int]] = []
+
+    def clear(self) -> int:
+        dropped = super().clear()
+        self.clears_wall.append((asyncio.get_running_loop().time(), dropped))
+        return dropped
 
 
 @contextlib.contextmanager
-def _tap_onsets(room: SimulatedRoom, reported: list[float]):
-    """Note when the front end reports each onset (the daemon's own wiring, tapped for the bench),
+def _tap_onsets(reported: list[float]):
+    """Note when (loop time) the front end reports each onset (the daemon's wiring, tapped for the bench),
     so barge-in splits into the front end's detection and what the assistant adds after it."""
     inner = daemon.frontend_events
 
     async def tapped(frames, front):
         async for event in inner(frames, front):
             if isinstance(event, SpeechStarted):
-                reported.append(room.now)
+                reported.append(asyncio.get_running_loop().time())
             yield event
 
     daemon.frontend_events = tapped
