@@ -1,6 +1,8 @@
-"""Every failure inside a turn ends in the spoken apology, once; reasoning is never spoken nor kept;
-a cough during the reply pauses it and it plays on. Real LLM server on loopback; the ASR and the
-voice are scripted (which is what fails), the speaker is a scripted AudioPort."""
+"""The turn loop on scripted timelines: every failure inside a turn ends in the spoken apology, once;
+reasoning is never spoken nor kept; a cough pauses the reply and it plays on; barge-in silences at
+once and never holds up the front end; a pause before the reply is heard joins the two halves.
+Real LLM server on loopback; the ASR and the voice are scripted (they are what fails), the speaker
+is a scripted AudioPort. The same behaviour with real audio: test_dialogue_room.py."""
 
 from __future__ import annotations
 
@@ -199,3 +201,69 @@ async def test_barge_in_silences_at_once_and_never_holds_up_the_front_end(tmp_pa
     assert seen["cleared"], "the speaker was not cleared on the onset itself"
     assert seen["blocked_s"] < 0.1, f"the front end waited {seen['blocked_s']:.2f} s on the cancellation"
     assert records[0]["interrupted"] and records[1]["user_text"] == "停"
+
+
+class WordsAsr(ScriptedAsr):
+    """'Recognises' each 1 s block of an utterance by its constant value: joined audio reads joined."""
+
+    WORDS = {1: "我想问", 2: "滨海新区的房价", 3: "你好"}
+
+    def transcribe(self, samples, hotwords=()):
+        blocks = np.asarray(samples).reshape(-1, 16000)[:, 0]
+        return Transcript("".join(self.WORDS[round(v * 10)] for v in blocks))
+
+
+def said(value: float, start: float) -> Utterance:
+    return Utterance(np.full(16000, value, dtype=np.float32), start, start + 1.0)
+
+
+async def test_a_barge_in_then_a_pause_reaches_the_llm_as_one_request(tmp_path):
+    """Turn 1 is heard; the user barges in with "我想问", pauses (that part is endpointed and its
+    turn is thinking) and goes on: the LLM gets "我想问滨海新区的房价" after the cut reply."""
+    async def events(port, finished, done) -> AsyncIterator:
+        yield said(0.3, 0.0)  # 你好
+        while port.rendered < 16000:
+            await asyncio.sleep(0.005)
+        yield SpeechStarted(5.0)
+        yield said(0.1, 5.0)  # 我想问: barge-in
+        yield SpeechStarted(6.7)  # ... goes on before anything of turn 2 was heard
+        yield said(0.2, 6.7)  # 滨海新区的房价
+        while not finished or finished[-1].user_text != "我想问滨海新区的房价":
+            await asyncio.sleep(0.01)
+
+    voice = RecordingVoice()
+    reply = ("你好呀，", "今天过得怎么样？", "有什么想聊的吗？")
+    async with OpenAIServer(Script(deltas=reply, delta_delay_s=0.05), Script(deltas=("好的。",))) as srv:
+        records, _ = await converse(srv, WordsAsr(), voice, events, tmp_path)
+    history = [r for r in srv.requests if r.method == "POST"][-1].body["messages"]
+    assert [m["role"] for m in history] == ["system", "user", "assistant", "user"]
+    assert history[1]["content"] == "你好" and history[2]["content"].endswith("（被打断）")
+    assert history[3]["content"] == "我想问滨海新区的房价"
+    first, *between, last = records  # the half, if its turn had started, ends "continued" with nothing heard
+    assert first["interrupted"] and not last["interrupted"] and last["user_text"] == "我想问滨海新区的房价"
+    assert all(r["continued"] and r["heard_text"] == "" for r in between)
+    assert voice.spoken[-1] == "好的。" and voice.spoken.count("好的。") == 1
+
+
+async def test_a_pause_while_thinking_joins_the_two_halves_and_a_later_pause_is_a_new_turn(tmp_path):
+    """"我想问" is endpointed, its turn waits for the LLM; the user goes on: one request with both
+    halves, the first one's reply never played. After that reply is heard, "你好" is a turn of its own."""
+    async def events(port, finished, done) -> AsyncIterator:
+        yield said(0.1, 0.0)
+        await asyncio.sleep(0.2)  # the LLM is slow to answer: still thinking
+        yield SpeechStarted(1.7)
+        yield said(0.2, 1.7)
+        while not finished or finished[-1].user_text != "我想问滨海新区的房价":
+            await asyncio.sleep(0.01)
+        yield said(0.3, 9.0)
+        while len(finished) < 3 and finished[-1].user_text != "你好":
+            await asyncio.sleep(0.01)
+
+    voice = RecordingVoice()
+    async with OpenAIServer(Script(deltas=("一半的回答。",), first_token_delay_s=1.0),
+                            Script(deltas=("房价还行。",)), Script(deltas=("你好。",))) as srv:
+        records, _ = await converse(srv, WordsAsr(), voice, events, tmp_path)
+    chats = [r for r in srv.requests if r.method == "POST"]
+    assert chats[0].client_disconnected and "一半的回答。" not in voice.spoken
+    assert [m["content"] for m in chats[-1].body["messages"][1:]] == ["我想问滨海新区的房价", "房价还行。", "你好"]
+    assert records[0]["continued"] and records[0]["heard_text"] == ""
