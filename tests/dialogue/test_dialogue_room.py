@@ -159,12 +159,12 @@ async def test_a_pause_mid_sentence_loses_nothing(tmp_path, whisper_asr, whisper
     async with OpenAIServer(Script(deltas=("好的。",))) as srv:
         await _run_room(_config(tmp_path, srv.base_url, whisper_base_dir), room, whisper_asr)
 
-    *dropped, final = _chats(srv)
+    *_, final = _chats(srv)
     said = final.body["messages"][-1]["content"]
     assert cer(said, refs[PAUSED]) <= 0.35, said
     assert [m["role"] for m in final.body["messages"]] == ["system", "user"], "the half sentence became a turn"
     records = _records(tmp_path)
-    assert len(records) == len(dropped) + 1 and records[-1]["user_text"] == said and not records[-1]["interrupted"]
+    assert records[-1]["user_text"] == said and not records[-1]["interrupted"]
     # A half that reached the LLM before the user went on was never spoken, nor kept.
     assert all(r["continued"] and r["heard_text"] == "" for r in records[:-1])
     assert room.truth.playback and room.truth.playback[0].start_t > room.truth.user_speech[0][1]
