@@ -174,8 +174,10 @@ async def test_a_barge_in_with_a_pause_reaches_the_llm_whole(tmp_path, whisper_a
     """The user talks over the reply, pauses after the first clause and goes on: the reply was heard
     (it stays in history, cut), and the whole interruption is the next request."""
     refs = read_manifest()
-    onset_2 = 12.0  # the reply has been playing for a few seconds, even on a loaded box
-    room = SimulatedRoom(RoomSpec(speed=1.0, duration_s=23.0, echo_gain_db=ECHO_GAIN_DB),
+    # Late enough that the reply has been playing for seconds even when Whisper is slow (a barge-in in
+    # the first reply's first 2 s meets the echo canceller's cold-start gate), and room for two ASRs.
+    onset_2 = 14.0
+    room = SimulatedRoom(RoomSpec(speed=1.0, duration_s=27.0, echo_gain_db=ECHO_GAIN_DB),
                          script=[(0.5, decode_file(ZH / USER_2)), (onset_2, with_pause(decode_file(ZH / PAUSED), 0.7))])
     async with OpenAIServer(Script(deltas=LONG_REPLY, delta_delay_s=1.2), Script(deltas=("明白了。",))) as srv:
         await _run_room(_config(tmp_path, srv.base_url, whisper_base_dir), room, whisper_asr)
