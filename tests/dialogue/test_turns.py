@@ -203,14 +203,15 @@ async def test_barge_in_silences_at_once_and_never_holds_up_the_front_end(tmp_pa
     assert records[0]["interrupted"] and records[1]["user_text"] == "停"
 
 
+WORDS = {1: "我想问", 2: "滨海新区的房价", 3: "你好"}
+
+
 class WordsAsr(ScriptedAsr):
     """'Recognises' each 1 s block of an utterance by its constant value: joined audio reads joined."""
 
-    WORDS = {1: "我想问", 2: "滨海新区的房价", 3: "你好"}
-
     def transcribe(self, samples, hotwords=()):
         blocks = np.asarray(samples).reshape(-1, 16000)[:, 0]
-        return Transcript("".join(self.WORDS[round(v * 10)] for v in blocks))
+        return Transcript("".join(WORDS[round(v * 10)] for v in blocks))
 
 
 def said(value: float, start: float) -> Utterance:
