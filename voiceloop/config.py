@@ -116,6 +116,9 @@ class DialogueConfig:
     apology: str = ""
     first_clause_chars: int = field(default=20, metadata=_range(4, 200))
     turn_log: str = "~/.local/state/voiceloop/turns.jsonl"
+    turn_log_max_kb: int = field(default=1024, metadata=_range(1, 1048576))
+    turn_log_keep: int = field(default=3, metadata=_range(0, 100))
+    log_transcripts: bool = False
 
 
 @dataclass(frozen=True, slots=True)
