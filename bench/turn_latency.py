@@ -9,18 +9,24 @@ added latency is what remains after subtracting the parts it does not control:
 
     added = (first audio out - end of speech) - endpoint silence - ASR - LLM to first sentence - TTS to first audio
 
-Barge-in reaction is user onset (truth) -> playback cleared (truth). Targets: added <= 50 ms
-median, barge-in <= 150 ms median.
+Barge-in reaction is user onset (truth) -> speaker silent (`clear()` called), on the wall clock;
+a trial whose reply started less than `WARM_S`
+before the barge-in (a slow ASR on a loaded box) is left out of it, as the front end's cold-start
+gate holds every onset in the first seconds of the first reply. Targets: added <= 50 ms median; barge-in <= 100 ms
+median and <= 150 ms p90.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import statistics
 import sys
 import tempfile
 from pathlib import Path
+
+import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
@@ -33,27 +39,36 @@ from voiceloop.assistant import TurnFinished  # noqa: E402
 from voiceloop.audio.decode import decode_file  # noqa: E402
 from voiceloop.audio.simroom import RoomSpec, SimulatedRoom  # noqa: E402
 from voiceloop.config import AsrConfig, Config, DialogueConfig, LlmConfig, TtsConfig, WhisperConfig  # noqa: E402
+from voiceloop import daemon  # noqa: E402
+from voiceloop.audio.frontend import SpeechStarted  # noqa: E402
 from voiceloop.daemon import serve  # noqa: E402
 from voiceloop.logs import setup_logging  # noqa: E402
 
 CLIPS = ("aishell1_BAC009S0724W0121.wav", "aishell1_BAC009S0764W0121.wav", "funasr_asr_example.wav",
          "wenet_nst_ID001.wav", "wenet_nst_ID002.wav")
 ESPEAK_DBFS = -20.0  # measured level of voiceloop's espeak-ng Mandarin voice (active speech)
+WARM_S = 3.0  # barge-ins sooner after the first reply starts fall in the echo canceller's cold start
 LONG_REPLY = tuple("这是一个很长的回答，用来测试打断。" for _ in range(12))
 
 
-async def one_trial(clip: str, asr, cfg: Config, ttft: float, echo_db: float, rt60: float) -> dict:
+async def one_trial(clip: str, asr, cfg: Config, ttft: float, echo_db: float, rt60: float, delay: float) -> dict:
     speech = decode_file(ZH / clip)
-    barge_at = 0.5 + len(speech) / 16000 + 6.0
+    barge_at = 0.5 + len(speech) / 16000 + 12.0  # room for a slow ASR on a loaded box
     gain_db = echo_db - (ESPEAK_DBFS - RoomSpec().speech_dbfs)
-    room = SimulatedRoom(RoomSpec(speed=1.0, duration_s=barge_at + 6.0, echo_gain_db=gain_db, rt60_s=rt60),
-                         script=[(0.5, speech), (barge_at, decode_file(ZH / "aishell1_BAC009S0764W0121.wav"))])
+    room = _TimedRoom(RoomSpec(speed=1.0, duration_s=barge_at + 6.0, echo_gain_db=gain_db, rt60_s=rt60,
+                                delay_s=delay),
+                      script=[(0.5, speech), (barge_at, decode_file(ZH / "aishell1_BAC009S0764W0121.wav"))])
     async with OpenAIServer(Script(deltas=LONG_REPLY, first_token_delay_s=ttft, delta_delay_s=0.3),
                             Script(deltas=("好。",))) as srv:
         llm = LlmConfig(base_url=srv.base_url, model="bench")
         run_cfg = Config(asr=cfg.asr, llm=llm, tts=cfg.tts, dialogue=DialogueConfig(turn_log=""))
         finished: list[TurnFinished] = []
-        await serve(run_cfg, room, asr, on_event=lambda e: finished.append(e) if isinstance(e, TurnFinished) else None)
+        reported: list[float] = []  # loop time of each speech onset the front end reported
+        with _tap_onsets(reported):
+            await serve(run_cfg, room, asr,
+                        on_event=lambda e: finished.append(e) if isinstance(e, TurnFinished) else None)
+    if not room.truth.playback or len(finished) < 2:  # the box was too slow to answer before the barge-in
+        return {"clip": clip, "skipped": f"no reply before the barge-in ({len(finished)} turns finished)"}
     m = finished[0].record.marks  # monotonic seconds
     speech_end = room.truth.user_speech[0][1]
     first_out = room.truth.playback[0].start_t
@@ -67,11 +82,51 @@ async def one_trial(clip: str, asr, cfg: Config, ttft: float, echo_db: float, rt
     # out, less ASR, LLM and TTS time).
     endpoint_late = m["endpoint"] - (room.started_at + speech_end) - run_cfg.vad.end_silence_ms / 1000
     pipeline = (room.started_at + first_out) - m["endpoint"] - asr_s - llm_s - tts_s
+    # Barge-in on the wall clock (the room plays in real time): a real speaker goes on playing
+    # while the daemon is busy, so waiting on anything before clear() counts, as does a loop that
+    # falls behind. (On the room's own sample clock it would not: the room stops while unread.)
     onset = room.truth.user_speech[1][0]
-    clears = [t for t, dropped in room.truth.clears if t >= onset - 0.05 and dropped > 0]
+    onset_wall = room.started_at + onset
+    silent = [t for t, dropped in room.clears_wall if dropped > 0 and t >= onset_wall - 0.05]
+    if onset - first_out < WARM_S:  # the front end's cold-start gate would be measured, not barge-in
+        silent = []
+    detected = [t for t in reported if t >= onset_wall - 0.05]
     return {"clip": clip, "total": total, "asr": asr_s, "llm": llm_s, "tts": tts_s, "added": added,
             "endpoint_late": endpoint_late, "pipeline": pipeline,
-            "barge_in": (clears[0] - onset) if clears else None}
+            "barge_in": (silent[0] - onset_wall) if silent else None,
+            "onset_reported": (detected[0] - onset_wall) if silent and detected else None}
+
+
+class _TimedRoom(SimulatedRoom):
+    """Notes the wall-clock time (loop time) of each clear(), with the samples it dropped."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.clears_wall: list[tuple[float, int]] = []
+
+    def clear(self) -> int:
+        dropped = super().clear()
+        self.clears_wall.append((asyncio.get_running_loop().time(), dropped))
+        return dropped
+
+
+@contextlib.contextmanager
+def _tap_onsets(reported: list[float]):
+    """Note when (loop time) the front end reports each onset (the daemon's wiring, tapped for the bench),
+    so barge-in splits into the front end's detection and what the assistant adds after it."""
+    inner = daemon.frontend_events
+
+    async def tapped(frames, front):
+        async for event in inner(frames, front):
+            if isinstance(event, SpeechStarted):
+                reported.append(asyncio.get_running_loop().time())
+            yield event
+
+    daemon.frontend_events = tapped
+    try:
+        yield
+    finally:
+        daemon.frontend_events = inner
 
 
 def main() -> None:
@@ -82,6 +137,7 @@ def main() -> None:
                         help="the assistant's voice at the mic over the user's, dB (espeak plays at about "
                              "-20 dBFS, the room puts the user at -32 dBFS)")
     parser.add_argument("--rt60", type=float, default=0.3, help="room reverberation time, seconds")
+    parser.add_argument("--delay", type=float, default=RoomSpec().delay_s, help="bulk echo delay, seconds")
     args = parser.parse_args()
     setup_logging("WARNING")
     from voiceloop.asr.whisper import WhisperEngine
@@ -93,9 +149,14 @@ def main() -> None:
         rows = []
         for i in range(args.trials):
             clip = CLIPS[i % len(CLIPS)]
-            row = asyncio.run(one_trial(clip, asr, cfg, args.ttft, args.echo_db, args.rt60))
+            row = asyncio.run(one_trial(clip, asr, cfg, args.ttft, args.echo_db, args.rt60, args.delay))
+            if "skipped" in row:
+                print(f"{clip:<34} skipped: {row['skipped']}")
+                continue
             rows.append(row)
-            barge = f"{row['barge_in'] * 1000:6.0f}" if row["barge_in"] is not None else "   n/a"
+            barge = "   n/a" if row["barge_in"] is None else f"{row['barge_in'] * 1000:6.0f}"
+            if row["onset_reported"] is not None:
+                barge += f" (onset reported at {row['onset_reported'] * 1000:.0f})"
             print(f"{clip:<34} speech end->audio {row['total']:5.2f}s  asr {row['asr']:.2f}s  "
                   f"llm->1st sentence {row['llm']:.2f}s  tts {row['tts']:.3f}s  added {row['added'] * 1000:4.0f} ms "
                   f"(endpointer {row['endpoint_late'] * 1000:4.0f} + pipeline {row['pipeline'] * 1000:3.0f})  "
@@ -111,8 +172,15 @@ def main() -> None:
           f"energy-based speech end), pipeline (queues, threads, playback start): {pipeline:.0f} ms")
     if barges:
         b = statistics.median(barges) * 1000
-        print(f"median barge-in reaction: {b:.0f} ms over {len(barges)}/{len(rows)} trials "
-              f"(target <= 150 ms: {b / 150:.2f}x of target)")
+        p90 = float(np.percentile(barges, 90)) * 1000
+        print(f"barge-in, user onset -> speaker silent over {len(barges)}/{len(rows)} trials: median {b:.0f} ms "
+              f"(target <= 100 ms: {b / 100:.2f}x), p90 {p90:.0f} ms (target <= 150 ms: {p90 / 150:.2f}x), "
+              f"worst {max(barges) * 1000:.0f} ms")
+        after = [r["barge_in"] - r["onset_reported"] for r in rows if r["onset_reported"] is not None]
+        print(f"  of which the front end's onset detection: median "
+              f"{statistics.median(r['onset_reported'] for r in rows if r['onset_reported'] is not None) * 1000:.0f} ms; "
+              f"onset reported -> speaker silent: median {statistics.median(after) * 1000:.0f} ms, "
+              f"worst {max(after) * 1000:.0f} ms")
     else:
         print("barge-in never detected")
 

@@ -1,9 +1,15 @@
 """The turn loop: utterance -> ASR -> streamed LLM -> sentence-by-sentence TTS -> speaker, with barge-in.
 
-One task owns the loop (`Assistant.run`) and at most one turn task at a time. Barge-in is plain
-cancellation: a speech onset while a turn is THINKING or SPEAKING cancels the turn task, whose
-`finally` clears the speaker within one block and closes the LLM stream; the new utterance then
-becomes the next turn. Nothing polls a flag.
+One task owns the loop (`Assistant.run`); each turn runs on a task of its own, at most one live.
+A speech onset while a turn is live silences its reply at once (`Playout.pause`), then:
+- the endpointer discards the sound (a cough, a knock): the reply resumes where it stopped;
+- an utterance follows and the reply had been heard: barge-in. The turn is cancelled (its LLM
+  stream closed), history keeps what was said and the part of the reply that was heard, and the
+  new utterance is the next turn;
+- an utterance follows and nothing of the reply had been heard (still THINKING, or nothing played
+  yet): the user only paused. The turn is cancelled without a trace in history, and its utterance
+  is joined with the new one, so the LLM gets the whole request.
+Nothing polls a flag; the event loop never waits on a cancellation.
 """
 
 from __future__ import annotations
@@ -19,25 +25,34 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from voiceloop.asr.base import AsrEngine
-from voiceloop.audio.frontend import SpeechStarted, Utterance
+from voiceloop.audio.frontend import (
+    FrontEndEvent,
+    SpeechDiscarded,
+    SpeechStarted,
+    Utterance,
+)
 from voiceloop.audio.port import AudioPort
 from voiceloop.config import Config
-from voiceloop.errors import LlmError, TtsError
+from voiceloop.errors import LlmError
 from voiceloop.llm.base import LanguageModel
 from voiceloop.llm.memory import Conversation
+from voiceloop.playout import Playout
 from voiceloop.scheduler import EngineScheduler, Priority
 from voiceloop.tts.base import Synthesizer
+from voiceloop.tts.phrases import PHRASES
 from voiceloop.tts.sentences import SentenceSplitter
 from voiceloop.tts.textclean import speakable
 from voiceloop.turns import TurnLog, TurnRecord
 
 log = logging.getLogger(__name__)
 
-# The assistant's own phrases, by `dialogue.language`.
-PHRASES = {
-    "zh": {"apology": "抱歉，我现在没法回答，请稍后再试。", "reset": "好的，我们重新开始。"},
-    "en": {"apology": "Sorry, I can't answer right now. Please try again in a moment.", "reset": "Okay, let's start over."},
-}
+# Less reply than this before the user went on speaking counts as not heard: it is about how late a
+# speech onset is reported, so the user was already talking when it played.
+_HEARD_S = 0.2
+
+
+class SilentReply(Exception):
+    """The LLM and TTS finished without a sound: answered with the apology, never with silence."""
 
 
 class TurnState(enum.Enum):
@@ -76,122 +91,180 @@ class Stages:
 
 
 class Assistant:
+    """Consumes front-end events on one task and runs each turn on a task of its own.
+
+    The event loop over front-end events never awaits anything: a speech onset pauses the live
+    reply's playout (the speaker is cleared at once), a discarded onset resumes it, an utterance
+    cancels the live turn and starts the next. A cancelled turn finishes (history, turn log) on its
+    own task while frames keep flowing; the next turn waits for it before reading the history.
+    """
+
     def __init__(self, cfg: Config, stages: Stages, conversation: Conversation,
                  turn_log: TurnLog | None = None, on_event: Callable[[AssistantEvent], None] | None = None):
         self._cfg = cfg
         self._s = stages
         self._conversation = conversation
-        self._turn_log = turn_log or TurnLog(cfg.dialogue.turn_log)
+        self._turn_log = turn_log or TurnLog.from_config(cfg.dialogue)
         self._on_event = on_event or (lambda event: None)
         self._turn_count = 0
-        self._current: asyncio.Task | None = None
+        self._live: _Turn | None = None
+        self._tasks: set[asyncio.Task] = set()
 
-    async def run(self, events: AsyncIterator[SpeechStarted | Utterance]) -> None:
+    async def run(self, events: AsyncIterator[FrontEndEvent]) -> None:
         """Consume front-end events until they end or this task is cancelled."""
         self._emit(StateChanged(TurnState.LISTENING, 0, time.monotonic()))
         try:
             async for event in events:
                 if isinstance(event, SpeechStarted):
-                    await self._on_speech_start()
+                    self._on_speech_start()
+                elif isinstance(event, SpeechDiscarded):
+                    self._on_speech_discarded()
                 elif isinstance(event, Utterance):
-                    await self._on_utterance(event)
+                    self._on_utterance(event)
         finally:
-            await self._cancel_current()
+            for task in list(self._tasks):
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
 
-    async def _on_speech_start(self) -> None:
-        if self._busy() and self._cfg.dialogue.barge_in:
-            log.info("barge-in: user started speaking, stopping the reply")
-            await self._cancel_current()
+    def _busy(self) -> _Turn | None:
+        turn = self._live
+        return turn if turn is not None and turn.task is not None and not turn.task.done() else None
 
-    async def _on_utterance(self, utterance: Utterance) -> None:
-        if self._busy():
-            if not self._cfg.dialogue.barge_in:
-                log.info("ignoring an utterance while replying (dialogue.barge_in is off)")
-                return
-            await self._cancel_current()
-        self._turn_count += 1
-        endpoint = time.monotonic()
-        self._current = asyncio.create_task(self._turn(self._turn_count, utterance, endpoint),
-                                            name=f"turn-{self._turn_count}")
-
-    def _busy(self) -> bool:
-        return self._current is not None and not self._current.done()
-
-    async def _cancel_current(self) -> None:
-        task, self._current = self._current, None
-        if task is None or task.done():
+    def _on_speech_start(self) -> None:
+        """Silence the reply first; whether this is a barge-in or a continuation is decided later."""
+        turn = self._busy()
+        if turn is None or turn.held is not None:
             return
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        heard = turn.playout.heard_s() >= _HEARD_S
+        if heard and not self._cfg.dialogue.barge_in:
+            return
+        turn.playout.pause()
+        turn.held = heard
+        log.info("user speaking: reply %s", "paused" if heard else "held (nothing heard yet)")
+
+    def _on_speech_discarded(self) -> None:
+        """A cough or a knock, not speech: the reply plays on from where it stopped."""
+        turn = self._busy()
+        if turn is not None and turn.held is not None:
+            turn.held = None
+            turn.playout.resume()
+            log.info("too short to be speech: reply resumed")
+
+    def _on_utterance(self, utterance: Utterance) -> None:
+        turn = self._busy()
+        if turn is not None:
+            if turn.held is None:  # no onset paused it (barge-in off, or the onset fell in a gap)
+                if turn.playout.heard_s() >= _HEARD_S and not self._cfg.dialogue.barge_in:
+                    log.info("ignoring an utterance while replying (dialogue.barge_in is off)")
+                    return
+                turn.held = turn.playout.pause() >= _HEARD_S
+            if turn.held:
+                turn.outcome = "barge_in"
+                log.info("barge-in: the user spoke over the reply")
+            else:
+                turn.outcome = "continued"
+                utterance = _join(turn.utterance, utterance)
+                log.info("the user went on speaking before the reply was heard: joined %.1f s + the rest",
+                         len(turn.utterance.samples) / 16000)
+            turn.task.cancel()
+        self._start_turn(utterance)
+
+    def _start_turn(self, utterance: Utterance) -> None:
+        self._turn_count += 1
+        turn = _Turn(self._turn_count, utterance, Playout(self._s.port))
+        before = list(self._tasks)
+        turn.task = asyncio.create_task(self._turn(turn, before, time.monotonic()), name=f"turn-{turn.n}")
+        self._tasks.add(turn.task)
+        turn.task.add_done_callback(self._tasks.discard)
+        self._live = turn
 
     def _emit(self, event: AssistantEvent) -> None:
         try:
             self._on_event(event)
-        except Exception:  # noqa: BLE001 - an observer must not break the loop
+        except Exception:
             log.exception("assistant event observer failed")
 
     def _state(self, state: TurnState, turn: int) -> None:
         self._emit(StateChanged(state, turn, time.monotonic()))
 
-    async def _turn(self, n: int, utterance: Utterance, endpoint: float) -> None:
-        """One turn, start to finish; every failure ends here, logged, so the loop keeps serving."""
-        record = TurnRecord(n)
+    async def _turn(self, turn: _Turn, before: list[asyncio.Task], endpoint: float) -> None:
+        """One turn, start to finish; every failure ends here, logged and apologised for."""
+        if before:  # cancelled turns first write their history
+            await asyncio.wait(before)
+        n, record = turn.n, TurnRecord(turn.n)
         record.mark("speech_end", endpoint - self._cfg.vad.end_silence_ms / 1000)
         record.mark("endpoint", endpoint)
-        reply = _Reply()
         self._state(TurnState.THINKING, n)
         try:
-            await self._respond(utterance, record, reply)
+            await self._respond(turn, record)
         except asyncio.CancelledError:
-            record.interrupted = True
+            record.continued = turn.outcome == "continued"
+            record.interrupted = not record.continued
             raise
-        except Exception as exc:  # noqa: BLE001 - a per-turn error must never stop the daemon
-            record.error = f"{type(exc).__name__}: {exc}"
-            log.exception("turn %d failed", n)
         finally:
-            dropped = self._s.port.clear() if record.interrupted else 0
-            record.reply_text = reply.text()
-            record.heard_text = reply.heard(dropped)
-            # A failed turn with nothing heard leaves no reply: the next user message replaces it.
-            if record.user_text and (record.heard_text or record.interrupted):
+            turn.playout.stop()
+            record.reply_text = turn.playout.text()
+            record.heard_text = turn.playout.heard_text()
+            # A failed turn with nothing heard leaves no reply: the next user message replaces it, as
+            # it does for a turn continued by the next utterance.
+            if record.user_text and not record.continued and (record.heard_text or record.interrupted):
                 self._conversation.add_assistant(record.heard_text, interrupted=record.interrupted)
             self._turn_log.write(record)
             self._emit(TurnFinished(record))
             self._state(TurnState.LISTENING, n)
 
-    async def _respond(self, utterance: Utterance, record: TurnRecord, reply: _Reply) -> None:
+    async def _respond(self, turn: _Turn, record: TurnRecord) -> None:
+        """Answer; any error (ASR, LLM, TTS, a bug) ends in the apology, spoken once."""
+        try:
+            await self._answer(turn, record)
+        except Exception as exc:
+            cause = _first_cause(exc)
+            if isinstance(cause, LlmError):
+                record.error = f"llm {cause.code}: {cause}"
+                log.error("LLM failed (%s): %s", cause.code, cause)
+            else:
+                record.error = f"{type(cause).__name__}: {cause}"
+                log.error("turn %d failed", turn.n, exc_info=cause)
+            try:
+                await self._say(turn, record, "apology")
+            except Exception:
+                log.exception("could not speak the apology either")
+
+    async def _answer(self, turn: _Turn, record: TurnRecord) -> None:
         started = time.perf_counter()
-        transcript = await self._s.asr_jobs.run(self._s.asr.transcribe, utterance.samples, self._s.hotwords(),
+        transcript = await self._s.asr_jobs.run(self._s.asr.transcribe, turn.utterance.samples, self._s.hotwords(),
                                                 priority=Priority.DIALOGUE)
         record.asr_s = time.perf_counter() - started
         record.mark("asr_done")
         text = transcript.text.strip()
-        log.info("heard: %s", text or "(nothing)")
+        if self._cfg.dialogue.log_transcripts:
+            log.info("heard: %s", text or "(nothing)")
         if self._conversation.is_reset(text):
             self._conversation.reset()
-            await self._speak_sentences(_one(PHRASES[self._cfg.dialogue.language]["reset"]), record, reply)
+            await self._say(turn, record, "reset")
             return
         if not self._conversation.should_send(text):
-            log.info("not sent to the LLM: empty, noise or punctuation only (%r)", text)
+            log.info("not sent to the LLM: empty, noise or punctuation only (%d chars)", len(text))
             return
         record.user_text = text
         self._conversation.add_user(text)
-        try:
-            await self._stream_reply(record, reply)
-        except* LlmError as group:
-            exc = group.exceptions[0]
-            record.error = f"llm {exc.code}: {exc}"
-            log.error("LLM failed (%s): %s", exc.code, exc)
-            apology = self._cfg.dialogue.apology or PHRASES[self._cfg.dialogue.language]["apology"]
-            await self._speak_sentences(_one(apology), record, reply, history=False)
+        await self._stream_reply(turn, record)
+        if not turn.playout.samples:
+            raise SilentReply("the reply had nothing to say aloud (empty, only a <think> block, or no audio from TTS)")
 
-    async def _stream_reply(self, record: TurnRecord, reply: _Reply) -> None:
+    async def _say(self, turn: _Turn, record: TurnRecord, phrase: str) -> None:
+        """One of the assistant's own phrases (PHRASES); never part of the conversation history."""
+        text = PHRASES[self._cfg.dialogue.language][phrase]
+        if phrase == "apology":
+            text = self._cfg.dialogue.apology or text
+        await self._speak_sentences(_one(text), turn, record, history=False)
+
+    async def _stream_reply(self, turn: _Turn, record: TurnRecord) -> None:
         """LLM deltas become sentences in one task while another speaks them: first audio after sentence one."""
         sentences: asyncio.Queue[str | None] = asyncio.Queue(maxsize=8)
         async with asyncio.TaskGroup() as group:
             group.create_task(self._sentences_from_llm(record, sentences))
-            group.create_task(self._speak_sentences(_drain(sentences), record, reply))
+            group.create_task(self._speak_sentences(_drain(sentences), turn, record))
 
     async def _sentences_from_llm(self, record: TurnRecord, out: asyncio.Queue[str | None]) -> None:
         splitter = SentenceSplitter(self._cfg.dialogue.first_clause_chars)
@@ -206,64 +279,56 @@ class Assistant:
             await out.put(sentence)
         await out.put(None)
 
-    async def _speak_sentences(self, sentences: AsyncIterator[str], record: TurnRecord, reply: _Reply,
+    async def _speak_sentences(self, sentences: AsyncIterator[str], turn: _Turn, record: TurnRecord,
                                history: bool = True) -> None:
-        n = record.turn
         async for sentence in sentences:
             text = speakable(sentence)
             if not text:
                 continue
-            queued = await self._synthesize_into_port(text, record, n)
-            reply.add(sentence if history else "", queued)
-        if reply.samples:
-            await self._s.port.wait_played()
+            turn.playout.begin(sentence if history else "")
+            await self._synthesize(text, turn, record)
+            turn.playout.end_sentence()
+        await turn.playout.drain()
+        if turn.playout.heard_samples():
             record.mark("playback_end")
 
-    async def _synthesize_into_port(self, text: str, record: TurnRecord, n: int) -> int:
-        queued = 0
-        try:
-            async with contextlib.aclosing(self._s.tts.synthesize(text)) as chunks:
-                async for chunk in chunks:
-                    if chunk.size == 0:
-                        continue
-                    record.mark("tts_first_audio")
-                    if "playback_start" not in record.marks:
-                        self._state(TurnState.SPEAKING, n)
-                        record.mark("playback_start")
-                    await self._s.port.play(chunk.astype(np.float32, copy=False))
-                    queued += chunk.size
-        except TtsError as exc:
-            log.error("could not speak %r: %s", text[:30], exc)
-        return queued
+    async def _synthesize(self, text: str, turn: _Turn, record: TurnRecord) -> None:
+        """One sentence into the playout; a TTS failure raises and so ends the turn in the apology."""
+        async with contextlib.aclosing(self._s.tts.synthesize(text)) as chunks:
+            async for chunk in chunks:
+                if chunk.size == 0:
+                    continue
+                record.mark("tts_first_audio")
+                if "playback_start" not in record.marks:
+                    self._state(TurnState.SPEAKING, turn.n)
+                    record.mark("playback_start")
+                await turn.playout.add(chunk.astype(np.float32, copy=False))
 
 
-class _Reply:
-    """Sentences as queued for playback, so history can be cut back to what the user actually heard."""
+@dataclass(eq=False, slots=True)
+class _Turn:
+    """The assistant's handle on one turn; `held` and `outcome` are set by the event loop."""
 
-    def __init__(self) -> None:
-        self._parts: list[tuple[str, int]] = []  # (text, samples queued)
+    n: int
+    utterance: Utterance
+    playout: Playout
+    task: asyncio.Task | None = None
+    held: bool | None = None  # paused by a speech onset: True if the reply had been heard by then
+    outcome: str | None = None  # why it was cancelled: "barge_in" or "continued"
 
-    def add(self, text: str, samples: int) -> None:
-        self._parts.append((text, samples))
 
-    @property
-    def samples(self) -> int:
-        return sum(n for _, n in self._parts)
+def _join(first: Utterance, rest: Utterance) -> Utterance:
+    """One utterance from two separated by a pause: recognised once, with the whole context.
 
-    def text(self) -> str:
-        return "".join(t for t, _ in self._parts)
+    The gap between them is their own tail and pre-roll (about half a second of the real room).
+    """
+    return Utterance(np.concatenate([first.samples, rest.samples]), first.start_t, rest.end_t)
 
-    def heard(self, dropped_samples: int) -> str:
-        """The text whose audio was rendered: whole sentences, plus the spoken share of a cut one."""
-        played = self.samples - dropped_samples
-        heard, at = [], 0
-        for text, n in self._parts:
-            if at + n <= played:
-                heard.append(text)
-            elif played > at and n:
-                heard.append(text[: int(len(text) * (played - at) / n)])
-            at += n
-        return "".join(heard)
+
+def _first_cause(exc: BaseException) -> BaseException:
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return exc
 
 
 async def _one(text: str) -> AsyncIterator[str]:

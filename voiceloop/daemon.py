@@ -22,7 +22,10 @@ from voiceloop.audio.port import AudioPort
 from voiceloop.config import Config
 from voiceloop.llm.client import OpenAICompatibleClient
 from voiceloop.llm.memory import Conversation
+from voiceloop.tts.base import Synthesizer
 from voiceloop.tts.fallback import create_synthesizer
+from voiceloop.tts.phrases import CachedPhrases, phrase_texts
+from voiceloop.wyoming import wyoming_alongside
 
 if TYPE_CHECKING:
     from voiceloop.api.context import Engines
@@ -32,28 +35,43 @@ log = logging.getLogger("voiceloop.daemon")
 
 async def serve(cfg: Config, port: AudioPort, asr: AsrEngine,
                 on_event: Callable[[AssistantEvent], None] | None = None,
-                ready: asyncio.Event | None = None, engines: Engines | None = None) -> None:
+                ready: asyncio.Event | None = None, tts: Synthesizer | None = None,
+                engines: Engines | None = None) -> None:
     """Run the assistant on `port` until cancelled; owns and closes the LLM client and the port.
 
-    `engines` shares the ASR scheduler, voice and hotwords with other ways in (the HTTP API)."""
+    `tts` is the voice with its fixed phrases made (`prepared_voice`); made here when not given.
+    `engines` shares the ASR scheduler, voice and hotwords with the HTTP API (and its voice wins).
+    """
     llm = OpenAICompatibleClient(cfg.llm)
     try:
         problem = await llm.probe()
-        tts = engines.tts if engines else create_synthesizer(cfg.tts)
+        tts = engines.tts if engines else (tts or await prepared_voice(cfg))
         info = asr.info()
         log.info("ready: asr %s on %s; llm %s %s; tts %s (fallback %s); barge-in %s",
                  info.engine, info.device, cfg.llm.base_url,
                  "reachable" if problem is None else f"NOT reachable ({problem})",
                  cfg.tts.engine, cfg.tts.fallback, "on" if cfg.dialogue.barge_in else "off")
         stages = (Stages(port, asr, llm, tts) if engines is None else
-                  Stages(port, asr, llm, tts, engines.asr_jobs, engines.hotwords.current))
+                  Stages(port, asr, llm, tts, asr_jobs=engines.asr_jobs, hotwords=engines.hotwords.current))
         assistant = Assistant(cfg, stages, Conversation(cfg.llm, cfg.dialogue), on_event=on_event)
-        if ready is not None:
-            ready.set()
-        await assistant.run(frontend_events(port.frames(), FrontEnd(cfg)))
+        async with wyoming_alongside(cfg, asr, stages.asr_jobs, tts):  # only if wyoming.enabled
+            if ready is not None:
+                ready.set()
+            await assistant.run(frontend_events(port.frames(), FrontEnd(cfg)))
     finally:
         await llm.aclose()
         await port.aclose()
+
+
+async def prepared_voice(cfg: Config) -> CachedPhrases:
+    """The voice chain with the fixed phrases already made, so they play even when every voice is down.
+
+    Call it before the sound devices start: loading and warming the offline voice takes seconds of
+    CPU, during which an open microphone's frames would pile up unconsumed.
+    """
+    tts = CachedPhrases(create_synthesizer(cfg.tts), phrase_texts(cfg.dialogue))
+    await tts.prepare()
+    return tts
 
 
 def run_main(cfg: Config, config_file: Path | None = None) -> int:
@@ -82,25 +100,26 @@ async def _main(cfg: Config, asr: AsrEngine, api_sock: socket.socket | None = No
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, main.cancel)
-    port = SoundDevicePort(cfg.audio)
     with contextlib.suppress(asyncio.CancelledError):
+        tts = await prepared_voice(cfg)
+        port = SoundDevicePort(cfg.audio)
         if api_sock is None:
-            await serve(cfg, port, asr)
+            await serve(cfg, port, asr, tts=tts)
         else:
-            await _serve_with_api(cfg, port, asr, api_sock, config_file)
+            await _serve_with_api(cfg, port, asr, tts, api_sock, config_file)
     log.info("stopped")
     return 0
 
 
-async def _serve_with_api(cfg: Config, port: AudioPort, asr: AsrEngine, api_sock: socket.socket,
-                          config_file: Path | None) -> None:
+async def _serve_with_api(cfg: Config, port: AudioPort, asr: AsrEngine, tts: Synthesizer,
+                          api_sock: socket.socket, config_file: Path | None) -> None:
     """The dialogue and the HTTP API in this loop, sharing one ASR scheduler, voice and hotwords."""
     from voiceloop.api.context import ApiContext, Engines
     from voiceloop.api.server import LlmProbe, api_server
     from voiceloop.hotwords import HotwordStore
     from voiceloop.scheduler import EngineScheduler
 
-    engines = Engines(asr, EngineScheduler("asr"), create_synthesizer(cfg.tts), HotwordStore(cfg.asr.hotwords_file))
+    engines = Engines(asr, EngineScheduler("asr"), tts, HotwordStore(cfg.asr.hotwords_file))
     ctx = ApiContext(cfg, engines, config_file, mode="run", llm_probe=LlmProbe(cfg.llm))
     async with api_server(ctx, api_sock):
         await serve(cfg, port, asr, on_event=ctx.on_event, engines=engines)

@@ -72,7 +72,10 @@ class EngineScheduler:
         started = time.monotonic()
 
         def finished(_: concurrent.futures.Future) -> None:
-            loop.call_soon_threadsafe(self._release, time.monotonic() - started)
+            try:
+                loop.call_soon_threadsafe(self._release, time.monotonic() - started)
+            except RuntimeError:
+                pass  # the loop closed while the job ran (shutdown): nobody is left waiting
 
         try:
             cfut = self._pool.submit(functools.partial(fn, *args, **kwargs))

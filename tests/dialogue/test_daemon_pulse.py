@@ -76,7 +76,7 @@ def test_voiceloop_run_answers_through_pulseaudio_and_stops_on_sigterm(tmp_path,
             f"audio:\n  input_device: pulse\n  output_device: pulse\n"
             f"llm:\n  base_url: {llm.base_url}\n  model: test-model\n"
             f"tts:\n  edge_proxy: http://127.0.0.1:{closed_port()}\n"
-            f"dialogue:\n  turn_log: {turn_log}\n"
+            f"dialogue:\n  turn_log: {turn_log}\n  log_transcripts: true\n"
             f"api:\n  port: {api_port}\n", encoding="utf-8")
         speaker = pulse.recorder("speaker.monitor")
         daemon = subprocess.Popen([sys.executable, "-m", "voiceloop", "run", "--config", str(config)],
@@ -106,6 +106,7 @@ def test_voiceloop_run_answers_through_pulseaudio_and_stops_on_sigterm(tmp_path,
     assert status["mode"] == "run" and status["state"] == "listening" and status["llm"]["reachable"]
     assert [t["user_text"] for t in status["recent_turns"]] == [records[0]["user_text"]]
     assert records[0]["user_text"] == said and records[0]["reply_text"] == "".join(REPLY)
+    assert records[0]["heard_text"] == records[0]["reply_text"]  # counted from what the sink really rendered
     assert not records[0]["interrupted"], err.lines
     loud = np.abs(heard) > 0.02
     assert loud.sum() / 16000 > 0.5, "the reply never reached the speaker"

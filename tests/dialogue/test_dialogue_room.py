@@ -22,7 +22,7 @@ from voiceloop.daemon import serve
 from support.cer import cer
 from support.net import closed_port
 from support.openai_server import OpenAIServer, Script
-from support.recordings import ZH, read_manifest
+from support.recordings import ZH, read_manifest, with_pause
 
 USER_1 = "aishell1_BAC009S0724W0121.wav"  # 广州市房地产中介协会分析
 USER_2 = "aishell1_BAC009S0764W0121.wav"  # 甚至出现交易几乎停滞的情况
@@ -50,7 +50,7 @@ def _config(tmp_path, base_url: str, model_dir, **dialogue) -> Config:
         asr=_asr_config(model_dir),
         llm=LlmConfig(base_url=base_url, model="test-model", first_token_timeout_s=5, total_timeout_s=60),
         tts=TtsConfig(engine="edge", edge_proxy=f"http://127.0.0.1:{closed_port()}", edge_retry_s=600),
-        dialogue=DialogueConfig(turn_log=str(tmp_path / "turns.jsonl"), **dialogue))
+        dialogue=DialogueConfig(turn_log=str(tmp_path / "turns.jsonl"), log_transcripts=True, **dialogue))
 
 
 async def _run_room(cfg: Config, room: SimulatedRoom, asr) -> list:
@@ -144,3 +144,51 @@ async def test_reset_phrase_clears_memory_and_noise_is_never_sent(tmp_path, whis
         await _run_room(cfg, room, whisper_asr)
     assert _chats(srv) == []
     assert room.truth.playback, "the reset was not confirmed aloud"
+
+
+PAUSED = "aishell1_BAC009S0724W0121.wav"  # 广州市房地产 … 中介协会分析: a natural break mid-sentence
+
+
+@pytest.mark.parametrize("pause_s", [0.7, 1.0])
+async def test_a_pause_mid_sentence_loses_nothing(tmp_path, whisper_asr, whisper_base_dir, pause_s):
+    """The first half is endpointed (the pause is longer than vad.end_silence_ms) and its turn is
+    still thinking when the user goes on: the LLM must get the whole sentence, once."""
+    refs = read_manifest()
+    speech = with_pause(decode_file(ZH / PAUSED), pause_s)
+    room = SimulatedRoom(RoomSpec(speed=1.0, duration_s=15.0, echo_gain_db=ECHO_GAIN_DB), script=[(0.5, speech)])
+    async with OpenAIServer(Script(deltas=("好的。",))) as srv:
+        await _run_room(_config(tmp_path, srv.base_url, whisper_base_dir), room, whisper_asr)
+
+    *_, final = _chats(srv)
+    said = final.body["messages"][-1]["content"]
+    assert cer(said, refs[PAUSED]) <= 0.35, said
+    assert [m["role"] for m in final.body["messages"]] == ["system", "user"], "the half sentence became a turn"
+    records = _records(tmp_path)
+    assert records[-1]["user_text"] == said and not records[-1]["interrupted"]
+    # A half that reached the LLM before the user went on was never spoken, nor kept.
+    assert all(r["continued"] and r["heard_text"] == "" for r in records[:-1])
+    assert room.truth.playback and room.truth.playback[0].start_t > room.truth.user_speech[0][1]
+
+
+async def test_a_barge_in_with_a_pause_reaches_the_llm_whole(tmp_path, whisper_asr, whisper_base_dir):
+    """The user talks over the reply, pauses after the first clause and goes on: the reply was heard
+    (it stays in history, cut), and the whole interruption is the next request."""
+    refs = read_manifest()
+    # Late enough that the reply has been playing for seconds even when Whisper is slow (a barge-in in
+    # the first reply's first 2 s meets the echo canceller's cold-start gate), and room for two ASRs.
+    onset_2 = 14.0
+    room = SimulatedRoom(RoomSpec(speed=1.0, duration_s=27.0, echo_gain_db=ECHO_GAIN_DB),
+                         script=[(0.5, decode_file(ZH / USER_2)), (onset_2, with_pause(decode_file(ZH / PAUSED), 0.7))])
+    async with OpenAIServer(Script(deltas=LONG_REPLY, delta_delay_s=1.2), Script(deltas=("明白了。",))) as srv:
+        await _run_room(_config(tmp_path, srv.base_url, whisper_base_dir), room, whisper_asr)
+
+    first, *_, final = _chats(srv)
+    assert first.client_disconnected
+    history = final.body["messages"]
+    assert cer(history[-1]["content"], refs[PAUSED]) <= 0.35, history[-1]["content"]
+    assert [m["role"] for m in history] == ["system", "user", "assistant", "user"]
+    assert history[1]["content"] == first.body["messages"][-1]["content"] and "被打断" in history[2]["content"]
+    records = _records(tmp_path)
+    assert records[0]["interrupted"] and "".join(LONG_REPLY).startswith(records[0]["heard_text"])
+    assert records[-1]["user_text"] == history[-1]["content"]
+    assert all(r["continued"] and r["heard_text"] == "" for r in records[1:-1])

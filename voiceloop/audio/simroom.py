@@ -108,6 +108,7 @@ class SimulatedRoom:
         self._noise = self._build_noise()
         self._queue: deque[np.ndarray] = deque()
         self._queued = 0
+        self._rendered = 0
         self._changed = asyncio.Event()  # set whenever the queue shrinks
         self._tick = 0
         self._span_start: float | None = None
@@ -155,6 +156,10 @@ class SimulatedRoom:
             await self._changed.wait()
         self._queue.append(data)
         self._queued += len(data)
+
+    @property
+    def rendered(self) -> int:
+        return self._rendered
 
     def clear(self) -> int:
         dropped = self._queued
@@ -212,6 +217,7 @@ class SimulatedRoom:
                 self._queue[0] = chunk[take:]
         if filled:
             self._queued -= filled
+            self._rendered += filled
             self._changed.set()
             if self._span_start is None:
                 self._span_start = self.now

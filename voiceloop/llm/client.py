@@ -24,6 +24,7 @@ from voiceloop.config import LlmConfig
 from voiceloop.errors import LlmError
 from voiceloop.llm.base import Message, RateLimitedError
 from voiceloop.llm.sse import SseDecoder
+from voiceloop.llm.think import ThinkFilter
 
 log = logging.getLogger(__name__)
 
@@ -81,11 +82,15 @@ class OpenAICompatibleClient:
         response = await self._wait(self._http.send(request, stream=True), budget, connecting=True)
         try:
             await self._check_status(response, budget)
+            thoughts = ThinkFilter()  # reasoning models' <think> blocks are neither spoken nor kept
             if response.headers.get("content-type", "").startswith("application/json"):
-                yield await self._whole_reply(response, budget)
+                yield thoughts.push(await self._whole_reply(response, budget)) + thoughts.flush()
                 return
             async for delta in self._deltas(response, budget):
-                yield delta
+                if visible := thoughts.push(delta):
+                    yield visible
+            if rest := thoughts.flush():
+                yield rest
         finally:
             await response.aclose()  # on cancellation too: the server sees the disconnect now
 

