@@ -131,9 +131,10 @@ def test_speech_rejects_empty_and_unspeakable_input(client):
         client.audio.speech.create(model="tts-1", voice="alloy", input="*** ### ---")
 
 
-def test_models_lists_the_asr_and_tts_models(client, tiny_cfg):
+def test_models_lists_the_asr_and_tts_models(api, client, tiny_cfg):
     ids = [m.id for m in client.models.list()]
-    assert ids == [tiny_cfg.asr.model, "tts-edge+espeak"]
+    assert ids == [tiny_cfg.asr.model, f"tts-{api.ctx.engines.tts.name}"]
+    assert api.ctx.engines.tts.name.startswith("edge+")  # the configured voice, then its fallbacks
 
 
 def test_unreadable_audio_is_a_400_naming_the_file_and_the_reason(client, tmp_path):
@@ -235,7 +236,7 @@ def test_metrics_status_and_the_event_stream(api, client):
     assert lines[1]["type"] == "turn" and lines[1]["user_text"] == "今天天气怎么样" and lines[1]["interrupted"]
     status = httpx.get(api.url + "/status").json()
     assert status["state"] == "thinking" and status["recent_turns"][-1]["user_text"] == "今天天气怎么样"
-    assert status["asr"]["engine"] == "paraformer" and status["tts"]["engine"] == "edge+espeak"
+    assert status["asr"]["engine"] == "paraformer" and status["tts"]["engine"] == api.ctx.engines.tts.name
     metrics = httpx.get(api.url + "/metrics").text
     assert 'voiceloop_turns_total{outcome="interrupted"} 1.0' in metrics
     assert "voiceloop_barge_ins_total 1.0" in metrics
