@@ -47,7 +47,7 @@ class AudioConfig:
     output_device: str | None = None
     block_ms: int = field(default=20, metadata=_range(10, 200))
     latency: str = "high"
-    reopen_max_s: float = field(default=30.0, metadata=_range(0.1, 3600))
+    reopen_max_s: float = field(default=2.0, metadata=_range(0.1, 3600))
     device_rate: int = field(default=0, metadata=_range(0, 384000))
     device_channels: int = field(default=0, metadata=_range(0, 32))
 

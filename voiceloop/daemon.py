@@ -1,4 +1,7 @@
-"""`voiceloop run`: build the stages from config, say when ready, serve until SIGINT/SIGTERM.
+"""`voiceloop run`: load the model, wait for the sound devices, say when ready, serve until SIGINT/SIGTERM.
+
+Readiness is told to systemd too (`Type=notify`: READY=1, then WATCHDOG=1 pings) when the daemon
+runs under it; see `config/voiceloop.service`.
 
 `serve` takes the audio port and ASR engine from outside so tests and benchmarks run the very
 same wiring on a simulated room or a PulseAudio null sink.
@@ -19,6 +22,7 @@ from voiceloop.audio.port import AudioPort
 from voiceloop.config import Config
 from voiceloop.llm.client import OpenAICompatibleClient
 from voiceloop.llm.memory import Conversation
+from voiceloop.sdnotify import SystemdNotifier
 from voiceloop.tts.fallback import create_synthesizer
 
 log = logging.getLogger("voiceloop.daemon")
@@ -61,14 +65,50 @@ def run_main(cfg: Config) -> int:
 
 
 async def _main(cfg: Config, asr: AsrEngine) -> int:
-    from voiceloop.audio.devices import SoundDevicePort
-
     main = asyncio.current_task()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, main.cancel)
-    port = SoundDevicePort(cfg.audio)
-    with contextlib.suppress(asyncio.CancelledError):
-        await serve(cfg, port, asr)
+    notifier = SystemdNotifier()
+    ready = asyncio.Event()
+    herald = asyncio.create_task(_tell_systemd(notifier, ready), name="systemd-notify")
+    try:
+        with contextlib.suppress(asyncio.CancelledError):
+            port = await _open_devices(cfg, notifier)
+            await serve(cfg, port, asr, ready=ready)
+    finally:
+        herald.cancel()
+        await asyncio.gather(herald, return_exceptions=True)
+        notifier.notify("STOPPING=1")
+        notifier.close()
     log.info("stopped")
     return 0
+
+
+async def _open_devices(cfg: Config, notifier: SystemdNotifier) -> AudioPort:
+    """The sound devices, once they are there: at boot the sound server or a USB microphone may
+    come minutes after the daemon, which then waits (logging once what for) instead of exiting
+    and being restarted by systemd, model load and all."""
+    from voiceloop.audio.devices import SoundDevicePort
+
+    notifier.notify("STATUS=opening the audio devices")
+    port = SoundDevicePort(cfg.audio, wait=True)
+    try:
+        await port.opened()
+    except BaseException:  # cancelled (SIGTERM) while waiting: close what the port holds
+
+        await port.aclose()
+        raise
+    return port
+
+
+async def _tell_systemd(notifier: SystemdNotifier, ready: asyncio.Event) -> None:
+    """READY=1 once serving; then WATCHDOG=1 every WatchdogSec/2 from this event loop, so a loop
+    that stops turning (blocked, deadlocked) stops the pings and systemd restarts the daemon."""
+    await ready.wait()
+    notifier.notify("READY=1", "STATUS=listening")
+    if notifier.watchdog_s is None:
+        return
+    while True:
+        notifier.notify("WATCHDOG=1")
+        await asyncio.sleep(notifier.watchdog_s / 2)
