@@ -14,6 +14,7 @@ import contextlib
 import logging
 import signal
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from voiceloop.asr.base import AsrEngine
 from voiceloop.assistant import Assistant, AssistantEvent, Stages
@@ -23,29 +24,45 @@ from voiceloop.config import Config
 from voiceloop.llm.client import OpenAICompatibleClient
 from voiceloop.llm.memory import Conversation
 from voiceloop.sdnotify import SystemdNotifier
+from voiceloop.tts.base import Synthesizer
 from voiceloop.tts.fallback import create_synthesizer
 
 log = logging.getLogger("voiceloop.daemon")
 
 
+@dataclass(frozen=True, slots=True)
+class Preloaded:
+    """The stages that take seconds to build and need no device (VAD models, the voice's imports)."""
+
+    front: FrontEnd
+    tts: Synthesizer
+
+
+def preload(cfg: Config) -> Preloaded:
+    return Preloaded(FrontEnd(cfg), create_synthesizer(cfg.tts))
+
+
 async def serve(cfg: Config, port: AudioPort, asr: AsrEngine,
                 on_event: Callable[[AssistantEvent], None] | None = None,
-                ready: asyncio.Event | None = None) -> None:
-    """Run the assistant on `port` until cancelled; owns and closes the LLM client and the port."""
+                ready: asyncio.Event | None = None, preloaded: Preloaded | None = None) -> None:
+    """Run the assistant on `port` until cancelled; owns and closes the LLM client and the port.
+
+    `preloaded` may be built beforehand, so that `ready` follows the devices' opening at once.
+    """
     llm = OpenAICompatibleClient(cfg.llm)
     try:
         problem = await llm.probe()
-        tts = create_synthesizer(cfg.tts)
+        pre = preloaded or preload(cfg)
         info = asr.info()
         log.info("ready: asr %s on %s; llm %s %s; tts %s (fallback %s); barge-in %s",
                  info.engine, info.device, cfg.llm.base_url,
                  "reachable" if problem is None else f"NOT reachable ({problem})",
                  cfg.tts.engine, cfg.tts.fallback, "on" if cfg.dialogue.barge_in else "off")
-        assistant = Assistant(cfg, Stages(port, asr, llm, tts), Conversation(cfg.llm, cfg.dialogue),
+        assistant = Assistant(cfg, Stages(port, asr, llm, pre.tts), Conversation(cfg.llm, cfg.dialogue),
                               on_event=on_event)
         if ready is not None:
             ready.set()
-        await assistant.run(frontend_events(port.frames(), FrontEnd(cfg)))
+        await assistant.run(frontend_events(port.frames(), pre.front))
     finally:
         await llm.aclose()
         await port.aclose()
@@ -74,8 +91,9 @@ async def _main(cfg: Config, asr: AsrEngine) -> int:
     herald = asyncio.create_task(_tell_systemd(notifier, ready), name="systemd-notify")
     try:
         with contextlib.suppress(asyncio.CancelledError):
+            preloaded = preload(cfg)
             port = await _open_devices(cfg, notifier)
-            await serve(cfg, port, asr, ready=ready)
+            await serve(cfg, port, asr, ready=ready, preloaded=preloaded)
     finally:
         herald.cancel()
         await asyncio.gather(herald, return_exceptions=True)
