@@ -39,7 +39,7 @@ def test_the_unit_is_written_for_the_user_manager_and_systemd_accepts_it(tmp_pat
     text = unit.read_text()
     assert f"ExecStart={VOICELOOP} run\n" in text
     for line in ("Type=notify", "WatchdogSec=30", "TimeoutStartSec=infinity", "StateDirectory=voiceloop",
-                 "CacheDirectory=voiceloop", "WantedBy=default.target", "RestartPreventExitStatus=2"):
+                 "WantedBy=default.target", "RestartPreventExitStatus=2"):
         assert line + "\n" in text, line
     assert "pipewire-pulse.service" in text and "pulseaudio.service" in text
     assert "User=" not in text and "multi-user.target" not in text  # a user unit, not a system one

@@ -33,7 +33,7 @@ class AsrConfig:
     model: str = DEFAULT_ASR_MODEL
     vad_model: str = DEFAULT_VAD_MODEL
     punc_model: str = DEFAULT_PUNC_MODEL
-    cache_dir: str = "~/.cache/modelscope/hub"
+    cache_dir: str = "$XDG_CACHE_HOME/modelscope/hub"
     device: str = "auto"
     hotwords: tuple[str, ...] = ()
     batch_size_s: int = field(default=300, metadata=_range(1, 3600))
@@ -113,7 +113,7 @@ class DialogueConfig:
     reset_phrases: tuple[str, ...] = ("重新开始", "清空对话")
     apology: str = ""
     first_clause_chars: int = field(default=20, metadata=_range(4, 200))
-    turn_log: str = "~/.local/state/voiceloop/turns.jsonl"
+    turn_log: str = "$XDG_STATE_HOME/voiceloop/turns.jsonl"
 
 
 @dataclass(frozen=True, slots=True)

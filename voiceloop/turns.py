@@ -6,7 +6,8 @@ import json
 import logging
 import time
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
+
+from voiceloop.paths import expand_path
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,7 @@ class TurnLog:
     """Appends records to a JSONL file; a write failure is logged, never raised (the turn already happened)."""
 
     def __init__(self, path: str):
-        self._path = Path(path).expanduser() if path else None
+        self._path = expand_path(path) if path else None
         self._warned = False
 
     def write(self, record: TurnRecord) -> None:
