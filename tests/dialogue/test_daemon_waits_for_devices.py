@@ -61,7 +61,7 @@ def _datagrams(sock: socket.socket):
             return
 
 
-def test_run_before_the_sound_server_waits_then_serves_and_notifies_systemd(tmp_path, whisper_base_dir):
+def test_run_before_the_sound_server_waits_then_serves_notifies_systemd_and_logs_xruns(tmp_path, whisper_base_dir):
     pulse = PulseServer(tmp_path / "pulse")  # not started yet: the box is still booting
     notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     notify.bind(str(tmp_path / "notify.sock"))
@@ -90,6 +90,12 @@ def test_run_before_the_sound_server_waits_then_serves_and_notifies_systemd(tmp_
             ready_at = log.first("ready:", timeout_s=30)
             ready_told = told.first("READY=1", timeout_s=5)
             time.sleep(3 * WATCHDOG_S)
+            pings = [t for t, item in list(told.items) if item == "WATCHDOG=1"]
+            # The whole daemon stopped for 1.5 s (a loaded box, swapping): the speaker runs dry.
+            daemon.send_signal(signal.SIGSTOP)
+            time.sleep(1.5)
+            daemon.send_signal(signal.SIGCONT)
+            log.first("audio xruns: ", timeout_s=10)
             daemon.send_signal(signal.SIGTERM)
             assert daemon.wait(timeout=30) == 0
             told.first("STOPPING=1", timeout_s=5)
@@ -102,7 +108,9 @@ def test_run_before_the_sound_server_waits_then_serves_and_notifies_systemd(tmp_
     assert ready_told - up < 1.0 + 2.0  # the longest retry gap plus one try and the LLM probe, loaded box
     assert log.count("waiting for audio devices") == 1, "the wait was logged more than once"
     assert log.count("loading whisper ASR model") == 1, "the model was loaded twice"
-    pings = [t for t, item in told.items if item == "WATCHDOG=1"]
+    xruns = [line for _, line in log.items if "audio xruns: " in line]
+    # At least the stop's underflow; at most one line a minute, however many followed it.
+    assert len(xruns) == 1 and "WARNING" in xruns[0] and "flow" in xruns[0], xruns
     gaps = [b - a for a, b in zip(pings, pings[1:])]
     assert pings and pings[0] >= ready_told and len(pings) >= 4, told.items
     assert all(0.5 * WATCHDOG_S / 2 < g < 1.5 * WATCHDOG_S / 2 for g in gaps), gaps
