@@ -174,8 +174,9 @@ class SoundDevicePort:
             in_stream.close(ignore_errors=True)
             raise
         link = _Link(mic, spk, (in_stream, out_stream), buffer)
-        log.log(logging.INFO if self._down_since is None else logging.DEBUG, "audio in: %s (%d Hz x%d); out: %s (%d Hz x%d)", mic.device.name, mic.rate, mic.channels,
-                 spk.device.name, spk.rate, spk.channels)
+        level = logging.INFO if self._down_since is None else logging.DEBUG  # an outage's retries: quiet
+        log.log(level, "audio in: %s (%d Hz x%d); out: %s (%d Hz x%d)", mic.device.name, mic.rate, mic.channels,
+                spk.device.name, spk.rate, spk.channels)
         return link
 
     def _stream(self, fmt: StreamFormat, kind: str, callback, gen: int):
@@ -228,7 +229,7 @@ class SoundDevicePort:
         now = self._loop.time()
         self._mic_due = now + _STALL_S
         if self._down_since is not None:
-            log.warning("microphone audio is back after %.1f s", now - self._down_since)
+            log.warning("audio is flowing again after %.1f s", now - self._down_since)
             self._down_since = None
         for kind in xruns:
             self._xruns.add(kind, now)
