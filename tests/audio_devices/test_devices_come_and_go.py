@@ -24,11 +24,13 @@ def _warnings(caplog, text: str) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING and text in r.getMessage()]
 
 
-async def test_a_speaker_plugged_in_later_is_waited_for_and_used(pulse, monkeypatch, caplog):
+async def test_a_speaker_plugged_in_later_is_waited_for_and_used(pulse, monkeypatch, caplog, capfd):
     """The configured output (PULSE_SINK=usbspeaker) does not exist yet: the port waits, logs it
-    once, and opens as soon as the sink appears."""
+    once (ALSA's own complaint on every try goes to the DEBUG log, not stderr), and opens as soon
+    as the sink appears."""
     monkeypatch.setenv("PULSE_SINK", "usbspeaker")
     caplog.set_level(logging.DEBUG, logger="voiceloop.audio.devices")
+    caplog.set_level(logging.DEBUG, logger="voiceloop.audio.devicelist")
     port = SoundDevicePort(PULSE, wait=True)
     try:
         await asyncio.sleep(3.0)  # a few tries, about one a second
@@ -47,6 +49,9 @@ async def test_a_speaker_plugged_in_later_is_waited_for_and_used(pulse, monkeypa
         heard = recorder.stop()
     finally:
         await port.aclose()
+    stderr = capfd.readouterr().err
+    assert "ALSA lib" not in stderr, stderr[-2000:]
+    assert any("Unable to create stream" in r.getMessage() for r in caplog.records if r.levelno == logging.DEBUG)
     print(f"speaker appeared -> port open: {opened_s:.2f} s (audio.reopen_max_s 1.0)")
     assert opened_s < 1.0 + 1.0  # the longest retry gap, plus the time one try takes
     assert abs(dominant_hz(heard, 16000) - 600) < 5 and np.abs(heard).max() > 0.4
