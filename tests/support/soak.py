@@ -14,7 +14,6 @@ listening again.
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -24,8 +23,8 @@ import numpy as np
 import psutil
 
 from support.openai_server import Script, ThreadedOpenAIServer
-from voiceloop.assistant import StateChanged, TurnFinished, TurnState
 from voiceloop.asr.base import AsrEngine
+from voiceloop.assistant import StateChanged, TurnFinished, TurnState
 from voiceloop.audio.frames import FRAME_SAMPLES
 from voiceloop.audio.rir import apply_room, synth_rir
 from voiceloop.audio.simroom import RoomSpec, SimulatedRoom, normalize_speech
