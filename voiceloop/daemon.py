@@ -39,6 +39,7 @@ class Preloaded:
 
 
 def preload(cfg: Config) -> Preloaded:
+    """Build them now (seconds): done before waiting for the devices, so ready follows those at once."""
     return Preloaded(FrontEnd(cfg), create_synthesizer(cfg.tts))
 
 
@@ -69,7 +70,7 @@ async def serve(cfg: Config, port: AudioPort, asr: AsrEngine,
 
 
 def run_main(cfg: Config) -> int:
-    """Load models and open devices, then serve; returns the process exit code.
+    """Load the model, then (in `_main`) the rest, wait for the devices and serve; returns the exit code.
 
     The model loads before the event loop starts, with the default signal handling: SIGINT or
     SIGTERM while loading simply ends the process, as there is nothing to drain yet.
@@ -114,7 +115,6 @@ async def _open_devices(cfg: Config, notifier: SystemdNotifier) -> AudioPort:
     try:
         await port.opened()
     except BaseException:  # cancelled (SIGTERM) while waiting: close what the port holds
-
         await port.aclose()
         raise
     return port
