@@ -36,6 +36,7 @@ def test_the_unit_is_written_for_the_user_manager_and_systemd_accepts_it(tmp_pat
     done = _install(tmp_path, "--no-start")
     assert done.returncode == 0, done.stderr
     unit = tmp_path / ".config" / "systemd" / "user" / "voiceloop.service"
+    assert list(unit.parent.iterdir()) == [unit]  # nothing half-written left beside it
     text = unit.read_text()
     assert f"ExecStart={VOICELOOP} run\n" in text
     for line in ("Type=notify", "WatchdogSec=30", "TimeoutStartSec=infinity", "StateDirectory=voiceloop",
