@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from support.cli import run_voiceloop
 from support.net import closed_port
+
 from voiceloop.check import voice_items
 from voiceloop.config import Config, TtsConfig
 

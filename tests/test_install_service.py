@@ -28,7 +28,7 @@ def _env(home: Path, **extra: str) -> dict[str, str]:
 
 def _install(home: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
     return subprocess.run([str(SCRIPT), "--voiceloop", str(VOICELOOP), *args], env=_env(home, **env),
-                          capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+                          capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL, check=False)
 
 
 def test_the_unit_is_written_for_the_user_manager_and_systemd_accepts_it(tmp_path):
@@ -45,7 +45,7 @@ def test_the_unit_is_written_for_the_user_manager_and_systemd_accepts_it(tmp_pat
     assert "pipewire-pulse.service" in text and "pulseaudio.service" in text
     assert "User=" not in text and "multi-user.target" not in text  # a user unit, not a system one
     verify = subprocess.run(["systemd-analyze", "--user", "verify", str(unit)], env=_env(tmp_path),
-                            capture_output=True, text=True, timeout=60)
+                            capture_output=True, text=True, timeout=60, check=False)
     assert verify.returncode == 0 and not verify.stdout.strip() and not verify.stderr.strip(), verify.stderr
     config = tmp_path / ".config" / "voiceloop" / "voiceloop.yaml"
     assert config.read_text() == (REPO / "config" / "voiceloop.yaml").read_text()
@@ -53,7 +53,7 @@ def test_the_unit_is_written_for_the_user_manager_and_systemd_accepts_it(tmp_pat
 
 def test_a_missing_program_is_refused_before_anything_is_written(tmp_path):
     done = subprocess.run([str(SCRIPT), "--voiceloop", str(tmp_path / "nothing")], env=_env(tmp_path),
-                          capture_output=True, text=True, timeout=60)
+                          capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 1 and "scripts/setup" in done.stderr and str(tmp_path / "nothing") in done.stderr
     assert not (tmp_path / ".config" / "systemd" / "user" / "voiceloop.service").exists()
 
@@ -69,7 +69,7 @@ def test_install_lingers_enables_and_starts_and_keeps_an_edited_config(tmp_path)
     config.write_text("llm:\n  base_url: http://127.0.0.1:8080/v1\n")
     done = _install(tmp_path, PATH=f"{bin_dir}:{os.environ['PATH']}")
     assert done.returncode == 0, done.stderr
-    user = subprocess.run(["id", "-un"], capture_output=True, text=True).stdout.strip()
+    user = subprocess.run(["id", "-un"], capture_output=True, text=True, check=True).stdout.strip()
     assert calls.read_text().splitlines() == [
         f"loginctl enable-linger {user}", "systemctl --user daemon-reload", "systemctl --user enable --now voiceloop.service"]
     assert config.read_text() == "llm:\n  base_url: http://127.0.0.1:8080/v1\n"

@@ -30,10 +30,6 @@ class SystemdNotifier:
         self._sock: socket.socket | None = None
         self._warned = False
 
-    @property
-    def enabled(self) -> bool:
-        return bool(self._address)
-
     def notify(self, *fields: str) -> bool:
         """Send `fields` ("READY=1", "STATUS=...") as one message; never blocks, never raises."""
         if not self._address:

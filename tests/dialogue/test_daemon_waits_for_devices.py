@@ -7,6 +7,7 @@ open, then WATCHDOG=1 every WatchdogSec/2.
 
 from __future__ import annotations
 
+import itertools
 import signal
 import socket
 import subprocess
@@ -111,6 +112,6 @@ def test_run_before_the_sound_server_waits_then_serves_notifies_systemd_and_logs
     xruns = [line for _, line in log.items if "audio xruns: " in line]
     # At least the stop's underflow; at most one line a minute, however many followed it.
     assert len(xruns) == 1 and "WARNING" in xruns[0] and "flow" in xruns[0], xruns
-    gaps = [b - a for a, b in zip(pings, pings[1:])]
+    gaps = [b - a for a, b in itertools.pairwise(pings)]
     assert pings and pings[0] >= ready_told and len(pings) >= 4, told.items
     assert all(0.5 * WATCHDOG_S / 2 < g < 1.5 * WATCHDOG_S / 2 for g in gaps), gaps
