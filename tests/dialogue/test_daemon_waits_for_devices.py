@@ -109,6 +109,7 @@ def test_run_before_the_sound_server_waits_then_serves_notifies_systemd_and_logs
     assert ready_told - up < 1.0 + 2.0  # the longest retry gap plus one try and the LLM probe, loaded box
     assert log.count("waiting for audio devices") == 1, "the wait was logged more than once"
     assert log.count("loading whisper ASR model") == 1, "the model was loaded twice"
+    assert log.count("ALSA lib") == 0, "libasound wrote to stderr (its messages belong in the DEBUG log)"
     xruns = [line for _, line in log.items if "audio xruns: " in line]
     # At least the stop's underflow; at most one line a minute, however many followed it.
     assert len(xruns) == 1 and "WARNING" in xruns[0] and "flow" in xruns[0], xruns
