@@ -23,12 +23,13 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
 from support.funasr_models import build_tiny_models  # noqa: E402
+from support.net import closed_port  # noqa: E402
 from support.recordings import ZH  # noqa: E402
 from support.soak import run_soak  # noqa: E402
 
 from voiceloop.asr import create_engine  # noqa: E402
 from voiceloop.audio.decode import decode_file  # noqa: E402
-from voiceloop.config import AsrConfig  # noqa: E402
+from voiceloop.config import AsrConfig, TtsConfig  # noqa: E402
 from voiceloop.logs import setup_logging  # noqa: E402
 
 CLIPS = ("uberi_chinese.wav",)  # 1 s of real Mandarin: the shortest turn, so 1000 fit in minutes
@@ -45,14 +46,19 @@ def main() -> None:
     parser.add_argument("--turns", type=int, default=1000)
     parser.add_argument("--sample", type=int, nargs="+", default=[100, 1000], help="turns after which to sample")
     parser.add_argument("--speed", type=float, default=0.0, help="room speed, x real time (0: as fast as possible)")
+    parser.add_argument("--edge-down", action="store_true",
+                        help="the default voice, Edge, failing on every sentence (its proxy a closed loopback port, "
+                             "retried at once), espeak speaking instead: an offline box's failure path")
     args = parser.parse_args()
     setup_logging("WARNING")
     with tempfile.TemporaryDirectory() as tmp:
         asr = tiny_paraformer(Path(tmp))
         clips = [decode_file(ZH / name) for name in CLIPS]
         started = time.perf_counter()
+        tts = (TtsConfig(engine="edge", edge_proxy=f"http://127.0.0.1:{closed_port()}", edge_retry_s=0)
+               if args.edge_down else TtsConfig(engine="espeak"))
         samples = asyncio.run(run_soak(asr, clips, args.turns, args.sample, Path(tmp), speed=args.speed,
-                                       on_sample=lambda s: print(s.line(), flush=True)))
+                                       on_sample=lambda s: print(s.line(), flush=True), tts=tts))
         took = time.perf_counter() - started
     first, last = samples[0], samples[-1]
     growth = (last.rss_mb - first.rss_mb) / first.rss_mb * 100

@@ -32,6 +32,7 @@ from voiceloop.config import Config, DialogueConfig, LlmConfig, TtsConfig
 from voiceloop.daemon import serve
 
 REPLY = ("好的。",)
+ESPEAK = TtsConfig(engine="espeak")
 ESPEAK_GAIN_DB = -6.0  # espeak's voice at the mic 6 dB over the user, as in the dialogue tests
 _PAUSE_S = 0.4  # room time between the end of a reply and the user's next words
 
@@ -106,14 +107,14 @@ class ConversationRoom(SimulatedRoom):
 
 async def run_soak(asr: AsrEngine, clips: Sequence[np.ndarray], turns: int, sample_at: Sequence[int],
                    work_dir: Path, speed: float = 0.0, on_sample: Callable[[Sample], None] = print,
-                   turn_timeout_s: float = 30.0) -> list[Sample]:
+                   turn_timeout_s: float = 30.0, tts: TtsConfig = ESPEAK) -> list[Sample]:
     """`turns` turns through `serve()`; returns the samples taken after the turns in `sample_at`."""
     room = ConversationRoom(RoomSpec(speed=speed, echo_gain_db=ESPEAK_GAIN_DB), clips)
     finished = asyncio.Queue()
     samples: list[Sample] = []
     with ThreadedOpenAIServer(Script(deltas=REPLY)) as llm:
         cfg = Config(llm=LlmConfig(base_url=llm.base_url, model="soak", first_token_timeout_s=10),
-                     tts=TtsConfig(engine="espeak"), dialogue=DialogueConfig(turn_log=str(work_dir / "turns.jsonl")))
+                     tts=tts, dialogue=DialogueConfig(turn_log=str(work_dir / "turns.jsonl")))
         def on_event(event) -> None:
             if isinstance(event, TurnFinished):
                 finished.put_nowait(event.record)
