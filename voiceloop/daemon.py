@@ -1,4 +1,7 @@
-"""`voiceloop run`: build the stages from config, say when ready, serve until SIGINT/SIGTERM.
+"""`voiceloop run`: load the model, wait for the sound devices, say when ready, serve until SIGINT/SIGTERM.
+
+Readiness is told to systemd too (`Type=notify`: READY=1, then WATCHDOG=1 pings) when the daemon
+runs under it; see `config/voiceloop.service`.
 
 `serve` takes the audio port and ASR engine from outside so tests and benchmarks run the very
 same wiring on a simulated room or a PulseAudio null sink.
@@ -11,6 +14,7 @@ import contextlib
 import logging
 import signal
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from voiceloop.asr.base import AsrEngine
 from voiceloop.assistant import Assistant, AssistantEvent, Stages
@@ -19,6 +23,7 @@ from voiceloop.audio.port import AudioPort
 from voiceloop.config import Config
 from voiceloop.llm.client import OpenAICompatibleClient
 from voiceloop.llm.memory import Conversation
+from voiceloop.sdnotify import SystemdNotifier
 from voiceloop.tts.base import Synthesizer
 from voiceloop.tts.fallback import create_synthesizer
 from voiceloop.tts.phrases import CachedPhrases, phrase_texts
@@ -27,46 +32,56 @@ from voiceloop.wyoming import wyoming_alongside
 log = logging.getLogger("voiceloop.daemon")
 
 
+@dataclass(frozen=True, slots=True)
+class Preloaded:
+    """The stages that take seconds to build and need no device (VAD models, the voice's imports)."""
+
+    front: FrontEnd
+    tts: Synthesizer
+
+
+async def preload(cfg: Config) -> Preloaded:
+    """Build them now (seconds of CPU), before the sound devices open: so ready follows the devices
+    at once, and an open microphone's frames never pile up unconsumed while the voice warms up."""
+    return Preloaded(FrontEnd(cfg), await prepared_voice(cfg))
+
+
 async def serve(cfg: Config, port: AudioPort, asr: AsrEngine,
                 on_event: Callable[[AssistantEvent], None] | None = None,
-                ready: asyncio.Event | None = None, tts: Synthesizer | None = None) -> None:
+                ready: asyncio.Event | None = None, preloaded: Preloaded | None = None) -> None:
     """Run the assistant on `port` until cancelled; owns and closes the LLM client and the port.
 
-    `tts` is the voice with its fixed phrases made (`prepared_voice`); made here when not given.
+    `preloaded` may be built beforehand, so that `ready` follows the devices' opening at once.
     """
     llm = OpenAICompatibleClient(cfg.llm)
     try:
         problem = await llm.probe()
-        tts = tts or await prepared_voice(cfg)
+        pre = preloaded or await preload(cfg)
         info = asr.info()
         log.info("ready: asr %s on %s; llm %s %s; tts %s (fallback %s); barge-in %s",
                  info.engine, info.device, cfg.llm.base_url,
                  "reachable" if problem is None else f"NOT reachable ({problem})",
                  cfg.tts.engine, cfg.tts.fallback, "on" if cfg.dialogue.barge_in else "off")
-        stages = Stages(port, asr, llm, tts)
+        stages = Stages(port, asr, llm, pre.tts)
         assistant = Assistant(cfg, stages, Conversation(cfg.llm, cfg.dialogue), on_event=on_event)
-        async with wyoming_alongside(cfg, asr, stages.asr_jobs, tts):  # only if wyoming.enabled
+        async with wyoming_alongside(cfg, asr, stages.asr_jobs, pre.tts):  # only if wyoming.enabled
             if ready is not None:
                 ready.set()
-            await assistant.run(frontend_events(port.frames(), FrontEnd(cfg)))
+            await assistant.run(frontend_events(port.frames(), pre.front))
     finally:
         await llm.aclose()
         await port.aclose()
 
 
 async def prepared_voice(cfg: Config) -> CachedPhrases:
-    """The voice chain with the fixed phrases already made, so they play even when every voice is down.
-
-    Call it before the sound devices start: loading and warming the offline voice takes seconds of
-    CPU, during which an open microphone's frames would pile up unconsumed.
-    """
+    """The voice chain with the fixed phrases already made, so they play even when every voice is down."""
     tts = CachedPhrases(create_synthesizer(cfg.tts), phrase_texts(cfg.dialogue))
     await tts.prepare()
     return tts
 
 
 def run_main(cfg: Config) -> int:
-    """Load models and open devices, then serve; returns the process exit code.
+    """Load the model, then (in `_main`) the rest, wait for the devices and serve; returns the exit code.
 
     The model loads before the event loop starts, with the default signal handling: SIGINT or
     SIGTERM while loading simply ends the process, as there is nothing to drain yet.
@@ -79,15 +94,50 @@ def run_main(cfg: Config) -> int:
 
 
 async def _main(cfg: Config, asr: AsrEngine) -> int:
-    from voiceloop.audio.devices import SoundDevicePort
-
     main = asyncio.current_task()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, main.cancel)
-    with contextlib.suppress(asyncio.CancelledError):
-        tts = await prepared_voice(cfg)
-        port = SoundDevicePort(cfg.audio)
-        await serve(cfg, port, asr, tts=tts)
+    notifier = SystemdNotifier()
+    ready = asyncio.Event()
+    herald = asyncio.create_task(_tell_systemd(notifier, ready), name="systemd-notify")
+    try:
+        with contextlib.suppress(asyncio.CancelledError):
+            preloaded = await preload(cfg)
+            port = await _open_devices(cfg, notifier)
+            await serve(cfg, port, asr, ready=ready, preloaded=preloaded)
+    finally:
+        herald.cancel()
+        await asyncio.gather(herald, return_exceptions=True)
+        notifier.notify("STOPPING=1")
+        notifier.close()
     log.info("stopped")
     return 0
+
+
+async def _open_devices(cfg: Config, notifier: SystemdNotifier) -> AudioPort:
+    """The sound devices, once they are there: at boot the sound server or a USB microphone may
+    come minutes after the daemon, which then waits (logging once what for) instead of exiting
+    and being restarted by systemd, model load and all."""
+    from voiceloop.audio.devices import SoundDevicePort
+
+    notifier.notify("STATUS=opening the audio devices")
+    port = SoundDevicePort(cfg.audio, wait=True)
+    try:
+        await port.opened()
+    except BaseException:  # cancelled (SIGTERM) while waiting: close what the port holds
+        await port.aclose()
+        raise
+    return port
+
+
+async def _tell_systemd(notifier: SystemdNotifier, ready: asyncio.Event) -> None:
+    """READY=1 once serving; then WATCHDOG=1 every WatchdogSec/2 from this event loop, so a loop
+    that stops turning (blocked, deadlocked) stops the pings and systemd restarts the daemon."""
+    await ready.wait()
+    notifier.notify("READY=1", "STATUS=listening")
+    if notifier.watchdog_s is None:
+        return
+    while True:
+        notifier.notify("WATCHDOG=1")
+        await asyncio.sleep(notifier.watchdog_s / 2)
