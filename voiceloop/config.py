@@ -33,7 +33,7 @@ class AsrConfig:
     model: str = DEFAULT_ASR_MODEL
     vad_model: str = DEFAULT_VAD_MODEL
     punc_model: str = DEFAULT_PUNC_MODEL
-    cache_dir: str = "~/.cache/modelscope/hub"
+    cache_dir: str = "$XDG_CACHE_HOME/modelscope/hub"
     device: str = "auto"
     hotwords: tuple[str, ...] = ()
     batch_size_s: int = field(default=300, metadata=_range(1, 3600))
@@ -48,7 +48,7 @@ class AudioConfig:
     output_device: str | None = None
     block_ms: int = field(default=20, metadata=_range(10, 200))
     latency: str = "high"
-    reopen_max_s: float = field(default=30.0, metadata=_range(0.1, 3600))
+    reopen_max_s: float = field(default=2.0, metadata=_range(0.1, 3600))
     device_rate: int = field(default=0, metadata=_range(0, 384000))
     device_channels: int = field(default=0, metadata=_range(0, 32))
 
@@ -116,7 +116,7 @@ class DialogueConfig:
     reset_phrases: tuple[str, ...] = ("重新开始", "清空对话")
     apology: str = ""
     first_clause_chars: int = field(default=20, metadata=_range(4, 200))
-    turn_log: str = "~/.local/state/voiceloop/turns.jsonl"
+    turn_log: str = "$XDG_STATE_HOME/voiceloop/turns.jsonl"
     turn_log_max_kb: int = field(default=1024, metadata=_range(1, 1048576))
     turn_log_keep: int = field(default=3, metadata=_range(0, 100))
     log_transcripts: bool = False

@@ -9,9 +9,9 @@ import logging
 import os
 import time
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 from voiceloop.config import DialogueConfig
+from voiceloop.paths import expand_path
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ class TurnLog:
     """
 
     def __init__(self, path: str, max_bytes: int = 1 << 20, keep: int = 3, transcripts: bool = False):
-        self._path = Path(path).expanduser() if path else None
+        self._path = expand_path(path) if path else None
         self._max_bytes = max_bytes
         self._keep = keep
         self._transcripts = transcripts

@@ -16,6 +16,7 @@ from pathlib import Path
 from voiceloop.asr.base import ModelInfo
 from voiceloop.config import AsrConfig
 from voiceloop.errors import ModelNotFoundError
+from voiceloop.paths import expand_path
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +93,7 @@ def find_in_cache(name: str, cache_dir: str) -> Path | None:
     """
     if name.count("/") != 1:
         return None
-    cache = Path(cache_dir).expanduser()
+    cache = expand_path(cache_dir)
     org, model = name.split("/")
     candidates = [cache / "models" / org / model.replace(".", "___"), cache / "models" / org / model,
                   cache / org / model]
@@ -126,7 +127,7 @@ def _download(name: str, cache_dir: str) -> Path:
 
     log.info("downloading %s from ModelScope into %s", name, cache_dir)
     try:
-        return Path(snapshot_download(name, cache_dir=str(Path(cache_dir).expanduser())))
+        return Path(snapshot_download(name, cache_dir=str(expand_path(cache_dir))))
     except Exception as exc:  # noqa: BLE001 - modelscope raises many types; all mean "not downloadable"
         raise ModelNotFoundError(f"cannot download '{name}' from ModelScope: {exc}. Fix: check the name "
                                  f"(org/model as on modelscope.cn) and the network, or set the key to a "

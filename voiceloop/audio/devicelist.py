@@ -6,6 +6,9 @@ look again, so a USB microphone plugged back in or a restarted sound server is f
 
 from __future__ import annotations
 
+import ctypes
+import functools
+import logging
 from dataclasses import dataclass
 from typing import Literal
 
@@ -14,6 +17,7 @@ from voiceloop.config import AudioConfig
 from voiceloop.errors import DeviceError
 
 Kind = Literal["input", "output"]
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +47,33 @@ def sounddevice():
         import sounddevice as sd
     except OSError as exc:  # the module loads libportaudio at import
         raise DeviceError(f"cannot load PortAudio ({exc}); install it: apt-get install libportaudio2") from None
+    _alsa_messages_to_debug_log()
     return sd
+
+
+@functools.cache
+def _alsa_messages_to_debug_log() -> object:
+    """Route libasound's messages to the DEBUG log instead of stderr.
+
+    ALSA prints a line for every PCM it cannot open while PortAudio enumerates ("Unknown PCM
+    cards.pcm.rear", "Unable to create stream: No such entity"): many lines on every retry while
+    voiceloop waits for a device, for days in the journal. voiceloop reports device problems
+    itself, once. The handler object is kept (cached) for as long as libasound may call it.
+    """
+    try:
+        alsa = ctypes.CDLL("libasound.so.2")
+    except OSError:
+        return None  # no ALSA (macOS, Windows): nothing to quiet
+    handler_type = ctypes.CFUNCTYPE(None, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_int,
+                                    ctypes.c_char_p)
+
+    def handler(file: bytes | None, line: int, function: bytes | None, err: int, fmt: bytes | None) -> None:
+        log.debug("ALSA: %s in %s:%d (error %d)", (fmt or b"").decode(errors="replace"),
+                  (function or b"?").decode(errors="replace"), line, err)
+
+    keep = handler_type(handler)
+    alsa.snd_lib_error_set_handler(keep)
+    return keep
 
 
 def refresh() -> None:

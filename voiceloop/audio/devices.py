@@ -9,7 +9,11 @@ callback order with the mic's `Captured` frames: the echo canceller's reference 
 speaker really played, when it played it.
 
 A device that stops working (unplugged, sound server restarted) is logged and reopened with
-exponential backoff up to `audio.reopen_max_s`; `frames()` keeps going across the gap.
+exponential backoff up to `audio.reopen_max_s`; `frames()` keeps going across the gap. Each
+direction has its own deadline: a microphone that goes silent while the speaker still plays (a
+suspended source, a USB mic that hangs) is a dead device too, not a live one. With `wait=True` a
+device missing at start is waited for the same way (the daemon at boot, before the sound server
+or the USB microphone is there) and `opened()` returns once both streams run.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from voiceloop.audio.frames import FRAME_SAMPLES, SAMPLE_RATE, FrameChunker, to_
 from voiceloop.audio.playbuffer import PlaybackBuffer
 from voiceloop.audio.port import Captured, Rendered
 from voiceloop.audio.resampler import StreamResampler
+from voiceloop.audio.xruns import XrunReport
 from voiceloop.config import AudioConfig
 from voiceloop.errors import DeviceError
 
@@ -37,7 +42,8 @@ log = logging.getLogger(__name__)
 
 _PLAY_BUFFER_S = 2.0  # play() waits beyond this much unplayed audio
 _QUEUE_FRAMES = 400  # ~2 s of mic + speaker frames for a consumer that falls behind
-_STALL_S = 2.0  # no callback for this long = the stream died without saying so
+_STALL_S = 2.0  # no callback from a running stream for this long = it died without saying so
+_FIRST_AUDIO_S = 5.0  # a just-opened stream may take this long to deliver (a fresh null-sink monitor: ~2 s)
 _FIRST_RETRY_S = 0.25
 _FRAME_S = FRAME_SAMPLES / SAMPLE_RATE
 _END = object()
@@ -68,10 +74,11 @@ class _Link:
 class SoundDevicePort:
     """Microphone and speaker from `audio.*` config; construct inside the running event loop.
 
-    Raises `DeviceError` at once when a configured device does not exist or cannot be opened.
+    Raises `DeviceError` at once when a configured device does not exist or cannot be opened,
+    unless `wait`: then it logs once what it waits for and keeps trying (see `opened`).
     """
 
-    def __init__(self, cfg: AudioConfig):
+    def __init__(self, cfg: AudioConfig, *, wait: bool = False):
         self._cfg = cfg
         self._loop = asyncio.get_running_loop()
         self._queue: asyncio.Queue[object] = asyncio.Queue(maxsize=_QUEUE_FRAMES)
@@ -83,10 +90,20 @@ class SoundDevicePort:
         self._room = asyncio.Event()
         self._mic_n = self._ref_n = 0  # 10 ms frames emitted, for timestamps
         self._lost = 0
-        self._last_cb = self._loop.time()
+        self._mic_due = self._spk_due = self._loop.time() + _FIRST_AUDIO_S  # next callback expected by
+        self._down_since: float | None = None  # an outage in progress: logged once, ended by mic audio
+        self._xruns = XrunReport()
         self._failed = asyncio.Event()
-        self._link: _Link | None = self._open(refresh_devices=False)
+        self._up = asyncio.Event()
+        self._link: _Link | None = None
+        if not wait:
+            self._link = self._open(refresh_devices=False)
+            self._up.set()
         self._supervisor = self._loop.create_task(self._supervise(), name="audio-devices")
+
+    async def opened(self) -> None:
+        """Return once both devices have been opened (at once unless constructed with `wait`)."""
+        await self._up.wait()
 
     # -- AudioPort -------------------------------------------------------------------------
 
@@ -162,8 +179,9 @@ class SoundDevicePort:
             in_stream.close(ignore_errors=True)
             raise
         link = _Link(mic, spk, (in_stream, out_stream), buffer)
-        log.info("audio in: %s (%d Hz x%d); out: %s (%d Hz x%d)", mic.device.name, mic.rate, mic.channels,
-                 spk.device.name, spk.rate, spk.channels)
+        level = logging.INFO if self._down_since is None else logging.DEBUG  # an outage's retries: quiet
+        log.log(level, "audio in: %s (%d Hz x%d); out: %s (%d Hz x%d)", mic.device.name, mic.rate, mic.channels,
+                spk.device.name, spk.rate, spk.channels)
         return link
 
     def _stream(self, fmt: StreamFormat, kind: str, callback, gen: int):
@@ -194,7 +212,8 @@ class SoundDevicePort:
 
     def _input_callback(self, gen: int):
         def callback(indata, frames, time, status) -> None:
-            self._hand(self._on_input, gen, indata.copy(), str(status) if status else "")
+            xruns = _xrun_kinds(status, "input") if status else ()
+            self._hand(self._on_input, gen, indata.copy(), xruns)
         return callback
 
     def _output_callback(self, gen: int, buffer: PlaybackBuffer):
@@ -202,29 +221,35 @@ class SoundDevicePort:
             block = np.zeros(frames, dtype=np.float32)
             played = buffer.read_into(block)
             outdata[:] = block[:, None]
-            self._hand(self._on_output, gen, block, played, str(status) if status else "")
+            xruns = _xrun_kinds(status, "output") if status else ()
+            self._hand(self._on_output, gen, block, played, xruns)
         return callback
 
     # -- event loop side -------------------------------------------------------------------
 
-    def _on_input(self, gen: int, data: np.ndarray, status: str) -> None:
+    def _on_input(self, gen: int, data: np.ndarray, xruns: tuple[str, ...]) -> None:
         link = self._link
         if gen != self._gen or link is None:
             return
-        self._last_cb = self._loop.time()
-        if status:
-            log.debug("audio input: %s", status)
+        now = self._loop.time()
+        self._mic_due = now + _STALL_S
+        if self._down_since is not None:
+            log.warning("audio is flowing again after %.1f s", now - self._down_since)
+            self._down_since = None
+        for kind in xruns:
+            self._xruns.add(kind, now)
         for frame in link.mic_chunks.push(link.mic_rs.push(to_mono(data))):
             self._emit(Captured(frame, self._mic_n * _FRAME_S))
             self._mic_n += 1
 
-    def _on_output(self, gen: int, block: np.ndarray, played: int, status: str) -> None:
+    def _on_output(self, gen: int, block: np.ndarray, played: int, xruns: tuple[str, ...]) -> None:
         link = self._link
         if gen != self._gen or link is None:
             return
-        self._last_cb = self._loop.time()
-        if status:
-            log.debug("audio output: %s", status)
+        now = self._loop.time()
+        self._spk_due = now + _STALL_S
+        for kind in xruns:
+            self._xruns.add(kind, now)
         self._rendered += played
         self._rendered_16k += played * SAMPLE_RATE / link.spk.rate
         for frame in link.ref_chunks.push(link.ref_rs.push(block)):
@@ -261,14 +286,22 @@ class SoundDevicePort:
     # -- supervision -----------------------------------------------------------------------
 
     async def _supervise(self) -> None:
-        """Owns reopening: watch for a dead stream, close it, bring a new pair up with backoff."""
+        """Owns opening and reopening: bring the pair up, watch it, on failure close it and retry.
+
+        An outage is logged once when it starts and once when microphone audio flows again; the
+        tries in between (a mic that stays suspended, a device still unplugged) log at DEBUG.
+        """
+        if self._link is None:
+            await self._bring_up()
         while True:
             reason = await self._watch()
-            log.warning("audio device stopped (%s); reopening", reason)
-            started = self._loop.time()
+            if self._down_since is None:
+                self._down_since = self._loop.time()
+                log.warning("audio device stopped (%s); reopening", reason)
+            else:
+                log.debug("audio device still not delivering (%s); reopening again", reason)
             await self._take_down()
             await self._bring_up()
-            log.warning("audio devices reopened after %.1f s", self._loop.time() - started)
 
     async def _watch(self) -> str:
         while True:
@@ -277,11 +310,15 @@ class SoundDevicePort:
                 return "stream finished"
             except TimeoutError:
                 pass
+            now = self._loop.time()
+            self._xruns.tick(now)
             link = self._link
             if link is not None and not (link.in_stream.active and link.out_stream.active):
                 return "stream no longer active"
-            if self._loop.time() - self._last_cb > _STALL_S:
-                return f"no audio callback for {_STALL_S:.0f} s"
+            if now > self._mic_due:
+                return f"no microphone audio for {_STALL_S:.0f} s"
+            if now > self._spk_due:
+                return f"no speaker callback for {_STALL_S:.0f} s"
 
     async def _take_down(self) -> None:
         link, self._link = self._link, None
@@ -294,20 +331,37 @@ class SoundDevicePort:
             await asyncio.to_thread(link.close)
 
     async def _bring_up(self) -> None:
-        delay = _FIRST_RETRY_S
+        """Open a new pair, retrying with backoff; logs what it waits for once per distinct reason."""
+        delay, said = _FIRST_RETRY_S, ""
         down_since = self._loop.time()
         while True:
             try:
                 link = await _uncancelled(asyncio.to_thread(self._open, True), _Link.close)
                 break
             except DeviceError as exc:
-                log.warning("audio devices not back yet (%s); next try in %.1f s", exc, delay)
+                if str(exc) != said:
+                    log.warning("waiting for audio devices: %s; trying again every %g s at most",
+                                exc, self._cfg.reopen_max_s)
+                    said = str(exc)
+                else:
+                    log.debug("audio devices not there yet; next try in %.1f s", delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self._cfg.reopen_max_s)
-        gap = int((self._loop.time() - down_since) / _FRAME_S)  # keep timestamps near the wall clock
+        now = self._loop.time()
+        gap = int((now - down_since) / _FRAME_S)  # keep timestamps near the wall clock
         self._mic_n = self._ref_n = max(self._mic_n, self._ref_n) + gap
-        self._last_cb = self._loop.time()
+        self._mic_due = self._spk_due = now + _FIRST_AUDIO_S
         self._link = link
+        self._up.set()
+
+
+def _xrun_kinds(status, direction: str) -> tuple[str, ...]:
+    """The xrun kinds a PortAudio callback's status flags report (called in the audio thread)."""
+    if direction == "input":
+        flags = (("input overflow", status.input_overflow), ("input underflow", status.input_underflow))
+    else:
+        flags = (("output underflow", status.output_underflow), ("output overflow", status.output_overflow))
+    return tuple(kind for kind, on in flags if on)
 
 
 async def _uncancelled(work, undo):
