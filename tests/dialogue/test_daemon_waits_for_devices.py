@@ -73,7 +73,8 @@ def test_run_before_the_sound_server_waits_then_serves_notifies_systemd_and_logs
             f"audio:\n  input_device: pulse\n  output_device: pulse\n  reopen_max_s: 1.0\n"
             f"llm:\n  base_url: {llm.base_url}\n  model: test-model\n"
             f"tts:\n  edge_proxy: http://127.0.0.1:{closed_port()}\n"
-            f"dialogue:\n  turn_log: ''\n", encoding="utf-8")
+            f"dialogue:\n  turn_log: ''\n"
+            f"api:\n  port: {closed_port()}\n", encoding="utf-8")  # not 8765, which anything may hold
         env = {**pulse.env, "HOME": str(tmp_path), "VOICELOOP_CONFIG": "",
                "NOTIFY_SOCKET": str(tmp_path / "notify.sock"), "WATCHDOG_USEC": str(int(WATCHDOG_S * 1e6))}
         daemon = subprocess.Popen([sys.executable, "-m", "voiceloop", "run", "--config", str(config)], env=env,
