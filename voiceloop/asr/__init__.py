@@ -14,6 +14,6 @@ def create_engine(cfg: AsrConfig) -> AsrEngine:
         from voiceloop.asr.whisper import WhisperEngine
 
         return WhisperEngine(cfg)
-    from voiceloop.asr.paraformer import ParaformerEngine
+    from voiceloop.asr.backend import create_paraformer
 
-    return ParaformerEngine(cfg)
+    return create_paraformer(cfg)

@@ -20,6 +20,7 @@ from voiceloop.errors import ModelNotFoundError
 log = logging.getLogger(__name__)
 
 REQUIRED_FILES = ("config.yaml", "model.pt")
+ONNX_FILES = ("model.onnx", "model_quant.onnx")  # a FunASR ONNX dir (or our export) may lack model.pt
 MODELSCOPE_HOST = "www.modelscope.cn"
 OFFLINE_ENV = "VOICELOOP_OFFLINE"
 _ROLE_KEYS = {"asr": "asr.model", "vad": "asr.vad_model", "punc": "asr.punc_model"}
@@ -145,7 +146,10 @@ def _checked(path: Path, name: str, key: str) -> Path:
 def _missing_files(path: Path) -> list[str]:
     if not path.is_dir():
         return list(REQUIRED_FILES)
-    return [f for f in REQUIRED_FILES if not (path / f).is_file()]
+    missing = [f for f in REQUIRED_FILES if not (path / f).is_file()]
+    if "model.pt" in missing and any((path / f).is_file() for f in ONNX_FILES):
+        missing.remove("model.pt")
+    return missing
 
 
 def _looks_like_path(name: str) -> bool:
