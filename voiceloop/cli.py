@@ -48,6 +48,11 @@ def build_parser() -> argparse.ArgumentParser:
                     help="txt, json, srt or tsv; several comma separated (default: txt)")
     tr.add_argument("--output-dir", metavar="DIR", help="write outputs here (default: beside each input)")
 
+    ex = sub.add_parser("export-onnx", parents=[common], help="export the Paraformer, VAD and punctuation models to ONNX",
+                        description="Write model.onnx (and model_eb.onnx for SeACo) into each configured FunASR model "
+                                    "dir, so asr.backend auto/onnx runs them on onnxruntime without torch.")
+    ex.add_argument("--quantize", action="store_true", help="also write int8 model_quant.onnx files (recommended)")
+
     si = sub.add_parser("sysinfo", parents=[common], help="report models, device, GPU, CPU, RAM, versions, audio")
     si.add_argument("--json", action="store_true", help="machine-readable JSON")
 
@@ -93,6 +98,15 @@ def _cmd_transcribe(args, cfg: Config, path: Path | None) -> int:
     return 1 if any(r.error for r in results) else 0
 
 
+def _cmd_export_onnx(args, cfg: Config, path: Path | None) -> int:
+    from voiceloop.asr.onnx_export import export_configured
+
+    for result in export_configured(cfg.asr, quantize=args.quantize):
+        files = ", ".join(f.name for f in result.files) or "nothing new (already exported)"
+        print(f"{result.model_class:<16} {result.model_dir}: {files}")
+    return 0
+
+
 def _cmd_sysinfo(args, cfg: Config, path: Path | None) -> int:
     from voiceloop.sysinfo import collect, format_report
 
@@ -133,6 +147,7 @@ _COMMANDS = {
     "run": _cmd_run,
     "listen": _cmd_listen,
     "transcribe": _cmd_transcribe,
+    "export-onnx": _cmd_export_onnx,
     "sysinfo": _cmd_sysinfo,
     "check": _cmd_check,
     "devices": _cmd_devices,

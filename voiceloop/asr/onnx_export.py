@@ -19,10 +19,13 @@ from __future__ import annotations
 import logging
 import os
 import types
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from voiceloop.asr.models import configured_models, resolve_model
+from voiceloop.config import AsrConfig
 from voiceloop.errors import VoiceloopError
 
 log = logging.getLogger(__name__)
@@ -45,10 +48,28 @@ class Exported:
     files: tuple[Path, ...]
 
 
+def export_configured(cfg: AsrConfig, quantize: bool) -> list[Exported]:
+    """Export every configured Paraformer/VAD/punctuation model (hub names resolved, downloaded if needed)."""
+    if cfg.engine != "paraformer":
+        raise ExportError(f"asr.engine is {cfg.engine}: export-onnx applies to the paraformer engine's models "
+                          f"(asr.model, asr.vad_model, asr.punc_model). Fix: set asr.engine to paraformer.")
+    dirs = [resolve_model(name, role, cfg.cache_dir) for role, name in configured_models(cfg)]
+    return [export_dir(d, quantize) for d in dirs]
+
+
 def export_dir(model_dir: Path, quantize: bool) -> Exported:
-    """Export one FunASR model dir (config.yaml + model.pt) into `model_dir/model.onnx` etc."""
+    """Export one FunASR model dir (config.yaml + model.pt) into `model_dir/model.onnx` etc.
+
+    A dir whose ONNX files are newer than its model.pt, or that holds only ONNX files (FunASR's
+    published -onnx dirs), is not exported again; `quantize` adds the int8 files it lacks.
+    """
     model_dir = Path(model_dir)
+    if not os.access(model_dir, os.W_OK):
+        raise ExportError(f"{model_dir}: cannot write the ONNX files into this dir (no write permission). Fix: "
+                          f"copy the model dir somewhere writable and point the config key at the copy.")
     conf = _read_config(model_dir)
+    if _up_to_date(model_dir, str(conf.get("model", ""))):
+        return _quantize_existing(model_dir, str(conf.get("model", "")), quantize)
     name = str(conf.get("model", ""))
     if name not in EXPORTABLE:
         raise ExportError(f"{model_dir}: model class {name or '(none)'} cannot be exported to ONNX by voiceloop "
@@ -72,6 +93,23 @@ def export_dir(model_dir: Path, quantize: bool) -> Exported:
     return Exported(model_dir, name, tuple(written))
 
 
+def _up_to_date(model_dir: Path, name: str) -> bool:
+    graphs = [model_dir / "model.onnx"] + ([model_dir / "model_eb.onnx"] if name == "SeacoParaformer" else [])
+    if not all(g.is_file() for g in graphs):
+        return False
+    checkpoint = model_dir / "model.pt"
+    return not checkpoint.is_file() or min(g.stat().st_mtime for g in graphs) >= checkpoint.stat().st_mtime
+
+
+def _quantize_existing(model_dir: Path, name: str, quantize: bool) -> Exported:
+    written = []
+    for stem in ("model", "model_eb"):
+        source = model_dir / f"{stem}.onnx"
+        if quantize and source.is_file() and not (model_dir / f"{stem}_quant.onnx").is_file():
+            written.append(quantize_file(source))
+    return Exported(model_dir, name, tuple(written))
+
+
 def quantize_file(source: Path) -> Path:
     """Dynamic int8 quantization of the MatMul weights (as FunASR does): `x.onnx` -> `x_quant.onnx`.
 
@@ -86,7 +124,7 @@ def quantize_file(source: Path) -> Path:
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     root = logging.getLogger()
     level = root.level
-    root.setLevel(max(level, logging.WARNING))  # onnxruntime.quantization logs every tensor at INFO
+    root.setLevel(max(level, logging.ERROR))  # onnxruntime.quantization logs every tensor, and a hint
     try:
         quantize_dynamic(model_input=str(source), model_output=str(tmp), op_types_to_quantize=["MatMul"],
                          per_channel=True, reduce_range=False, weight_type=QuantType.QUInt8,
@@ -199,13 +237,15 @@ def _torch_export(module, target: Path) -> None:
     dummy = dummy if isinstance(dummy, tuple) else (dummy,)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
-        torch.onnx.export(module, dummy, str(tmp), dynamo=False, do_constant_folding=True, opset_version=OPSET,
-                          input_names=module.export_input_names(), output_names=module.export_output_names(),
-                          dynamic_axes=module.export_dynamic_axes())
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the tracer warns about every shape it freezes
+            torch.onnx.export(module, dummy, str(tmp), dynamo=False, do_constant_folding=True, opset_version=OPSET,
+                              input_names=module.export_input_names(), output_names=module.export_output_names(),
+                              dynamic_axes=module.export_dynamic_axes())
         os.replace(tmp, target)
     except Exception as exc:
         raise ExportError(f"{target.parent}: torch.onnx.export failed for {target.name} "
                           f"({type(exc).__name__}: {exc})") from exc
     finally:
         tmp.unlink(missing_ok=True)
-    log.info("wrote %s", target)
+    log.debug("wrote %s", target)
