@@ -178,3 +178,23 @@ def test_whisper_engine_has_nothing_to_export(tmp_path):
     config.write_text("asr:\n  engine: whisper\n")
     proc = run_voiceloop("export-onnx", "--config", str(config))
     assert proc.returncode == 2 and "export-onnx applies to the paraformer engine" in proc.stderr
+
+
+def test_transcribe_jobs_recognises_files_at_once_with_the_same_results(exported, tmp_path, zh_audio):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    names = sorted(p.name for p in zh_audio.glob("*.wav"))[:4]
+    for name in names:
+        shutil.copy(zh_audio / name, inputs / name)
+    (inputs / "broken.wav").write_bytes(b"RIFF not really")
+    texts = {}
+    for jobs in ("1", "3"):
+        out = tmp_path / f"out{jobs}"
+        proc = run_voiceloop("transcribe", "--config", str(exported[1]), "--jobs", jobs, "--format", "json",
+                             "--output-dir", str(out), str(inputs))
+        assert proc.returncode == 1 and "broken.wav" in proc.stderr and "1 of 5 file(s) failed" in proc.stderr
+        rows = [line.split()[0] for line in proc.stdout.splitlines()[1:-1]]
+        assert rows == names, "the table keeps the input order"
+        texts[jobs] = {p.name: json.loads(p.read_text(encoding="utf-8"))["text"] for p in out.glob("*.json")}
+    assert len(texts["1"]) == 4 and texts["3"] == texts["1"]
+    assert run_voiceloop("transcribe", "--jobs", "0", str(inputs)).returncode == 2

@@ -8,7 +8,9 @@ torch (5-8 s with funasr) just to learn that it has none.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 from voiceloop.asr.base import AsrEngine
@@ -21,13 +23,16 @@ log = logging.getLogger(__name__)
 _KEYS = {"asr": "asr.model", "vad": "asr.vad_model", "punc": "asr.punc_model"}
 
 
-def create_paraformer(cfg: AsrConfig) -> AsrEngine:
+def create_paraformer(cfg: AsrConfig, jobs: int = 1) -> AsrEngine:
+    """The engine for `asr.backend`; with `jobs` concurrent callers the ONNX engine gives each
+    asr.threads / jobs threads (the torch engine serialises calls, so it keeps all of them)."""
     names = dict(configured_models(cfg))
     paths = {role: resolve_model(name, role, cfg.cache_dir) for role, name in names.items()}
     if choose_backend(cfg, paths) == "onnx":
         from voiceloop.asr.onnx_engine import OnnxParaformerEngine
 
-        return OnnxParaformerEngine(cfg, paths, names, quantize=cfg.quantize)
+        threads = max(1, (cfg.threads or os.cpu_count() or 1) // max(1, jobs))
+        return OnnxParaformerEngine(replace(cfg, threads=threads), paths, names, quantize=cfg.quantize)
     lacking = [role for role, path in paths.items() if not (path / "model.pt").is_file()]
     if lacking:
         raise ModelNotFoundError(f"{_KEYS[lacking[0]]}: {paths[lacking[0]]} holds only ONNX files, which the torch "

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -32,7 +31,8 @@ _PUNC_SYMBOLS = ("，", "。", "？", "、")  # funasr's timestamp_sentence: ids
 
 
 class OnnxParaformerEngine:
-    """Loaded ONNX graphs; `transcribe` blocks and is serialised (one inference at a time)."""
+    """Loaded ONNX graphs. `transcribe` blocks; concurrent calls are safe (onnxruntime sessions are
+    thread-safe and no call leaves state behind), which is what `transcribe --jobs` uses."""
 
     name = "paraformer"
 
@@ -44,7 +44,6 @@ class OnnxParaformerEngine:
         self._vad = OnnxVad(paths["vad"], quantize, threads) if "vad" in paths else None
         self._punc = OnnxPunc(paths["punc"], quantize, threads) if "punc" in paths and self._vad else None
         self._device = f"cpu (onnxruntime, {'int8' if quantize else 'fp32'})"
-        self._lock = threading.Lock()
         if cfg.hotwords and not self._asr.seaco:
             log.warning("asr.hotwords set, but %s is not a SeACo-Paraformer model: hotwords are ignored",
                         names["asr"])
@@ -56,8 +55,7 @@ class OnnxParaformerEngine:
         audio = np.ascontiguousarray(samples, dtype=np.float32).reshape(-1)
         duration_s = audio.size / SAMPLE_RATE
         words = hotword_argument((*self._cfg.hotwords, *hotwords)).split() if self._asr.seaco else []
-        with self._lock:
-            results = self._run(audio, self._asr.hotword_ids(tuple(words)) if words else None) if audio.size else []
+        results = self._run(audio, self._asr.hotword_ids(tuple(words)) if words else None) if audio.size else []
         text, sentences = _parse_results(results, int(duration_s * 1000))
         return Transcript(text=text, sentences=sentences, duration_s=duration_s,
                           processing_s=time.perf_counter() - started, engine=self.name, model=self._names["asr"])
