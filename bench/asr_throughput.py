@@ -71,8 +71,13 @@ def run_case(config: Path) -> dict:
     print("READY", flush=True)
     utterance = speech(5)
     engine.transcribe(utterance)
-    times = [engine.transcribe(utterance).processing_s * 1000 for _ in range(5)]
-    return {"utterance_ms": round(statistics.median(times), 1), "device": engine.info().device}
+    walls, cpus = [], []
+    for _ in range(5):
+        cpu = time.process_time()
+        walls.append(engine.transcribe(utterance).processing_s * 1000)
+        cpus.append((time.process_time() - cpu) * 1000)
+    return {"utterance_ms": round(statistics.median(walls), 1), "utterance_cpu_ms": round(statistics.median(cpus), 1),
+            "device": engine.info().device}
 
 
 def dialogue(config: Path) -> dict:
@@ -91,9 +96,12 @@ def dialogue(config: Path) -> dict:
     return {"ready_s": round(ready_s or 0.0, 2), **json.loads(lines[-1])}
 
 
-_HWM_REPORT = ("import atexit, sys\n"
-               "atexit.register(lambda: print('VMHWM_KB', open('/proc/self/status').read()"
-               ".split('VmHWM:')[1].split()[0], file=sys.stderr))\n"
+_HWM_REPORT = ("import atexit, resource, sys\n"
+               "def report():\n"
+               "    use = resource.getrusage(resource.RUSAGE_SELF)\n"
+               "    hwm = open('/proc/self/status').read().split('VmHWM:')[1].split()[0]\n"
+               "    print('VMHWM_KB', hwm, 'CPU_S', use.ru_utime + use.ru_stime, file=sys.stderr)\n"
+               "atexit.register(report)\n"
                "from voiceloop.cli import main\n"
                "sys.exit(main(sys.argv[1:]))\n")
 
@@ -108,10 +116,11 @@ def batch_run(config: Path, wav: Path, out_dir: Path) -> dict:
     if done.returncode:
         raise RuntimeError(f"transcribe with {config.name} failed: {done.stderr[-2000:]}")
     found = re.search(r"\(([\d.]+)x realtime\)", done.stdout)
-    peak = re.search(r"VMHWM_KB (\d+)", done.stderr)
+    peak = re.search(r"VMHWM_KB (\d+) CPU_S ([\d.]+)", done.stderr)
     text = (out_dir / f"{wav.stem}.txt").read_text(encoding="utf-8").strip()
     return {"x_realtime": float(found.group(1)) if found else 0.0,
-            "peak_rss_mb": round(int(peak.group(1)) / 1024) if peak else 0, "text": text}
+            "peak_rss_mb": round(int(peak.group(1)) / 1024) if peak else 0,
+            "cpu_s": round(float(peak.group(2)), 1) if peak else 0.0, "text": text}
 
 
 def agreement(a: str, b: str) -> float:
@@ -140,14 +149,16 @@ def ensure_models(models: Path) -> None:
 
 def cpu_table(results: dict[str, dict], seconds: int) -> None:
     print(f"\n{seconds} s of speech, 2 CPU threads (nice 10, shared machine: numbers may be pessimistic)")
-    print(f"{'backend':<10} {'x_rt':>6} {'x/tgt':>6} {'peak_MB':>8} {'rss/tgt':>7} {'utt_ms':>7} {'utt/tgt':>7} "
-          f"{'ready_s':>7} {'rdy/tgt':>7} {'agree_torch':>11}")
+    print("cpu_s: CPU seconds of the whole transcribe process (load included); utt_cpu: CPU ms of one 5 s "
+          "utterance, both threads summed. These depend far less on other load than the wall-clock columns.")
+    print(f"{'backend':<10} {'x_rt':>6} {'x/tgt':>6} {'cpu_s':>6} {'peak_MB':>8} {'rss/tgt':>7} {'utt_ms':>7} "
+          f"{'utt/tgt':>7} {'utt_cpu':>7} {'ready_s':>7} {'rdy/tgt':>7} {'agree_torch':>11}")
     ref = results.get("torch", {}).get("text")
     for name, r in results.items():
         agree = f"{agreement(r['text'], ref):.4f}" if ref is not None else "-"
-        print(f"{name:<10} {r['x_realtime']:>6.1f} {r['x_realtime'] / TARGET_X:>6.2f} {r['peak_rss_mb']:>8} "
-              f"{r['peak_rss_mb'] / TARGET_RSS_MB:>7.2f} {r['utterance_ms']:>7.1f} "
-              f"{r['utterance_ms'] / TARGET_UTTERANCE_MS:>7.2f} {r['ready_s']:>7.2f} "
+        print(f"{name:<10} {r['x_realtime']:>6.1f} {r['x_realtime'] / TARGET_X:>6.2f} {r['cpu_s']:>6.1f} "
+              f"{r['peak_rss_mb']:>8} {r['peak_rss_mb'] / TARGET_RSS_MB:>7.2f} {r['utterance_ms']:>7.1f} "
+              f"{r['utterance_ms'] / TARGET_UTTERANCE_MS:>7.2f} {r['utterance_cpu_ms']:>7.1f} {r['ready_s']:>7.2f} "
               f"{r['ready_s'] / TARGET_READY_S:>7.2f} {agree:>11}")
     if "onnx-fp32" in results and "onnx-int8" in results:
         value = agreement(results["onnx-int8"]["text"], results["onnx-fp32"]["text"])

@@ -198,3 +198,12 @@ def test_transcribe_jobs_recognises_files_at_once_with_the_same_results(exported
         texts[jobs] = {p.name: json.loads(p.read_text(encoding="utf-8"))["text"] for p in out.glob("*.json")}
     assert len(texts["1"]) == 4 and texts["3"] == texts["1"]
     assert run_voiceloop("transcribe", "--jobs", "0", str(inputs)).returncode == 2
+
+
+def test_check_reports_a_missing_export_when_the_backend_is_onnx(tiny_models, exported):
+    from voiceloop.asr.models import describe_models
+
+    bare = cfg({"seaco": tiny_models.seaco, "vad": exported[0]["vad"], "punc": exported[0]["punc"]}, backend="onnx")
+    found = {m.role: m for m in describe_models(bare)}
+    assert found["vad"].path and found["punc"].path
+    assert found["asr"].path is None and "voiceloop export-onnx" in found["asr"].problem

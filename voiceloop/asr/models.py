@@ -14,6 +14,7 @@ import threading
 from pathlib import Path
 
 from voiceloop.asr.base import ModelInfo
+from voiceloop.asr.onnx_session import EXPORT_FIX, has_export
 from voiceloop.config import AsrConfig
 from voiceloop.errors import ModelNotFoundError
 
@@ -111,6 +112,10 @@ def describe_models(cfg: AsrConfig) -> tuple[ModelInfo, ...]:
     for role, name in configured_models(cfg):
         try:
             path = resolve_model(name, role, cfg.cache_dir, download=False)
+            if cfg.backend == "onnx" and not has_export(path):
+                infos.append(ModelInfo(role, name, None, f"{path} has no ONNX export and asr.backend is onnx; "
+                                                         f"run `{EXPORT_FIX} --quantize`"))
+                continue
             infos.append(ModelInfo(role, name, str(path)))
         except ModelNotFoundError as exc:
             infos.append(ModelInfo(role, name, None, str(exc)))
