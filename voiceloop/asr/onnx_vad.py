@@ -174,14 +174,10 @@ class _Machine:
             for t in range(begin, end):
                 self._frame(self._is_speech(t), t, final and t == end - 1)
             begin = end
-            ready = [s for s in self.segments[done:] if final or (s[2] and s[3])]
-            if not final:  # only complete segments leave a chunk; they stay in order
-                ready = []
-                while done < len(self.segments) and self.segments[done][2] and self.segments[done][3]:
-                    ready.append(self.segments[done])
-                    done += 1
-            else:
-                done = len(self.segments)
+            ready = []  # a chunk hands out its complete segments; the last one hands out all
+            while done < len(self.segments) and (final or all(self.segments[done][2:])):
+                ready.append(self.segments[done])
+                done += 1
             out += [(int(s[0]), int(s[1])) for s in ready]
             if ready:
                 accumulated, in_speech = 0, False
