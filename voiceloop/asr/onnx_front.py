@@ -76,7 +76,7 @@ class Frontend:
         opts.mel_opts.num_bins = c.n_mels
         opts.energy_floor = 0.0
         fb = knf.OnlineFbank(opts)
-        fb.accept_waveform(float(c.sample_rate), (np.asarray(samples, np.float32) * 32768.0).tolist())
+        fb.accept_waveform(float(c.sample_rate), np.asarray(samples, np.float32) * np.float32(32768.0))
         fb.input_finished()
         if fb.num_frames_ready == 0:
             return np.zeros((0, c.n_mels), np.float32)
