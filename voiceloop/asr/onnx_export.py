@@ -25,14 +25,14 @@ from pathlib import Path
 from typing import Any
 
 from voiceloop.asr.models import configured_models, resolve_model
+from voiceloop.asr.onnx_session import read_model_config
 from voiceloop.config import AsrConfig
-from voiceloop.errors import VoiceloopError
+from voiceloop.errors import ModelNotFoundError, VoiceloopError
 
 log = logging.getLogger(__name__)
 
 OPSET = 14
-EXPORTABLE = {"SeacoParaformer": "asr", "Paraformer": "asr", "BiCifParaformer": "asr",
-              "FsmnVADStreaming": "vad", "CTTransformer": "punc"}
+EXPORTABLE = frozenset({"SeacoParaformer", "Paraformer", "BiCifParaformer", "FsmnVADStreaming", "CTTransformer"})
 
 
 class ExportError(VoiceloopError):
@@ -137,19 +137,13 @@ def quantize_file(source: Path) -> Path:
 
 
 def _read_config(model_dir: Path) -> dict[str, Any]:
-    import yaml
-
-    path = model_dir / "config.yaml"
-    if not path.is_file():
+    if not (model_dir / "config.yaml").is_file():
         raise ExportError(f"{model_dir}: no config.yaml, so this is not a FunASR model dir. Fix: point the key at "
                           f"a complete model dir (scripts/fetch-models downloads one).")
     try:
-        conf = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise ExportError(f"{path}: cannot be read as YAML ({exc}); copy the model dir again.") from exc
-    if not isinstance(conf, dict):
-        raise ExportError(f"{path}: expected a mapping with a 'model' key; copy the model dir again.")
-    return conf
+        return read_model_config(model_dir)
+    except ModelNotFoundError as exc:
+        raise ExportError(str(exc)) from exc
 
 
 def _load(model_dir: Path):
