@@ -114,6 +114,8 @@ def quantize_file(source: Path) -> Path:
     """Dynamic int8 quantization of the MatMul weights (as FunASR does): `x.onnx` -> `x_quant.onnx`.
 
     Output layers and the hotword (bias) encoder stay fp32: they are small and the most sensitive.
+    Weights are signed int8 (FunASR uses unsigned): onnxruntime's u8s8 kernels are its fast path,
+    0.45 s instead of 0.79 s of CPU for 10 s of speech on Paraformer-large here (AVX-512 VNNI).
     """
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -127,7 +129,7 @@ def quantize_file(source: Path) -> Path:
     root.setLevel(max(level, logging.ERROR))  # onnxruntime.quantization logs every tensor, and a hint
     try:
         quantize_dynamic(model_input=str(source), model_output=str(tmp), op_types_to_quantize=["MatMul"],
-                         per_channel=True, reduce_range=False, weight_type=QuantType.QUInt8,
+                         per_channel=True, reduce_range=False, weight_type=QuantType.QInt8,
                          nodes_to_exclude=exclude)
         os.replace(tmp, target)
     finally:
