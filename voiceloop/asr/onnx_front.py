@@ -88,21 +88,25 @@ class Frontend:
         feats = self.fbank(samples, min(self.conf.frame_length_ms, duration_ms) if duration_ms else None)
         return self.lfr_cmvn(feats)
 
-    def lfr_cmvn(self, feats: np.ndarray) -> np.ndarray:
+    def lfr_cmvn(self, feats: np.ndarray, begin: int = 0, end: int | None = None) -> np.ndarray:
+        """Output frames `begin`..`end` of the whole input's LFR + CMVN (a slice costs only its rows)."""
         m, n = self.conf.lfr_m, self.conf.lfr_n
         if m != 1 or n != 1:
-            feats = stack_lfr(feats, m, n)
+            feats = stack_lfr(feats, m, n, begin, end)
+        elif begin or end is not None:
+            feats = feats[begin:end]
         if self._cmvn is not None:
             dim = feats.shape[1]
             feats = (feats + self._cmvn[0, :dim]) * self._cmvn[1, :dim]
         return feats.astype(np.float32, copy=False)
 
 
-def stack_lfr(feats: np.ndarray, m: int, n: int) -> np.ndarray:
-    """Low frame rate: output frame i stacks input frames i*n .. i*n+m-1 of the padded input."""
-    if feats.shape[0] == 0:
-        return np.zeros((0, feats.shape[1] * m), np.float32)
-    padded = np.concatenate([np.repeat(feats[:1], (m - 1) // 2, axis=0), feats])
+def stack_lfr(feats: np.ndarray, m: int, n: int, begin: int = 0, end: int | None = None) -> np.ndarray:
+    """Low frame rate: output frame i stacks input frames i*n - (m-1)//2 .. +m-1, the first and last
+    input frames repeated beyond the edges (funasr's padding)."""
     count = int(np.ceil(feats.shape[0] / n))
-    index = np.minimum(np.arange(count)[:, None] * n + np.arange(m)[None, :], padded.shape[0] - 1)
-    return padded[index].reshape(count, -1)
+    end = count if end is None else min(end, count)
+    if feats.shape[0] == 0 or end <= begin:
+        return np.zeros((0, feats.shape[1] * m), np.float32)
+    index = np.arange(begin, end)[:, None] * n + np.arange(m)[None, :] - (m - 1) // 2
+    return feats[np.clip(index, 0, feats.shape[0] - 1)].reshape(end - begin, -1)

@@ -73,30 +73,34 @@ class OnnxVad:
         fbank = self._front.fbank(samples)
         if fbank.shape[0] == 0:
             return []
-        feats = self._front.lfr_cmvn(fbank)
-        sil = self._silence_probs(feats)
+        sil = self._silence_probs(fbank)
         decibel = frame_decibels(samples, fbank.shape[0])
         machine = _Machine(self.opts, sil, decibel)
         return machine.run(_chunk_ends(samples.size, fbank.shape[0], self.opts))
 
-    def _silence_probs(self, feats: np.ndarray) -> np.ndarray:
-        """p(silence) per frame; the FSMN runs in 60 s pieces with its caches carried over."""
+    def _silence_probs(self, fbank: np.ndarray) -> np.ndarray:
+        """p(silence) per frame; the FSMN runs in 60 s pieces with its caches carried over, and only
+        a piece's features exist at a time (10 minutes of them would be ~100 MB)."""
         caches = {name: np.zeros(shape, np.float32) for name, shape in self._caches}
         probs = []
         step = CHUNK_MS // self.opts.frame_in_ms
-        for begin in range(0, feats.shape[0], step):
-            out = self._session.run(None, {"speech": feats[None, begin: begin + step], **caches})
+        for begin in range(0, fbank.shape[0], step):
+            feats = self._front.lfr_cmvn(fbank, begin, begin + step)
+            out = self._session.run(None, {"speech": feats[None], **caches})
             scores = out[0][0]
             probs.append(scores[:, list(self.opts.sil_pdf_ids)].sum(-1))
             caches = {name: value for (name, _), value in zip(self._caches, out[1:])}
         return np.concatenate(probs)
 
 
-def frame_decibels(samples: np.ndarray, frames: int) -> np.ndarray:
-    """Energy per 25 ms frame (10 ms hop) in dB, as funasr computes it (float32 sums)."""
-    offsets = np.arange(frames)[:, None] * 160 + np.arange(400)[None, :]
-    windows = samples[offsets]
-    return 10 * np.log10(np.sum(np.square(windows), axis=1) + 0.000001)
+def frame_decibels(samples: np.ndarray, frames: int, block: int = 6000) -> np.ndarray:
+    """Energy per 25 ms frame (10 ms hop) in dB, as funasr computes it (float32 sums per frame),
+    `block` frames at a time so the windows never all exist at once."""
+    out = np.empty(frames, np.float64)
+    for begin in range(0, frames, block):
+        offsets = np.arange(begin, min(frames, begin + block))[:, None] * 160 + np.arange(400)[None, :]
+        out[begin: begin + block] = 10 * np.log10(np.sum(np.square(samples[offsets]), axis=1) + 0.000001)
+    return out
 
 
 def _chunk_ends(sample_count: int, frames: int, opts: VadOptions) -> list[int]:
