@@ -38,6 +38,8 @@ class AsrConfig:
     hotwords: tuple[str, ...] = ()
     batch_size_s: int = field(default=300, metadata=_range(1, 3600))
     threads: int = field(default=0, metadata=_range(0, 256))
+    backend: Literal["auto", "torch", "onnx"] = "auto"
+    quantize: bool = True
     whisper: WhisperConfig = WhisperConfig()
 
 
