@@ -31,7 +31,7 @@ from support.recordings import ZH  # noqa: E402
 
 from voiceloop.assistant import TurnFinished  # noqa: E402
 from voiceloop.audio.decode import decode_file  # noqa: E402
-from voiceloop.audio.simroom import RoomSpec, SimulatedRoom  # noqa: E402
+from support.simroom import RoomSpec, SimulatedRoom  # noqa: E402
 from voiceloop.config import AsrConfig, Config, DialogueConfig, LlmConfig, TtsConfig, WhisperConfig  # noqa: E402
 from voiceloop.daemon import serve  # noqa: E402
 from voiceloop.logs import setup_logging  # noqa: E402

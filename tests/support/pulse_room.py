@@ -23,9 +23,10 @@ import numpy as np
 from scipy.signal import fftconvolve
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run as a script from anywhere
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the support package
 
 from voiceloop.audio.decode import decode_file  # noqa: E402
-from voiceloop.audio.rir import synth_rir  # noqa: E402
+from support.rir import synth_rir  # noqa: E402
 
 RATE = 16000
 BLOCK = 320  # 20 ms

@@ -2,22 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 SAMPLE_RATE = 16000
 FRAME_MS = 10
 FRAME_SAMPLES = SAMPLE_RATE * FRAME_MS // 1000
-
-
-@dataclass(frozen=True, slots=True)
-class AudioFrame:
-    """One 10 ms frame between stages. `t` is seconds since the stream started (sample clock)."""
-
-    samples: np.ndarray  # float32, shape (FRAME_SAMPLES,), range [-1, 1]
-    t: float
-    speech_prob: float | None = None
 
 
 def to_mono(block: np.ndarray) -> np.ndarray:

@@ -1,6 +1,6 @@
 """The device-side boundary: one object that both hears (mic) and speaks (speaker).
 
-Real sound devices (`voiceloop.audio.devices`) and the simulated room (`voiceloop.audio.simroom`)
+Real sound devices (`voiceloop.audio.devices`) and the tests' simulated room (`tests/support/simroom.py`)
 both implement `AudioPort`, so the front end and the assistant never know which one they drive.
 
 Captured and rendered frames arrive on one stream, in the order the device callbacks produced

@@ -25,7 +25,7 @@ import numpy as np
 
 from voiceloop.audio.frames import FRAME_SAMPLES, SAMPLE_RATE
 from voiceloop.audio.port import Captured, Rendered
-from voiceloop.audio.rir import apply_room, synth_rir
+from support.rir import apply_room, synth_rir
 
 _FRAME_S = FRAME_SAMPLES / SAMPLE_RATE
 _NOISE_LOOP_S = 8.0
