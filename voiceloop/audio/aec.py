@@ -47,6 +47,10 @@ class EchoCanceller(Protocol):
         """One 10 ms mic frame in, the same frame with the echo removed out (float32)."""
         ...
 
+    def set_delay_hint_ms(self, ms: int) -> None:
+        """The echo delay the engine should expect between a `render` frame and its echo in `capture`."""
+        ...
+
 
 def check_frame(frame: np.ndarray, what: str) -> np.ndarray:
     """Validate one pipeline frame (16 kHz mono float32, 160 samples) and return it as float32.
@@ -99,13 +103,17 @@ class WebRtcAec:
         self._apm.set_stream_format(rate, 1)
         self._apm.set_reverse_stream_format(rate, 1)
         self._hp = _HighPass() if cfg.high_pass else None
+        self._delay_ms = 0
+
+    def set_delay_hint_ms(self, ms: int) -> None:
+        self._delay_ms = max(0, min(int(ms), 500))
 
     def render(self, frame: np.ndarray) -> None:
         self._apm.process_reverse_stream(to_int16(check_frame(frame, "AEC render frame")).tobytes())
 
     def capture(self, frame: np.ndarray) -> np.ndarray:
         data = to_int16(check_frame(frame, "AEC capture frame")).tobytes()
-        self._apm.set_stream_delay(0)  # a hint only: AEC3 estimates the real delay itself
+        self._apm.set_stream_delay(self._delay_ms)  # a hint only: AEC3 estimates the real delay itself
         out = _from_int16(self._apm.process_stream(data))
         return self._hp(out) if self._hp else out
 
@@ -139,6 +147,9 @@ class SpeexAec:
         out = _from_int16(self._aec.process(near, far))
         return self._hp(out) if self._hp else out
 
+    def set_delay_hint_ms(self, ms: int) -> None:
+        pass  # the MDF filter finds the delay inside its tail (`filter_ms`)
+
 
 class NoAec:
     """Pass-through for headsets and hardware AEC; still validates frames and can high-pass."""
@@ -155,6 +166,9 @@ class NoAec:
     def capture(self, frame: np.ndarray) -> np.ndarray:
         out = check_frame(frame, "AEC capture frame")
         return self._hp(out) if self._hp else out.copy()
+
+    def set_delay_hint_ms(self, ms: int) -> None:
+        pass
 
 
 def create_echo_canceller(cfg: AecConfig, rate: int = SAMPLE_RATE) -> EchoCanceller:
