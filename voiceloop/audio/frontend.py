@@ -16,8 +16,9 @@ Echo path: every mic frame is paired with the speaker samples that were playing 
 captured (`align.ReferenceAligner`, by the converters' timestamps, so two drifting clocks never
 pull the pairing apart), and the speaker-to-mic delay is measured while the speaker plays
 (`echodelay.EchoDelayEstimator`, GCC-PHAT, up to 0.6 s). Once known, the reference the cancellers
-see is held back by that delay less `_AEC_HEADROOM_S`, so a 0.5 s Bluetooth speaker looks like a
-short desk path to both AEC3 and the linear barge-in canceller; the "speaker audible" window
+see is held back by that delay less `_ALIGNED_DELAY_S` when it is longer than they handle as they
+are, so a 0.5 s Bluetooth speaker looks like a short desk path to both AEC3 and the linear
+barge-in canceller; the "speaker audible" window
 follows the measured delay too. The estimate is logged when known and whenever it changes.
 
 Cold start: an echo canceller that has never heard the speaker has not learnt the room yet, and
@@ -57,7 +58,9 @@ _TAIL_S = 0.2
 _AUDIBLE = 10 ** (-60 / 20)  # render frames quieter than -60 dBFS teach the canceller nothing
 _REVERB_S = 0.3  # echo of a frame keeps arriving this long after its direct path (RT60 up to ~0.5 s)
 _DELAY_SLACK_S = 0.05  # timestamp jitter and estimation error around the measured delay
-_AEC_HEADROOM_S = 0.04  # echo delay the cancellers see: the reference is held back by the measured delay less this
+_AEC_HEADROOM_S = 0.04  # the reference reaches the cancellers this far ahead of its echo, until the delay is measured
+_NATIVE_DELAY_S = 0.15  # residual delays up to this the cancellers handle as they are (AEC3: 0-150 ms)
+_ALIGNED_DELAY_S = 0.06  # a longer path is held back to leave them this much
 _RELAG_S = 0.005  # a measured delay that moves less than this leaves the cancellers alone
 _UNMEASURED_S = 8.0  # audible playback after which an echo too faint to measure is taken as no echo
 
@@ -98,6 +101,7 @@ class FrontEnd:
     def __init__(self, cfg: Config, *, echo_canceller: EchoCanceller | None = None,
                  detector: SpeechDetector | None = None):
         self._aec = echo_canceller or create_echo_canceller(cfg.aec)
+        self._aec_cfg = None if echo_canceller else cfg.aec  # a fresh engine learns a moved echo path fastest
         self._vad = detector or create_speech_detector(cfg.vad)
         self._endpointer = Endpointer(cfg.vad, self._vad.hangover_s, self._vad.onset_lag_s)
         self._barge = create_barge_in_detector(cfg)
@@ -137,15 +141,22 @@ class FrontEnd:
         return delay - self._lag / SAMPLE_RATE + _DELAY_SLACK_S + _REVERB_S
 
     def _set_delay(self, delay_s: float) -> None:
-        lag = int(round((delay_s - _AEC_HEADROOM_S) * SAMPLE_RATE))
+        if delay_s + _AEC_HEADROOM_S <= _NATIVE_DELAY_S:
+            lag = -int(_AEC_HEADROOM_S * SAMPLE_RATE)  # as from the start: nothing to relearn
+        else:
+            lag = int(round((delay_s - _ALIGNED_DELAY_S) * SAMPLE_RATE))
         log.info("echo path: speaker to microphone %.0f ms (GCC-PHAT peak %.0fx), cancellers' reference held "
                  "back %.0f ms; clocks %+.0f ppm apart", delay_s * 1000, self._delay.peak_ratio, lag / 16,
                  self._align.drift_ppm)
-        self._aec.set_delay_hint_ms(int(round((delay_s - lag / SAMPLE_RATE) * 1000)))
+        hint_ms = int(round((delay_s - lag / SAMPLE_RATE) * 1000))
         if abs(lag - self._lag) < _RELAG_S * SAMPLE_RATE:
+            self._aec.set_delay_hint_ms(hint_ms)
             return
         self._set_lag(lag)
         self._heard_s = 0.0  # the cancellers see a new echo path: learn it before trusting them
+        if self._aec_cfg is not None:
+            self._aec = create_echo_canceller(self._aec_cfg)
+        self._aec.set_delay_hint_ms(hint_ms)
         if self._barge:
             self._barge.reset()
 
