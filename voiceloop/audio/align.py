@@ -34,7 +34,7 @@ from voiceloop.audio.port import Captured, Rendered
 _RING = 300 * FRAME_SAMPLES  # 3 s of speaker samples: the longest echo delay (1 s) plus hold-back and jitter
 _FORGET = 1.0 - 1.0 / 3000  # the offset fit weighs the last ~30 s of capture frames
 _JUMP_S = 0.03  # a timestamp step larger than this is not jitter...
-_JUMP_FRAMES = 20  # ...once it has lasted 200 ms: re-seed the offset
+_JUMP_FRAMES = 5  # ...once it has lasted 50 ms (an underrun, a lost block): re-seed the offset
 _MAX_HOLD = 10  # capture frames (100 ms) held back waiting for their speaker samples
 _TAPS = 12  # interpolator half-length: flat to ~6 kHz, ~60 dB down on images
 _TAP_OFFSETS = np.arange(-_TAPS + 1, _TAPS + 1)

@@ -46,6 +46,11 @@ class FrameChunker:
         self._n = frame_samples
         self._buf = np.zeros(0, dtype=np.float32)
 
+    @property
+    def pending(self) -> int:
+        """Samples held over for the next frame (the next frame starts this far before the next block)."""
+        return len(self._buf)
+
     def push(self, samples: np.ndarray) -> list[np.ndarray]:
         buf = np.concatenate([self._buf, samples.astype(np.float32, copy=False)])
         count = len(buf) // self._n
