@@ -105,8 +105,8 @@ class SimulatedRoom:
     def __init__(self, spec: RoomSpec = RoomSpec(), script: Sequence[tuple[float, np.ndarray]] = ()):
         if not 0 <= spec.delay_s <= 1.0:
             raise ValueError(f"delay_s={spec.delay_s}: expected 0..1 s of bulk echo delay")
-        if not -2000 <= spec.clock_ppm <= 2000:
-            raise ValueError(f"clock_ppm={spec.clock_ppm}: expected -2000..2000 ppm between speaker and mic clocks")
+        if not -5000 <= spec.clock_ppm <= 5000:
+            raise ValueError(f"clock_ppm={spec.clock_ppm}: expected -5000..5000 ppm between speaker and mic clocks")
         self.spec = spec
         self.truth = RoomTruth()
         self._echo_rir = synth_rir(spec.rt60_s, seed=spec.seed)

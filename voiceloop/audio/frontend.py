@@ -19,13 +19,15 @@ pull the pairing apart), and the speaker-to-mic delay is measured while the spea
 see is held back by that delay less `_ALIGNED_DELAY_S` when it is longer than they handle as they
 are, so a 0.5 s Bluetooth speaker looks like a short desk path to both AEC3 and the linear
 barge-in canceller; the "speaker audible" window
-follows the measured delay too. The estimate is logged when known and whenever it changes.
+follows the measured delay too. The estimate is logged when known and whenever it changes; a new
+hold-back takes effect once no echo is arriving (never under a reply), with fresh cancellers.
 
 Cold start: an echo canceller that has never heard the speaker has not learnt the room yet, and
 its residual echo (played 6 dB over the user) would read as speech. Until the echo delay is known
 and the speaker has then played `EchoCanceller.converge_s` of audible audio, frames captured
 while echo can arrive count as non-speech, so the first seconds of the first reply after
-start-up (and after the echo path changes) cannot be barged into.
+start-up cannot be barged into; with a slow speaker (echo path over ~160 ms) the whole first
+reply cannot, and no reply right after the echo path changes.
 
 Utterance audio is the echo-cancelled signal from `preroll_ms` before the detected start (so
 the first syllable's soft onset is kept) to `_TAIL_S` after the detected end (the last syllable's
@@ -59,7 +61,7 @@ _AUDIBLE = 10 ** (-60 / 20)  # render frames quieter than -60 dBFS teach the can
 _REVERB_S = 0.3  # echo of a frame keeps arriving this long after its direct path (RT60 up to ~0.5 s)
 _DELAY_SLACK_S = 0.05  # timestamp jitter and estimation error around the measured delay
 _AEC_HEADROOM_S = 0.04  # the reference reaches the cancellers this far ahead of its echo, until the delay is measured
-_NATIVE_DELAY_S = 0.15  # residual delays up to this the cancellers handle as they are (AEC3: 0-150 ms)
+_NATIVE_DELAY_S = 0.2  # residual delays up to this the cancellers handle as they are (AEC3: 0-150 ms + headroom)
 _ALIGNED_DELAY_S = 0.06  # a longer path is held back to leave them this much
 _RELAG_S = 0.005  # a measured delay that moves less than this leaves the cancellers alone
 _UNMEASURED_S = 8.0  # audible playback after which an echo too faint to measure is taken as no echo
@@ -113,6 +115,7 @@ class FrontEnd:
         self._align = ReferenceAligner()
         self._delay = EchoDelayEstimator()
         self._lag = 0  # samples the cancellers' reference is held back (measured delay less headroom)
+        self._pending: tuple[int, int] | None = None  # (lag, AEC delay hint) waiting for a quiet moment
         self._set_lag(-int(_AEC_HEADROOM_S * SAMPLE_RATE))  # until measured: as if the echo came at once
         self._heard_s = 0.0  # audible playback the canceller has learnt from since the lag was set
         self._since_render_s = float("inf")  # since the last audible reference frame (as the cancellers see it)
@@ -151,7 +154,14 @@ class FrontEnd:
         hint_ms = int(round((delay_s - lag / SAMPLE_RATE) * 1000))
         if abs(lag - self._lag) < _RELAG_S * SAMPLE_RATE:
             self._aec.set_delay_hint_ms(hint_ms)
-            return
+            self._pending = None
+        else:
+            self._pending = (lag, hint_ms)  # moved once no echo is arriving: never under a reply
+
+    def _realign(self) -> None:
+        """Hold the reference back by the new lag, with cancellers that start learning afresh."""
+        lag, hint_ms = self._pending
+        self._pending = None
         self._set_lag(lag)
         self._heard_s = 0.0  # the cancellers see a new echo path: learn it before trusting them
         if self._aec_cfg is not None:
@@ -169,6 +179,8 @@ class FrontEnd:
         """Both cancellers on one mic frame with its time-aligned reference; also: is echo arriving?"""
         if self._delay.push(self._align.read(pos), item.samples):
             self._set_delay(self._delay.delay_s)
+        if self._pending and self._since_render_s >= self._echo_window_s():
+            self._realign()
         ref = self._align.read(pos - self._lag)
         self._aec.render(ref)
         clean = self._aec.capture(item.samples)
@@ -187,7 +199,8 @@ class FrontEnd:
             self._t0 = item.t
         clean, barge, playing = self._cancel(item, pos)
         self.last_probability = main = self._vad.probability(clean)
-        measured = self._delay.delay_s is not None or self._heard_s >= _UNMEASURED_S or not self._aec.converge_s
+        measured = not self._pending and (self._delay.delay_s is not None or self._heard_s >= _UNMEASURED_S
+                                          or not self._aec.converge_s)
         converged = measured and self._heard_s >= self._aec.converge_s
         if playing and not converged:
             self.last_probability = 0.0
