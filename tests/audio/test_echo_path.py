@@ -107,3 +107,31 @@ async def test_long_echo_paths_and_drifting_clocks_never_self_interrupt(espeak_r
     assert front.echo_delay_s == pytest.approx(delay_s, abs=0.002)
     second_at = 0.3 + len(first) / 16000 + GAP_S
     assert _erle_db(front, second_at + 1.5, second_at + USER_AT_S) >= 30.0
+
+
+async def test_clocks_slipping_for_minutes_keep_cancelling_and_hearing_the_user(espeak_reply):
+    """bench/drift.py, short: 60 s at 3000 ppm slip the clocks 180 ms, as 10 minutes at 300 ppm do.
+    Replies every 15 s; the user barges into the last one. Cancellation must not fade with the slip."""
+    starts = [1.0, 16.0, 31.0, 46.0]
+    spec = RoomSpec(delay_s=0.25, clock_ppm=3000, echo_gain_db=6.0, snr_db=30.0, render_block=3, capture_block=2,
+                    duration_s=60.0)
+    room = SimulatedRoom(spec, [(starts[-1] + USER_AT_S, clip(USER_CLIPS[0]))])
+    front, onsets = RecordingFrontEnd(CFG), []
+
+    async def assistant() -> None:
+        for t in starts:
+            while room.now < t:
+                await asyncio.sleep(0)
+            await room.play(espeak_reply)
+
+    task = asyncio.create_task(assistant())
+    async for ev in frontend_events(room.frames(), front):
+        if isinstance(ev, SpeechStarted):
+            onsets.append(room.now)
+            room.clear()
+    task.cancel()
+    (onset, _), = room.truth.user_speech
+    assert onsets and onset <= onsets[0] <= onset + ONSET_BOUND_S, (onsets, onset)
+    early, late = (_erle_db(front, t + 1.5, t + USER_AT_S) for t in starts[1:3])
+    assert late >= 30.0 and late >= early - 6.0, (early, late)
+    assert front.echo_delay_s == pytest.approx(0.25, abs=0.002)
