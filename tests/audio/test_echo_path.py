@@ -14,9 +14,9 @@ import asyncio
 
 import numpy as np
 import pytest
-
 from room_support import REPLY_CLIPS, USER_CLIPS, clip
 from support.simroom import RoomSpec, SimulatedRoom, normalize_speech
+
 from voiceloop.audio.frontend import FrontEnd, SpeechStarted, Utterance, frontend_events
 from voiceloop.audio.port import Captured
 from voiceloop.config import AecConfig, Config, TtsConfig

@@ -27,9 +27,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from support.rir import apply_room, synth_rir
 from voiceloop.audio.frames import FRAME_SAMPLES, SAMPLE_RATE
 from voiceloop.audio.port import Captured, Rendered
-from support.rir import apply_room, synth_rir
 
 _FRAME_S = FRAME_SAMPLES / SAMPLE_RATE
 _NOISE_LOOP_S = 8.0

@@ -47,7 +47,12 @@ from voiceloop.audio.aec import EchoCanceller, create_echo_canceller
 from voiceloop.audio.align import ReferenceAligner
 from voiceloop.audio.bargein import BargeInDetector, BargeInFrame
 from voiceloop.audio.echodelay import MAX_DELAY_S, EchoDelayEstimator
-from voiceloop.audio.endpoint import Endpointer, SpeechOnset, UtteranceDiscarded, UtteranceEnd
+from voiceloop.audio.endpoint import (
+    Endpointer,
+    SpeechOnset,
+    UtteranceDiscarded,
+    UtteranceEnd,
+)
 from voiceloop.audio.frames import FRAME_SAMPLES, SAMPLE_RATE
 from voiceloop.audio.port import Captured, Rendered
 from voiceloop.audio.vad import SpeechDetector, create_speech_detector
@@ -60,7 +65,7 @@ _TAIL_S = 0.2
 _AUDIBLE = 10 ** (-60 / 20)  # render frames quieter than -60 dBFS teach the canceller nothing
 _REVERB_S = 0.3  # echo of a frame keeps arriving this long after its direct path (RT60 up to ~0.5 s)
 _DELAY_SLACK_S = 0.05  # timestamp jitter and estimation error around the measured delay
-_AEC_HEADROOM_S = 0.04  # the reference reaches the cancellers this far ahead of its echo, until the delay is measured
+_AEC_HEADROOM_S = 0.02  # the reference reaches the cancellers this far ahead of its echo, until the delay is measured
 _NATIVE_DELAY_S = 0.2  # residual delays up to this the cancellers handle as they are (AEC3: 0-150 ms + headroom)
 _ALIGNED_DELAY_S = 0.06  # a longer path is held back to leave them this much
 _RELAG_S = 0.005  # a measured delay that moves less than this leaves the cancellers alone
@@ -147,11 +152,11 @@ class FrontEnd:
         if delay_s + _AEC_HEADROOM_S <= _NATIVE_DELAY_S:
             lag = -int(_AEC_HEADROOM_S * SAMPLE_RATE)  # as from the start: nothing to relearn
         else:
-            lag = int(round((delay_s - _ALIGNED_DELAY_S) * SAMPLE_RATE))
+            lag = round((delay_s - _ALIGNED_DELAY_S) * SAMPLE_RATE)
         log.info("echo path: speaker to microphone %.0f ms (GCC-PHAT peak %.0fx), cancellers' reference held "
                  "back %.0f ms; clocks %+.0f ppm apart", delay_s * 1000, self._delay.peak_ratio, lag / 16,
                  self._align.drift_ppm)
-        hint_ms = int(round((delay_s - lag / SAMPLE_RATE) * 1000))
+        hint_ms = round((delay_s - lag / SAMPLE_RATE) * 1000)
         if abs(lag - self._lag) < _RELAG_S * SAMPLE_RATE:
             self._aec.set_delay_hint_ms(hint_ms)
             self._pending = None
