@@ -60,12 +60,11 @@ def _wait_for_lines(path, count: int, timeout_s: float) -> list[dict]:
     raise AssertionError(f"fewer than {count} turn records in {path} after {timeout_s}s")
 
 
-# 400 ms: a Bluetooth or HDMI speaker's latency on top of the sound server's buffering. Before the
-# front end paired mic and speaker by time and measured the echo delay, the daemon answered its own
-# voice in this room, and now and then cut its reply even without the extra delay (the speaker's
-# frames were paired oldest-first, in callback order, which the sound server's bursts and CPU load skew).
-@pytest.mark.parametrize("delay_ms", [0, 400])
-def test_voiceloop_run_answers_through_pulseaudio_and_stops_on_sigterm(tmp_path, pulse, whisper_base_dir, delay_ms):
+# No rerun marker: the rare self-interruption here was the front end pairing mic and speaker frames
+# in callback order and assuming the echo arrives within 0.3 s; under load this room's echo path
+# measured 23-284 ms against the converters' timestamps. tests/audio_devices/test_echo_path_pulse.py
+# runs the same room with 400 ms more.
+def test_voiceloop_run_answers_through_pulseaudio_and_stops_on_sigterm(tmp_path, pulse, whisper_base_dir):
     turn_log = tmp_path / "turns.jsonl"
     with ThreadedOpenAIServer(Script(deltas=REPLY, first_token_delay_s=0.2, delta_delay_s=0.1)) as llm:
         config = tmp_path / "voiceloop.yaml"
@@ -83,7 +82,7 @@ def test_voiceloop_run_answers_through_pulseaudio_and_stops_on_sigterm(tmp_path,
             err = _Lines(daemon.stderr)
             ready = err.wait_for("ready:", timeout_s=90)
             assert "llm " + llm.base_url + " reachable" in ready
-            with room_process(pulse, speech=[(ZH / USER, 3.0)], echo_db=-3.0, delay_ms=delay_ms):
+            with room_process(pulse, speech=[(ZH / USER, 3.0)], echo_db=-3.0):
                 records = _wait_for_lines(turn_log, 1, timeout_s=45)
                 time.sleep(3.0)  # would the reply's echo start a second turn?
             daemon.send_signal(signal.SIGTERM)
