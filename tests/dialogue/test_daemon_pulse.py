@@ -97,7 +97,7 @@ def test_voiceloop_run_answers_through_pulseaudio_and_stops_on_sigterm(tmp_path,
     said = chats[0].body["messages"][-1]["content"]
     assert cer(said, read_manifest()[USER]) <= 0.35, (said, err.lines)
     assert len(turn_log.read_text(encoding="utf-8").splitlines()) == 1
-    assert records[0]["user_text"] == said and records[0]["reply_text"] == "".join(REPLY)
+    assert records[0]["user_text"] == said and records[0]["reply_text"] == "".join(REPLY), err.lines
     assert not records[0]["interrupted"], err.lines
     loud = np.abs(heard) > 0.02
     assert loud.sum() / 16000 > 0.5, "the reply never reached the speaker"

@@ -121,6 +121,7 @@ class FrontEnd:
         self._delay = EchoDelayEstimator()
         self._lag = 0  # samples the cancellers' reference is held back (measured delay less headroom)
         self._pending: tuple[int, int] | None = None  # (lag, AEC delay hint) waiting for a quiet moment
+        self._path_s: float | None = None  # the echo delay the cancellers were last set for
         self._set_lag(-int(_AEC_HEADROOM_S * SAMPLE_RATE))  # until measured: as if the echo came at once
         self._heard_s = 0.0  # audible playback the canceller has learnt from since the lag was set
         self._since_render_s = float("inf")  # since the last audible reference frame (as the cancellers see it)
@@ -149,6 +150,7 @@ class FrontEnd:
         return delay - self._lag / SAMPLE_RATE + _DELAY_SLACK_S + _REVERB_S
 
     def _set_delay(self, delay_s: float) -> None:
+        moved, self._path_s = self._path_s is not None, delay_s
         if delay_s + _AEC_HEADROOM_S <= _NATIVE_DELAY_S:
             lag = -int(_AEC_HEADROOM_S * SAMPLE_RATE)  # as from the start: nothing to relearn
         else:
@@ -160,6 +162,8 @@ class FrontEnd:
         if abs(lag - self._lag) < _RELAG_S * SAMPLE_RATE:
             self._aec.set_delay_hint_ms(hint_ms)
             self._pending = None
+            if self._barge and moved:  # the path moved under the linear canceller: relearn it
+                self._barge.reset()  # (blind until it has, so its stale residue is never taken for the user)
         else:
             self._pending = (lag, hint_ms)  # moved once no echo is arriving: never under a reply
 
