@@ -1,6 +1,6 @@
 """Turn latency and barge-in reaction of the whole daemon, in the simulated room, in real time.
 
-    .venv/bin/python bench/turn_latency.py [--trials 5] [--ttft 0.3] [--echo-db 6]
+    .venv/bin/python bench/turn_latency.py [--trials 5] [--ttft 0.3] [--echo-db 6] [--delay 0.4]
 
 The LLM is the loopback test server with a fixed time to first token, the voice is espeak-ng
 (local), ASR is Whisper base from PyPI (CPU). For each turn the room's ground truth gives the
@@ -22,6 +22,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+import numpy as np
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
@@ -42,11 +44,12 @@ ESPEAK_DBFS = -20.0  # measured level of voiceloop's espeak-ng Mandarin voice (a
 LONG_REPLY = tuple("这是一个很长的回答，用来测试打断。" for _ in range(12))
 
 
-async def one_trial(clip: str, asr, cfg: Config, ttft: float, echo_db: float, rt60: float) -> dict:
+async def one_trial(clip: str, asr, cfg: Config, ttft: float, echo_db: float, rt60: float, delay: float
+                    ) -> dict | None:
     speech = decode_file(ZH / clip)
     barge_at = 0.5 + len(speech) / 16000 + 6.0
     gain_db = echo_db - (ESPEAK_DBFS - RoomSpec().speech_dbfs)
-    room = SimulatedRoom(RoomSpec(speed=1.0, duration_s=barge_at + 6.0, echo_gain_db=gain_db, rt60_s=rt60),
+    room = SimulatedRoom(RoomSpec(speed=1.0, duration_s=barge_at + 6.0, echo_gain_db=gain_db, rt60_s=rt60, delay_s=delay),
                          script=[(0.5, speech), (barge_at, decode_file(ZH / "aishell1_BAC009S0764W0121.wav"))])
     async with OpenAIServer(Script(deltas=LONG_REPLY, first_token_delay_s=ttft, delta_delay_s=0.3),
                             Script(deltas=("好。",))) as srv:
@@ -54,6 +57,8 @@ async def one_trial(clip: str, asr, cfg: Config, ttft: float, echo_db: float, rt
         run_cfg = Config(asr=cfg.asr, llm=llm, tts=cfg.tts, dialogue=DialogueConfig(turn_log=""))
         finished: list[TurnFinished] = []
         await serve(run_cfg, room, asr, on_event=lambda e: finished.append(e) if isinstance(e, TurnFinished) else None)
+    if not finished or not room.truth.playback:
+        return None  # no reply was played (printed as such)
     m = finished[0].record.marks  # monotonic seconds
     speech_end = room.truth.user_speech[0][1]
     first_out = room.truth.playback[0].start_t
@@ -82,6 +87,7 @@ def main() -> None:
                         help="the assistant's voice at the mic over the user's, dB (espeak plays at about "
                              "-20 dBFS, the room puts the user at -32 dBFS)")
     parser.add_argument("--rt60", type=float, default=0.3, help="room reverberation time, seconds")
+    parser.add_argument("--delay", type=float, default=0.05, help="speaker-to-mic echo delay, seconds (0.4: Bluetooth)")
     args = parser.parse_args()
     setup_logging("WARNING")
     from voiceloop.asr.whisper import WhisperEngine
@@ -93,7 +99,10 @@ def main() -> None:
         rows = []
         for i in range(args.trials):
             clip = CLIPS[i % len(CLIPS)]
-            row = asyncio.run(one_trial(clip, asr, cfg, args.ttft, args.echo_db, args.rt60))
+            row = asyncio.run(one_trial(clip, asr, cfg, args.ttft, args.echo_db, args.rt60, args.delay))
+            if row is None:
+                print(f"{clip:<34} no reply was played")
+                continue
             rows.append(row)
             barge = f"{row['barge_in'] * 1000:6.0f}" if row["barge_in"] is not None else "   n/a"
             print(f"{clip:<34} speech end->audio {row['total']:5.2f}s  asr {row['asr']:.2f}s  "
@@ -111,7 +120,8 @@ def main() -> None:
           f"energy-based speech end), pipeline (queues, threads, playback start): {pipeline:.0f} ms")
     if barges:
         b = statistics.median(barges) * 1000
-        print(f"median barge-in reaction: {b:.0f} ms over {len(barges)}/{len(rows)} trials "
+        p90 = float(np.percentile(barges, 90)) * 1000
+        print(f"median barge-in reaction: {b:.0f} ms, p90 {p90:.0f} ms over {len(barges)}/{len(rows)} trials "
               f"(target <= 150 ms: {b / 150:.2f}x of target)")
     else:
         print("barge-in never detected")
