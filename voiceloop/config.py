@@ -58,7 +58,6 @@ class AudioConfig:
 class AecConfig:
     engine: Literal["webrtc", "speexdsp", "none"] = "webrtc"
     noise_suppression: bool = True
-    ns_level: int = field(default=1, metadata=_range(0, 3))
     high_pass: bool = True
     filter_ms: int = field(default=300, metadata=_range(20, 1000))
     double_talk_detector: bool = True
