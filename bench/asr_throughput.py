@@ -1,33 +1,49 @@
-"""ASR throughput and memory of the Paraformer engine with a Paraformer-large shaped model (run by hand).
+"""ASR speed, memory and agreement of torch, ONNX fp32 and ONNX int8 on a Paraformer-large shaped model.
 
-    .venv/bin/python bench/asr_throughput.py [--threads 2] [--seconds 60 600] [--models DIR]
+    nice -n 10 .venv/bin/python bench/asr_throughput.py [--threads 2] [--seconds 600] [--models DIR]
+        [--backends torch onnx-fp32 onnx-int8]
 
 The SeACo model has the real 220 M-parameter shapes but random weights (built once into --models by
-tests/support/funasr_models.py), so speed and memory are real while the text is not. Input is real
-Mandarin speech from ../shared/audio/zh, concatenated with 1 s pauses to the wanted length. Each case
-runs in its own process so peak RSS (VmHWM) is that case's alone. Targets: >= 15x realtime on 2 CPU
-threads within 2 GB RSS; >= 300x on a GPU.
+tests/support/funasr_models.py, then exported with `voiceloop export-onnx --quantize`), so speed and
+memory are real while the text is not. Input is real Mandarin speech from ../shared/audio/zh,
+concatenated with 1 s pauses to the wanted length. Per backend, in fresh processes:
+
+- batch: `voiceloop transcribe` on the long file: x-realtime (its own summary line) and the peak RSS
+  of the whole process (its VmHWM at exit);
+- dialogue: start-to-ready (process start -> engine loaded, imports included) and the latency of
+  a 5 s utterance (median of 5, after one warm-up call);
+- agreement: character edit-distance agreement of each backend's transcript with torch's and of
+  int8 with fp32. Random weights make the decoder's choices nearly ties, so quantization error
+  flips far more tokens than with the real model: the int8 figure is a pessimistic bound.
+
+Targets (CPU, 2 threads): >= 40x realtime, <= 1 GB peak RSS, 5 s utterance <= 100 ms, ready <= 5 s.
+With CUDA present the torch path is also run at several batch sizes.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
+import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
-CPU_TARGET_X, CPU_TARGET_RSS_MB, GPU_TARGET_X = 15.0, 2048.0, 300.0
+TARGET_X, TARGET_RSS_MB, TARGET_UTTERANCE_MS, TARGET_READY_S, GPU_TARGET_X = 40.0, 1024.0, 100.0, 5.0, 300.0
+BACKENDS = {"torch": ("torch", False), "onnx-fp32": ("onnx", False), "onnx-int8": ("onnx", True)}
 
 
 def speech(seconds: int):
     import numpy as np
-
     from support.recordings import ZH
+
     from voiceloop.audio.decode import decode_file
 
     gap = np.zeros(16000, np.float32)
@@ -35,81 +51,164 @@ def speech(seconds: int):
     return np.tile(one_pass, int(np.ceil(seconds * 16000 / one_pass.size)))[: seconds * 16000]
 
 
-def rss_mb(field: str) -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+def write_config(work: Path, models: Path, backend: str, threads: int, device: str = "cpu",
+                 batch_size_s: int = 300) -> Path:
+    kind, quantize = BACKENDS[backend]
+    path = work / f"{backend}-{device.replace(':', '')}-{batch_size_s}.yaml"
+    path.write_text(f"asr:\n  model: {models / 'seaco'}\n  vad_model: {models / 'vad'}\n  punc_model: {models / 'punc'}\n"
+                    f"  backend: {kind}\n  quantize: {str(quantize).lower()}\n  threads: {threads}\n"
+                    f"  device: {device}\n  batch_size_s: {batch_size_s}\nlogging:\n  level: WARNING\n")
+    return path
 
 
-def run_case(models: Path, seconds: int, threads: int, device: str, batch_size_s: int) -> dict:
-    """One measurement, in this (fresh) process: load, warm up, transcribe `seconds` of speech once."""
-    from voiceloop.asr.paraformer import ParaformerEngine
-    from voiceloop.config import AsrConfig
+def run_case(config: Path) -> dict:
+    """In this fresh process: load the engine, then time a 5 s utterance (the dialogue's case)."""
+    from voiceloop.asr import create_engine
+    from voiceloop.configload import load_config
 
-    audio = speech(seconds)
-    cfg = AsrConfig(model=str(models / "seaco"), vad_model=str(models / "vad"), punc_model=str(models / "punc"),
-                    device=device, threads=threads, batch_size_s=batch_size_s)
+    cfg, _ = load_config(config)
+    engine = create_engine(cfg.asr)
+    print("READY", flush=True)
+    utterance = speech(5)
+    engine.transcribe(utterance)
+    walls, cpus = [], []
+    for _ in range(5):
+        cpu = time.process_time()
+        walls.append(engine.transcribe(utterance).processing_s * 1000)
+        cpus.append((time.process_time() - cpu) * 1000)
+    return {"utterance_ms": round(statistics.median(walls), 1), "utterance_cpu_ms": round(statistics.median(cpus), 1),
+            "device": engine.info().device}
+
+
+def dialogue(config: Path) -> dict:
+    """Start-to-ready as seen from outside (python start, imports, model load) and utterance latency."""
     started = time.perf_counter()
-    engine = ParaformerEngine(cfg)
-    load_s = time.perf_counter() - started
-    rss_loaded = rss_mb("VmRSS")
-    engine.transcribe(audio[: 5 * 16000])
-    result = engine.transcribe(audio)
-    return {"seconds": seconds, "device": engine.info().device, "threads": threads, "batch_size_s": batch_size_s,
-            "load_s": round(load_s, 1), "wall_s": round(result.processing_s, 2),
-            "x_realtime": round(seconds / result.processing_s, 1), "sentences": len(result.sentences),
-            "rss_loaded_mb": round(rss_loaded), "rss_end_mb": round(rss_mb("VmRSS")),
-            "peak_rss_mb": round(rss_mb("VmHWM"))}
+    proc = subprocess.Popen([sys.executable, __file__, "--case", str(config)], stdout=subprocess.PIPE, text=True,
+                            cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
+    ready_s = None
+    lines = []
+    for line in proc.stdout:
+        if line.startswith("READY") and ready_s is None:
+            ready_s = time.perf_counter() - started
+        lines.append(line)
+    if proc.wait() != 0:
+        raise RuntimeError(f"case {config.name} failed")
+    return {"ready_s": round(ready_s or 0.0, 2), **json.loads(lines[-1])}
 
 
-def spawn(models: Path, seconds: int, threads: int, device: str, batch_size_s: int) -> dict:
-    cmd = [sys.executable, __file__, "--case", "--models", str(models), "--seconds", str(seconds),
-           "--threads", str(threads), "--device", device, "--batch-size-s", str(batch_size_s)]
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=REPO)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+_HWM_REPORT = ("import atexit, resource, sys\n"
+               "def report():\n"
+               "    use = resource.getrusage(resource.RUSAGE_SELF)\n"
+               "    hwm = open('/proc/self/status').read().split('VmHWM:')[1].split()[0]\n"
+               "    print('VMHWM_KB', hwm, 'CPU_S', use.ru_utime + use.ru_stime, file=sys.stderr)\n"
+               "atexit.register(report)\n"
+               "from voiceloop.cli import main\n"
+               "sys.exit(main(sys.argv[1:]))\n")
 
 
-def print_row(r: dict) -> None:
-    cpu = r["device"] == "cpu"
-    target = CPU_TARGET_X if cpu else GPU_TARGET_X
-    rss_note = f"  rss/target {r['peak_rss_mb'] / CPU_TARGET_RSS_MB:.2f}" if cpu else ""
-    print(f"{r['seconds']:>5}s {r['device']:<7} {r['threads']:>3} {r['batch_size_s']:>6} {r['load_s']:>6} "
-          f"{r['wall_s']:>8} {r['x_realtime']:>8} {r['x_realtime'] / target:>7.2f} {r['rss_loaded_mb']:>7} "
-          f"{r['rss_end_mb']:>7} {r['peak_rss_mb']:>7} {r['sentences']:>5}{rss_note}", flush=True)
+def batch_run(config: Path, wav: Path, out_dir: Path) -> dict:
+    """`voiceloop transcribe` on the long file: x-realtime from its summary line, and the peak RSS
+    the process itself reports at exit (VmHWM; wait4's ru_maxrss would count the forking parent)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run([sys.executable, "-c", _HWM_REPORT, "transcribe", "--config", str(config), "--output-dir",
+                           str(out_dir), str(wav)], capture_output=True, text=True, cwd=REPO, check=False,
+                          env={**os.environ, "PYTHONPATH": str(REPO), "VOICELOOP_CONFIG": ""})
+    if done.returncode:
+        raise RuntimeError(f"transcribe with {config.name} failed: {done.stderr[-2000:]}")
+    found = re.search(r"\(([\d.]+)x realtime\)", done.stdout)
+    peak = re.search(r"VMHWM_KB (\d+) CPU_S ([\d.]+)", done.stderr)
+    text = (out_dir / f"{wav.stem}.txt").read_text(encoding="utf-8").strip()
+    return {"x_realtime": float(found.group(1)) if found else 0.0,
+            "peak_rss_mb": round(int(peak.group(1)) / 1024) if peak else 0,
+            "cpu_s": round(float(peak.group(2)), 1) if peak else 0.0, "text": text}
+
+
+def agreement(a: str, b: str) -> float:
+    from support.cer import edit_distance, normalise
+
+    a, b = normalise(a), normalise(b)
+    return 1.0 - edit_distance(a, b) / max(len(b), 1)
+
+
+def ensure_models(models: Path) -> None:
+    if not (models / "seaco" / "model.pt").is_file():
+        from support.funasr_models import build_tiny_models
+
+        print(f"building Paraformer-large shaped models in {models} ...", flush=True)
+        build_tiny_models(models, size="large")
+    config = models / "export.yaml"
+    config.write_text(f"asr:\n  model: {models / 'seaco'}\n  vad_model: {models / 'vad'}\n"
+                      f"  punc_model: {models / 'punc'}\n")
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "voiceloop", "export-onnx", "--quantize", "--config", str(config)],
+                   check=True, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.DEVNULL)
+    print(f"export-onnx --quantize (skipped when up to date): {time.perf_counter() - started:.0f} s", flush=True)
+    for name in ("model.onnx", "model_quant.onnx"):
+        print(f"  seaco/{name}: {(models / 'seaco' / name).stat().st_size / 2**20:.0f} MB")
+
+
+def cpu_table(results: dict[str, dict], seconds: int) -> None:
+    print(f"\n{seconds} s of speech, 2 CPU threads (nice 10, shared machine: numbers may be pessimistic)")
+    print("cpu_s: CPU seconds of the whole transcribe process (load included); utt_cpu: CPU ms of one 5 s "
+          "utterance, both threads summed. These depend far less on other load than the wall-clock columns.")
+    print(f"{'backend':<10} {'x_rt':>6} {'x/tgt':>6} {'cpu_s':>6} {'peak_MB':>8} {'rss/tgt':>7} {'utt_ms':>7} "
+          f"{'utt/tgt':>7} {'utt_cpu':>7} {'ready_s':>7} {'rdy/tgt':>7} {'agree_torch':>11}")
+    ref = results.get("torch", {}).get("text")
+    for name, r in results.items():
+        agree = f"{agreement(r['text'], ref):.4f}" if ref is not None else "-"
+        print(f"{name:<10} {r['x_realtime']:>6.1f} {r['x_realtime'] / TARGET_X:>6.2f} {r['cpu_s']:>6.1f} "
+              f"{r['peak_rss_mb']:>8} {r['peak_rss_mb'] / TARGET_RSS_MB:>7.2f} {r['utterance_ms']:>7.1f} "
+              f"{r['utterance_ms'] / TARGET_UTTERANCE_MS:>7.2f} {r['utterance_cpu_ms']:>7.1f} {r['ready_s']:>7.2f} "
+              f"{r['ready_s'] / TARGET_READY_S:>7.2f} {agree:>11}")
+    if "onnx-fp32" in results and "onnx-int8" in results:
+        value = agreement(results["onnx-int8"]["text"], results["onnx-fp32"]["text"])
+        print(f"int8 vs fp32 character agreement: {value:.4f} (random weights exaggerate quantization error)")
+    if "onnx-fp32" in results and ref is not None:
+        print(f"onnx fp32 transcript identical to torch: {results['onnx-fp32']['text'] == ref}")
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description="Paraformer-large shaped ASR throughput and RSS")
+    parser = argparse.ArgumentParser(description="Paraformer-large shaped ASR: torch vs ONNX fp32 vs ONNX int8")
     parser.add_argument("--models", type=Path, default=Path("/tmp/voiceloop-bench-models"))
-    parser.add_argument("--seconds", type=int, nargs="+", default=[60, 600])
+    parser.add_argument("--seconds", type=int, default=600)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--batch-size-s", type=int, default=300)
+    parser.add_argument("--backends", nargs="+", default=list(BACKENDS), choices=list(BACKENDS))
     parser.add_argument("--gpu-batch-sizes", type=int, nargs="+", default=[60, 300, 1000])
-    parser.add_argument("--case", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--case", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.case:
-        print(json.dumps(run_case(args.models, args.seconds[0], args.threads, args.device, args.batch_size_s)))
+        print(json.dumps(run_case(args.case)))
         return 0
-    if not (args.models / "seaco" / "model.pt").is_file():
-        from support.funasr_models import build_tiny_models
+    ensure_models(args.models)
+    from support.audiofiles import write_audio
 
-        print(f"building Paraformer-large shaped models in {args.models} ...", flush=True)
-        build_tiny_models(args.models, size="large")
-    print(f"{'input':>6} {'device':<7} {'thr':>3} {'bs_s':>6} {'load_s':>6} {'wall_s':>8} {'x_rt':>8} "
-          f"{'x/tgt':>7} {'rss_ld':>7} {'rss_end':>7} {'peak':>7} {'sent':>5}   (RSS in MB)")
-    for seconds in args.seconds:
-        print_row(spawn(args.models, seconds, args.threads, "cpu", args.batch_size_s))
+    with tempfile.TemporaryDirectory(prefix="asr-bench-") as tmp:
+        work = Path(tmp)
+        wav = write_audio(work / f"speech-{args.seconds}s.wav", speech(args.seconds), 16000)
+        results = {}
+        for name in args.backends:
+            config = write_config(work, args.models, name, args.threads)
+            results[name] = {**dialogue(config), **batch_run(config, wav, work / name)}
+            r = results[name]
+            print(f"{name}: {r['x_realtime']}x, peak {r['peak_rss_mb']} MB, 5 s utterance {r['utterance_ms']} ms, "
+                  f"ready {r['ready_s']} s ({r['device']})", flush=True)
+        cpu_table(results, args.seconds)
+        gpu_rows(args, work, wav)
+    return 0
+
+
+def gpu_rows(args, work: Path, wav: Path) -> None:
+    """torch on CUDA at several batch sizes (x-realtime of the batch run), when a GPU is present."""
     import torch
 
-    if torch.cuda.is_available():
-        for seconds in args.seconds:
-            for batch in args.gpu_batch_sizes:
-                print_row(spawn(args.models, seconds, args.threads, "cuda", batch))
-    else:
+    if not torch.cuda.is_available():
         print("no CUDA GPU: GPU cases skipped")
-    return 0
+        return
+    for size in args.gpu_batch_sizes:
+        config = write_config(work, args.models, "torch", args.threads, device="cuda", batch_size_s=size)
+        r = batch_run(config, wav, work / f"gpu-{size}")
+        print(f"cuda batch_size_s {size:>5}: {r['x_realtime']:.1f}x realtime ({r['x_realtime'] / GPU_TARGET_X:.2f} "
+              f"of target), peak RSS {r['peak_rss_mb']} MB")
 
 
 if __name__ == "__main__":

@@ -28,12 +28,13 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from voiceloop.audio.aec import create_echo_canceller  # noqa: E402
 from voiceloop.audio.decode import decode_file  # noqa: E402
 from voiceloop.audio.endpoint import Endpointer, UtteranceEnd  # noqa: E402
 from voiceloop.audio.port import Captured, Rendered  # noqa: E402
-from voiceloop.audio.simroom import RoomSpec, SimulatedRoom, normalize_speech  # noqa: E402
+from support.simroom import RoomSpec, SimulatedRoom, normalize_speech  # noqa: E402
 from voiceloop.audio.vad import create_speech_detector  # noqa: E402
 from voiceloop.audio.frontend import FrontEnd, SpeechStarted  # noqa: E402
 from voiceloop.config import AecConfig, Config, TtsConfig, VadConfig  # noqa: E402

@@ -1,6 +1,6 @@
 """Turn latency and barge-in reaction of the whole daemon, in the simulated room, in real time.
 
-    .venv/bin/python bench/turn_latency.py [--trials 5] [--ttft 0.3] [--echo-db 6]
+    .venv/bin/python bench/turn_latency.py [--trials 5] [--ttft 0.3] [--echo-db 6] [--delay 0.4]
 
 The LLM is the loopback test server with a fixed time to first token, the voice is espeak-ng
 (local), ASR is Whisper base from PyPI (CPU). For each turn the room's ground truth gives the
@@ -37,7 +37,7 @@ from support.recordings import ZH  # noqa: E402
 
 from voiceloop.assistant import TurnFinished  # noqa: E402
 from voiceloop.audio.decode import decode_file  # noqa: E402
-from voiceloop.audio.simroom import RoomSpec, SimulatedRoom  # noqa: E402
+from support.simroom import RoomSpec, SimulatedRoom  # noqa: E402
 from voiceloop.config import AsrConfig, Config, DialogueConfig, LlmConfig, TtsConfig, WhisperConfig  # noqa: E402
 from voiceloop import daemon  # noqa: E402
 from voiceloop.audio.frontend import SpeechStarted  # noqa: E402
@@ -137,7 +137,8 @@ def main() -> None:
                         help="the assistant's voice at the mic over the user's, dB (espeak plays at about "
                              "-20 dBFS, the room puts the user at -32 dBFS)")
     parser.add_argument("--rt60", type=float, default=0.3, help="room reverberation time, seconds")
-    parser.add_argument("--delay", type=float, default=RoomSpec().delay_s, help="bulk echo delay, seconds")
+    parser.add_argument("--delay", type=float, default=RoomSpec().delay_s,
+                        help="speaker-to-mic echo delay, seconds (0.4: a Bluetooth speaker)")
     args = parser.parse_args()
     setup_logging("WARNING")
     from voiceloop.asr.whisper import WhisperEngine

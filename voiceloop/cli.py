@@ -51,6 +51,13 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--format", default="txt", metavar="FMT",
                     help="txt, json, srt or tsv; several comma separated (default: txt)")
     tr.add_argument("--output-dir", metavar="DIR", help="write outputs here (default: beside each input)")
+    tr.add_argument("--jobs", type=int, default=1, metavar="N",
+                    help="files recognised at once (ONNX backend: asr.threads are shared among them; default 1)")
+
+    ex = sub.add_parser("export-onnx", parents=[common], help="export the Paraformer, VAD and punctuation models to ONNX",
+                        description="Write model.onnx (and model_eb.onnx for SeACo) into each configured FunASR model "
+                                    "dir, so asr.backend auto/onnx runs them on onnxruntime without torch.")
+    ex.add_argument("--quantize", action="store_true", help="also write int8 model_quant.onnx files (recommended)")
 
     say = sub.add_parser("say", parents=[common], help="speak text through the voice chain, or write it to a wav",
                          description="Speak TEXT with the configured voices (Edge, else the offline voice, else "
@@ -101,15 +108,28 @@ def _cmd_transcribe(args, cfg: Config, path: Path | None) -> int:
     if args.engine:
         cfg = dataclasses.replace(cfg, asr=dataclasses.replace(cfg.asr, engine=args.engine))
     hotwords = tuple(w for w in (args.hotwords or "").replace("，", ",").replace(",", " ").split() if w)
-    options = BatchOptions(formats, Path(args.output_dir).expanduser() if args.output_dir else None, hotwords)
+    if not 1 <= args.jobs <= 64:
+        print(f"voiceloop: --jobs {args.jobs}: expected a whole number from 1 to 64", file=sys.stderr)
+        return 2
+    options = BatchOptions(formats, Path(args.output_dir).expanduser() if args.output_dir else None, hotwords,
+                           args.jobs)
     files, failures = expand_inputs(args.inputs)
     results = list(failures)
     if files:
         log.info("loading %s engine", cfg.asr.engine)
-        engine = create_engine(cfg.asr)
+        engine = create_engine(cfg.asr, jobs=args.jobs)
         results += transcribe_files(engine, files, options, progress=sys.stderr.isatty())
     print_summary(results, sys.stdout, sys.stderr)
     return 1 if any(r.error for r in results) else 0
+
+
+def _cmd_export_onnx(args, cfg: Config, path: Path | None) -> int:
+    from voiceloop.asr.onnx_export import export_configured
+
+    for result in export_configured(cfg.asr, quantize=args.quantize):
+        files = ", ".join(f.name for f in result.files) or "nothing new (already exported)"
+        print(f"{result.model_class:<16} {result.model_dir}: {files}")
+    return 0
 
 
 def _cmd_sysinfo(args, cfg: Config, path: Path | None) -> int:
@@ -174,6 +194,7 @@ _COMMANDS = {
     "listen": _cmd_listen,
     "transcribe": _cmd_transcribe,
     "say": _cmd_say,
+    "export-onnx": _cmd_export_onnx,
     "sysinfo": _cmd_sysinfo,
     "check": _cmd_check,
     "devices": _cmd_devices,

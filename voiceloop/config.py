@@ -39,6 +39,8 @@ class AsrConfig:
     batch_size_s: int = field(default=300, metadata=_range(1, 3600))
     threads: int = field(default=0, metadata=_range(0, 256))
     hotwords_file: str = "~/.config/voiceloop/hotwords.txt"
+    backend: Literal["auto", "torch", "onnx"] = "auto"
+    quantize: bool = True
     whisper: WhisperConfig = WhisperConfig()
 
 
@@ -57,7 +59,6 @@ class AudioConfig:
 class AecConfig:
     engine: Literal["webrtc", "speexdsp", "none"] = "webrtc"
     noise_suppression: bool = True
-    ns_level: int = field(default=1, metadata=_range(0, 3))
     high_pass: bool = True
     filter_ms: int = field(default=300, metadata=_range(20, 1000))
     double_talk_detector: bool = True

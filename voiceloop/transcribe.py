@@ -1,7 +1,8 @@
 """`voiceloop transcribe`: batch transcription of files and folders.
 
 The model loads once; the next file decodes in a worker thread while the current one is
-recognised. A bad file costs one line on stderr, never the batch: every good file is still
+recognised, and with `jobs` > 1 that many files are recognised at once (the ONNX engine runs
+concurrent calls; the torch engine takes them one at a time). A bad file costs one line on stderr, never the batch: every good file is still
 transcribed and written (atomically), and the exit code says whether any failed.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +35,7 @@ class BatchOptions:
     formats: tuple[str, ...] = ("txt",)
     output_dir: Path | None = None  # None: next to each input file
     hotwords: tuple[str, ...] = ()
+    jobs: int = 1  # files decoded and recognised at once
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,25 +67,41 @@ def expand_inputs(inputs: list[str]) -> tuple[list[Path], list[FileResult]]:
 
 def transcribe_files(engine: AsrEngine, files: list[Path], options: BatchOptions,
                      progress: bool = False) -> list[FileResult]:
-    """Transcribe each file, writing outputs as it goes; never raises for one bad file."""
+    """Transcribe each file, writing outputs as it goes; never raises for one bad file.
+
+    At most `jobs + 1` files are in flight (decoded or being recognised), so memory stays bounded
+    however many files are given; results come back in input order.
+    """
     from tqdm import tqdm
 
-    results: list[FileResult] = []
     used_names: set[Path] = set()
+    targets = [[_output_path(p, fmt, options.output_dir, used_names) for fmt in options.formats] for p in files]
+    jobs = max(1, options.jobs)
+    results: list[FileResult] = []
     bar = tqdm(total=len(files), unit="file", disable=not progress, file=sys.stderr, dynamic_ncols=True)
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="decode") as pool:
-        pending: Future | None = pool.submit(decode_file, files[0]) if files else None
-        for i, path in enumerate(files):
-            bar.set_postfix_str(path.name[-40:], refresh=False)
-            current, pending = pending, (pool.submit(decode_file, files[i + 1]) if i + 1 < len(files) else None)
-            results.append(_one_file(engine, path, current, options, used_names))
-            bar.update(1)
+    with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="decode") as decoder, \
+            ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="recognise") as recogniser:
+        in_flight: deque[Future] = deque()
+        for path, outputs in zip(files, targets):
+            decoded = decoder.submit(decode_file, path)
+            in_flight.append(recogniser.submit(_one_file, engine, path, decoded, options, outputs))
+            while len(in_flight) > jobs:
+                results.append(_finished(in_flight.popleft(), bar))
+        while in_flight:
+            results.append(_finished(in_flight.popleft(), bar))
     bar.close()
     return results
 
 
+def _finished(future: Future, bar) -> FileResult:
+    result = future.result()
+    bar.set_postfix_str(result.path.name[-40:], refresh=False)
+    bar.update(1)
+    return result
+
+
 def _one_file(engine: AsrEngine, path: Path, decoded: Future, options: BatchOptions,
-              used_names: set[Path]) -> FileResult:
+              targets: list[Path]) -> FileResult:
     try:
         samples: np.ndarray = decoded.result()
     except AudioDecodeError as exc:
@@ -93,8 +112,7 @@ def _one_file(engine: AsrEngine, path: Path, decoded: Future, options: BatchOpti
         log.debug("recognition failed for %s", path, exc_info=True)
         return FileResult(path, error=f"recognition failed: {exc}")
     outputs = []
-    for fmt in options.formats:
-        target = _output_path(path, fmt, options.output_dir, used_names)
+    for fmt, target in zip(options.formats, targets):
         try:
             write_text_atomic(target, render(transcript, fmt, path))
         except OSError as exc:

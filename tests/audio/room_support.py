@@ -10,7 +10,7 @@ import numpy as np
 from voiceloop.audio.decode import decode_file
 from voiceloop.audio.frontend import FrontEnd, FrontEndEvent, frontend_events
 from voiceloop.audio.port import Captured, Rendered
-from voiceloop.audio.simroom import SimulatedRoom
+from support.simroom import SimulatedRoom
 
 ZH = Path(__file__).resolve().parents[2] / ".." / "shared" / "audio" / "zh"
 # Clips with one continuous utterance each (no internal pause near end_silence_ms) and a clear onset.

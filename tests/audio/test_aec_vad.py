@@ -7,7 +7,7 @@ import pytest
 
 from room_support import REPLY_CLIPS, USER_CLIPS, clip, erle_db, run_aec
 from voiceloop.audio.aec import SpeexAec, WebRtcAec, create_echo_canceller
-from voiceloop.audio.simroom import RoomSpec, SimulatedRoom, normalize_speech
+from support.simroom import RoomSpec, SimulatedRoom, normalize_speech
 from voiceloop.audio.vad import SileroVad, WebRtcVad, create_speech_detector
 from voiceloop.config import AecConfig, VadConfig
 

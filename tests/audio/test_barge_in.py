@@ -17,7 +17,7 @@ from voiceloop.audio.bargein import BargeInDetector
 from voiceloop.audio.frontend import FrontEnd, SpeechStarted, Utterance, frontend_events
 from voiceloop.audio.linaec import LinearEchoCanceller
 from voiceloop.audio.port import Captured, Rendered
-from voiceloop.audio.simroom import RoomSpec, SimulatedRoom, normalize_speech
+from support.simroom import RoomSpec, SimulatedRoom, normalize_speech
 from voiceloop.audio.vad import SileroVad
 from voiceloop.config import AecConfig, Config, TtsConfig
 from voiceloop.tts.espeak import EspeakSynthesizer

@@ -7,7 +7,7 @@ import pytest
 
 from room_support import REPLY_CLIPS, USER_CLIPS, clip, run_frontend
 from voiceloop.audio.frontend import FrontEnd, SpeechStarted, Utterance, frontend_events
-from voiceloop.audio.simroom import RoomSpec, SimulatedRoom, normalize_speech
+from support.simroom import RoomSpec, SimulatedRoom, normalize_speech
 from voiceloop.config import Config
 
 TOLERANCE_S = 0.1

@@ -17,7 +17,7 @@ from scipy.signal import fftconvolve
 from support.pulse import room_process
 from voiceloop.audio.decode import decode_file
 from voiceloop.audio.devices import SoundDevicePort, format_device_list, list_devices
-from voiceloop.audio.rir import synth_rir
+from support.rir import synth_rir
 from voiceloop.config import AudioConfig
 from voiceloop.errors import DeviceError
 

@@ -61,11 +61,10 @@ def _wait_for_lines(path, count: int, timeout_s: float) -> list[dict]:
     raise AssertionError(f"fewer than {count} turn records in {path} after {timeout_s}s")
 
 
-# Known issue, kept visible: in 1 of ~20 runs (once, in a full CI run on a loaded box) the reply was
-# cut by a speech onset the daemon heard during its own playback. The front end now logs which path
-# heard such an onset (shown below on failure). Until that is understood the test gets one rerun;
-# a second failure fails the suite.
-@pytest.mark.flaky(reruns=1)
+# No rerun marker: the rare self-interruption here was the front end pairing mic and speaker frames
+# in callback order and assuming the echo arrives within 0.3 s; under load this room's echo path
+# measured 23-284 ms against the converters' timestamps. tests/audio_devices/test_echo_path_pulse.py
+# runs the same room with 400 ms more.
 def test_voiceloop_run_answers_through_pulseaudio_and_stops_on_sigterm(tmp_path, pulse, whisper_base_dir):
     turn_log = tmp_path / "turns.jsonl"
     api_port = closed_port()
@@ -99,13 +98,13 @@ def test_voiceloop_run_answers_through_pulseaudio_and_stops_on_sigterm(tmp_path,
         heard = speaker.stop()
 
     chats = [r for r in llm.requests if r.method == "POST"]
-    assert len(chats) == 1, [c.body["messages"][-1] for c in chats]
+    assert len(chats) == 1, ([c.body["messages"][-1] for c in chats], "\n".join(err.lines[-25:]))
     said = chats[0].body["messages"][-1]["content"]
     assert cer(said, read_manifest()[USER]) <= 0.35, (said, err.lines)
     assert len(turn_log.read_text(encoding="utf-8").splitlines()) == 1
     assert status["mode"] == "run" and status["state"] == "listening" and status["llm"]["reachable"]
     assert [t["user_text"] for t in status["recent_turns"]] == [records[0]["user_text"]]
-    assert records[0]["user_text"] == said and records[0]["reply_text"] == "".join(REPLY)
+    assert records[0]["user_text"] == said and records[0]["reply_text"] == "".join(REPLY), err.lines
     assert records[0]["heard_text"] == records[0]["reply_text"]  # counted from what the sink really rendered
     assert not records[0]["interrupted"], err.lines
     loud = np.abs(heard) > 0.02

@@ -15,7 +15,7 @@ import pytest
 
 from voiceloop.assistant import StateChanged, TurnFinished, TurnState
 from voiceloop.audio.decode import decode_file
-from voiceloop.audio.simroom import RoomSpec, SimulatedRoom
+from support.simroom import RoomSpec, SimulatedRoom
 from voiceloop.config import AsrConfig, Config, DialogueConfig, LlmConfig, TtsConfig, WhisperConfig
 from voiceloop.daemon import serve
 

@@ -8,7 +8,7 @@ import json
 
 from voiceloop.asr.whisper import WhisperEngine
 from voiceloop.audio.decode import decode_file
-from voiceloop.audio.simroom import RoomSpec, SimulatedRoom
+from support.simroom import RoomSpec, SimulatedRoom
 from voiceloop.config import AsrConfig, Config, WhisperConfig
 from voiceloop.listen import listen
 

@@ -5,7 +5,10 @@ scales it to the echo level, adds the scripted user's speech at given times and 
 `micsink`, whose monitor is the daemon's microphone. Run with the venv's python and the server's
 `PULSE_SERVER` in the environment:
 
-    python tests/support/pulse_room.py --speech clip.wav@1.5 --rt60 0.3 --echo-db -6
+    python tests/support/pulse_room.py --speech clip.wav@1.5 --rt60 0.3 --echo-db -6 --delay-ms 400
+
+`--delay-ms` adds that much delay to the echo path on top of the sound server's own buffering: a
+Bluetooth or HDMI speaker's output latency, which no timestamp of the daemon's streams shows.
 
 It prints "ready" once both streams run; the speech times count from that moment. Stop it with
 SIGTERM.
@@ -23,9 +26,10 @@ import numpy as np
 from scipy.signal import fftconvolve
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run as a script from anywhere
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the support package
 
 from voiceloop.audio.decode import decode_file  # noqa: E402
-from voiceloop.audio.rir import synth_rir  # noqa: E402
+from support.rir import synth_rir  # noqa: E402
 
 RATE = 16000
 BLOCK = 320  # 20 ms
@@ -70,9 +74,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--speech", action="append", default=[], help="FILE@SECONDS: the user says FILE at SECONDS")
     parser.add_argument("--rt60", type=float, default=0.3, help="reverberation time of the room in seconds")
     parser.add_argument("--echo-db", type=float, default=-6.0, help="level of the speaker at the mic, dB")
+    parser.add_argument("--delay-ms", type=float, default=0.0, help="extra speaker-to-mic delay (speaker latency)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    room = Room(synth_rir(args.rt60, seed=args.seed).astype(np.float64), args.echo_db, _speech(args.speech))
+    rir = np.concatenate([np.zeros(int(args.delay_ms * RATE / 1000)), synth_rir(args.rt60, seed=args.seed)])
+    room = Room(rir.astype(np.float64), args.echo_db, _speech(args.speech))
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     rec = subprocess.Popen(_pa("parec", "speaker.monitor", 20), stdout=subprocess.PIPE)
     mic = subprocess.Popen(_pa("pacat", "micsink", 40), stdin=subprocess.PIPE)  # headroom against underruns

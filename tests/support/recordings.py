@@ -21,7 +21,7 @@ def with_pause(samples, pause_s: float, rate: int = 16000):
     mid-sentence (the middle third of its speech): a user who stops to think and goes on."""
     import numpy as np
 
-    from voiceloop.audio.simroom import speech_bounds
+    from support.simroom import speech_bounds
 
     start, end = speech_bounds(samples, rate)
     hop = rate // 100

@@ -26,8 +26,8 @@ from support.openai_server import Script, ThreadedOpenAIServer
 from voiceloop.asr.base import AsrEngine
 from voiceloop.assistant import StateChanged, TurnFinished, TurnState
 from voiceloop.audio.frames import FRAME_SAMPLES
-from voiceloop.audio.rir import apply_room, synth_rir
-from voiceloop.audio.simroom import RoomSpec, SimulatedRoom, normalize_speech
+from support.rir import apply_room, synth_rir
+from support.simroom import RoomSpec, SimulatedRoom, normalize_speech
 from voiceloop.config import Config, DialogueConfig, LlmConfig, TtsConfig
 from voiceloop.daemon import serve
 
@@ -94,8 +94,8 @@ class ConversationRoom(SimulatedRoom):
         self.truth.playback.clear()
         self.truth.clears.clear()
 
-    def _mic_frame(self, played: np.ndarray) -> np.ndarray:
-        mic = super()._mic_frame(played)
+    def _mic_frame(self) -> np.ndarray:
+        mic = super()._mic_frame()
         if self._speaking is not None:
             part = self._speaking[self._at:self._at + FRAME_SAMPLES]
             mic[:len(part)] += part

@@ -19,7 +19,7 @@ from wyoming.info import Describe, Info
 
 from voiceloop.assistant import TurnFinished
 from voiceloop.audio.decode import decode_file
-from voiceloop.audio.simroom import RoomSpec, SimulatedRoom
+from support.simroom import RoomSpec, SimulatedRoom
 from voiceloop.config import DialogueConfig, LlmConfig, WyomingConfig
 from voiceloop.daemon import serve
 from voiceloop.errors import VoiceloopError

@@ -8,12 +8,14 @@ from voiceloop.config import AsrConfig
 __all__ = ["AsrEngine", "EngineInfo", "ModelInfo", "Sentence", "Transcript", "create_engine"]
 
 
-def create_engine(cfg: AsrConfig) -> AsrEngine:
-    """Load the configured engine (slow: seconds to minutes). Imports stay lazy so other modes start fast."""
+def create_engine(cfg: AsrConfig, jobs: int = 1) -> AsrEngine:
+    """Load the configured engine (slow: seconds to minutes). Imports stay lazy so other modes start fast.
+
+    `jobs`: how many `transcribe` calls the caller will make at once (batch `--jobs`)."""
     if cfg.engine == "whisper":
         from voiceloop.asr.whisper import WhisperEngine
 
         return WhisperEngine(cfg)
-    from voiceloop.asr.paraformer import ParaformerEngine
+    from voiceloop.asr.backend import create_paraformer
 
-    return ParaformerEngine(cfg)
+    return create_paraformer(cfg, jobs)

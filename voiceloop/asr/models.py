@@ -14,6 +14,7 @@ import threading
 from pathlib import Path
 
 from voiceloop.asr.base import ModelInfo
+from voiceloop.asr.onnx_session import EXPORT_FIX, has_export
 from voiceloop.config import AsrConfig
 from voiceloop.errors import ModelNotFoundError
 from voiceloop.paths import expand_path
@@ -21,6 +22,7 @@ from voiceloop.paths import expand_path
 log = logging.getLogger(__name__)
 
 REQUIRED_FILES = ("config.yaml", "model.pt")
+ONNX_FILES = ("model.onnx", "model_quant.onnx")  # a FunASR ONNX dir (or our export) may lack model.pt
 MODELSCOPE_HOST = "www.modelscope.cn"
 OFFLINE_ENV = "VOICELOOP_OFFLINE"
 _ROLE_KEYS = {"asr": "asr.model", "vad": "asr.vad_model", "punc": "asr.punc_model"}
@@ -111,6 +113,10 @@ def describe_models(cfg: AsrConfig) -> tuple[ModelInfo, ...]:
     for role, name in configured_models(cfg):
         try:
             path = resolve_model(name, role, cfg.cache_dir, download=False)
+            if cfg.backend == "onnx" and not has_export(path):
+                infos.append(ModelInfo(role, name, None, f"{path} has no ONNX export and asr.backend is onnx; "
+                                                         f"run `{EXPORT_FIX} --quantize`"))
+                continue
             infos.append(ModelInfo(role, name, str(path)))
         except ModelNotFoundError as exc:
             infos.append(ModelInfo(role, name, None, str(exc)))
@@ -146,7 +152,10 @@ def _checked(path: Path, name: str, key: str) -> Path:
 def _missing_files(path: Path) -> list[str]:
     if not path.is_dir():
         return list(REQUIRED_FILES)
-    return [f for f in REQUIRED_FILES if not (path / f).is_file()]
+    missing = [f for f in REQUIRED_FILES if not (path / f).is_file()]
+    if "model.pt" in missing and any((path / f).is_file() for f in ONNX_FILES):
+        missing.remove("model.pt")
+    return missing
 
 
 def _looks_like_path(name: str) -> bool:

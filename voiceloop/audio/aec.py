@@ -1,15 +1,16 @@
 """Acoustic echo cancellation: take out of the mic what the speaker just played.
 
-Every engine sees the speaker's frames as the output callback rendered them (`render`) and the
-mic's frames as the input callback captured them (`capture`). The two callbacks run on their own
-clocks, so frames arrive in bursts (two renders, then two captures, ...), never strictly paired.
-WebRTC's AEC3 is built for exactly that: it buffers render frames internally and estimates the
-delay itself. speexdsp needs one far-end frame per near-end frame, so it gets a FIFO of rendered
-frames that each capture drains in order, which keeps callback order and therefore the delay.
+The front end hands every engine one reference frame (`render`) before each mic frame
+(`capture`): the speaker samples playing when that mic frame was captured, already paired by
+time and held back by the measured echo delay (`align`, `echodelay`), so each engine sees a short,
+fixed echo path. Used on their own (tests, benchmarks) the engines also take frames in device
+callback bursts: AEC3 buffers render frames and estimates the delay itself; speexdsp gets a FIFO of
+rendered frames that each capture drains in order.
 
 Engines, chosen by `aec.engine`:
-- `webrtc` (default): AEC3 through `aec-audio-processing`, 36-38 dB ERLE, converges in ~0.25 s
-  and finds 0-150 ms of delay on its own; optional WebRTC noise suppression.
+- `webrtc` (default): AEC3 through livekit's `rtc.AudioProcessingModule` (a prebuilt wheel for
+  x86_64 and aarch64; nothing to compile), 36-38 dB ERLE, converges in ~0.25 s and finds 0-150 ms
+  of delay on its own; optional WebRTC noise suppression (livekit exposes on/off, not a level).
 - `speexdsp`: classic MDF adaptive filter; ~26-31 dB and seconds to converge. No noise suppressor
   (the Python binding exposes only the canceller), so `noise_suppression` does not apply.
 - `none`: passes the mic through, for rigs with hardware AEC or headsets.
@@ -45,6 +46,10 @@ class EchoCanceller(Protocol):
 
     def capture(self, frame: np.ndarray) -> np.ndarray:
         """One 10 ms mic frame in, the same frame with the echo removed out (float32)."""
+        ...
+
+    def set_delay_hint_ms(self, ms: int) -> None:
+        """The echo delay the engine should expect between a `render` frame and its echo in `capture`."""
         ...
 
 
@@ -92,21 +97,29 @@ class WebRtcAec:
 
     def __init__(self, cfg: AecConfig, rate: int = SAMPLE_RATE):
         check_rate(rate, "WebRtcAec")
-        from aec_audio_processing import AudioProcessor
+        from livekit import rtc
 
-        self._apm = AudioProcessor(enable_aec=True, enable_ns=cfg.noise_suppression, ns_level=cfg.ns_level,
-                                   enable_agc=False, agc_mode=1, enable_vad=False)
-        self._apm.set_stream_format(rate, 1)
-        self._apm.set_reverse_stream_format(rate, 1)
+        self._frame = rtc.AudioFrame
+        self._apm = rtc.AudioProcessingModule(echo_cancellation=True, noise_suppression=cfg.noise_suppression,
+                                              high_pass_filter=False, auto_gain_control=False)
         self._hp = _HighPass() if cfg.high_pass else None
+        self._delay_ms = 0
+
+    def set_delay_hint_ms(self, ms: int) -> None:
+        self._delay_ms = max(0, min(int(ms), 500))
+
+    def _wrap(self, frame: np.ndarray, what: str):
+        data = bytearray(to_int16(check_frame(frame, what)).tobytes())
+        return self._frame(data, SAMPLE_RATE, 1, FRAME_SAMPLES)
 
     def render(self, frame: np.ndarray) -> None:
-        self._apm.process_reverse_stream(to_int16(check_frame(frame, "AEC render frame")).tobytes())
+        self._apm.process_reverse_stream(self._wrap(frame, "AEC render frame"))
 
     def capture(self, frame: np.ndarray) -> np.ndarray:
-        data = to_int16(check_frame(frame, "AEC capture frame")).tobytes()
-        self._apm.set_stream_delay(0)  # a hint only: AEC3 estimates the real delay itself
-        out = _from_int16(self._apm.process_stream(data))
+        wrapped = self._wrap(frame, "AEC capture frame")
+        self._apm.set_stream_delay_ms(self._delay_ms)  # a hint only: AEC3 estimates the real delay itself
+        self._apm.process_stream(wrapped)  # in place
+        out = np.frombuffer(wrapped.data, dtype=np.int16).astype(np.float32) / 32768.0
         return self._hp(out) if self._hp else out
 
 
@@ -139,6 +152,9 @@ class SpeexAec:
         out = _from_int16(self._aec.process(near, far))
         return self._hp(out) if self._hp else out
 
+    def set_delay_hint_ms(self, ms: int) -> None:
+        pass  # the MDF filter finds the delay inside its tail (`filter_ms`)
+
 
 class NoAec:
     """Pass-through for headsets and hardware AEC; still validates frames and can high-pass."""
@@ -155,6 +171,9 @@ class NoAec:
     def capture(self, frame: np.ndarray) -> np.ndarray:
         out = check_frame(frame, "AEC capture frame")
         return self._hp(out) if self._hp else out.copy()
+
+    def set_delay_hint_ms(self, ms: int) -> None:
+        pass
 
 
 def create_echo_canceller(cfg: AecConfig, rate: int = SAMPLE_RATE) -> EchoCanceller:

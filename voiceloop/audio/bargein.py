@@ -56,9 +56,14 @@ class BargeInDetector:
     """Linear echo canceller + energy-ratio double-talk test + speech detector on its output."""
 
     def __init__(self, detector: SpeechDetector, tail_ms: int = 300, margin_db: float = 10.0):
-        self._lin = LinearEchoCanceller(tail_ms)
+        self._tail_ms = tail_ms
         self._vad = detector
         self._margin_db = margin_db
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the echo path (it changed): relearn the filter and the leak, which first blocks barge-in."""
+        self._lin = LinearEchoCanceller(self._tail_ms)
         self._out_pow = self._echo_pow = self._mic_pow = 0.0
         self._mic_ref = 0.0  # mic energy with a reverberation-like release: what the residual may trail
         self._leak_db = 0.0  # residual echo / mic; 0 dB = "cancels nothing yet"

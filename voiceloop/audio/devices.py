@@ -5,8 +5,9 @@ and a mic and a speaker are often different devices anyway. The PortAudio callba
 copy a block and hand it to the event loop; conversion to 16 kHz mono 10 ms frames happens on the
 loop, so all resampler and counter state has one owner. The speaker callback reads a bounded
 `PlaybackBuffer` and reports every block it renders (silence too) as `Rendered` frames, in
-callback order with the mic's `Captured` frames: the echo canceller's reference is what the
-speaker really played, when it played it.
+callback order with the mic's `Captured` frames, each stamped with PortAudio's ADC or DAC time
+(`at`), so the front end pairs them by when they were heard and played (`audio.align`): the echo
+canceller's reference is what the speaker really played, when it played it.
 
 A device that stops working (unplugged, sound server restarted) is logged and reopened with
 exponential backoff up to `audio.reopen_max_s`; `frames()` keeps going across the gap. Each
@@ -213,7 +214,7 @@ class SoundDevicePort:
     def _input_callback(self, gen: int):
         def callback(indata, frames, time, status) -> None:
             xruns = _xrun_kinds(status, "input") if status else ()
-            self._hand(self._on_input, gen, indata.copy(), xruns)
+            self._hand(self._on_input, gen, indata.copy(), time.inputBufferAdcTime, xruns)
         return callback
 
     def _output_callback(self, gen: int, buffer: PlaybackBuffer):
@@ -222,12 +223,12 @@ class SoundDevicePort:
             played = buffer.read_into(block)
             outdata[:] = block[:, None]
             xruns = _xrun_kinds(status, "output") if status else ()
-            self._hand(self._on_output, gen, block, played, xruns)
+            self._hand(self._on_output, gen, block, played, time.outputBufferDacTime, xruns)
         return callback
 
     # -- event loop side -------------------------------------------------------------------
 
-    def _on_input(self, gen: int, data: np.ndarray, xruns: tuple[str, ...]) -> None:
+    def _on_input(self, gen: int, data: np.ndarray, adc_time: float, xruns: tuple[str, ...]) -> None:
         link = self._link
         if gen != self._gen or link is None:
             return
@@ -238,11 +239,13 @@ class SoundDevicePort:
             self._down_since = None
         for kind in xruns:
             self._xruns.add(kind, now)
-        for frame in link.mic_chunks.push(link.mic_rs.push(to_mono(data))):
-            self._emit(Captured(frame, self._mic_n * _FRAME_S))
+        starts = _frame_times(adc_time, link.mic_chunks.pending)
+        for i, frame in enumerate(link.mic_chunks.push(link.mic_rs.push(to_mono(data)))):
+            self._emit(Captured(frame, self._mic_n * _FRAME_S, starts(i)))
             self._mic_n += 1
 
-    def _on_output(self, gen: int, block: np.ndarray, played: int, xruns: tuple[str, ...]) -> None:
+    def _on_output(self, gen: int, block: np.ndarray, played: int, dac_time: float,
+                   xruns: tuple[str, ...]) -> None:
         link = self._link
         if gen != self._gen or link is None:
             return
@@ -252,8 +255,9 @@ class SoundDevicePort:
             self._xruns.add(kind, now)
         self._rendered += played
         self._rendered_16k += played * SAMPLE_RATE / link.spk.rate
-        for frame in link.ref_chunks.push(link.ref_rs.push(block)):
-            self._emit(Rendered(frame, self._ref_n * _FRAME_S))
+        starts = _frame_times(dac_time, link.ref_chunks.pending)
+        for i, frame in enumerate(link.ref_chunks.push(link.ref_rs.push(block))):
+            self._emit(Rendered(frame, self._ref_n * _FRAME_S, starts(i)))
             self._ref_n += 1
         self._progress()
 
@@ -362,6 +366,15 @@ def _xrun_kinds(status, direction: str) -> tuple[str, ...]:
     else:
         flags = (("output underflow", status.output_underflow), ("output overflow", status.output_overflow))
     return tuple(kind for kind, on in flags if on)
+
+
+def _frame_times(block_time: float, pending: int):
+    """When the i-th 10 ms frame completed from a block passed the converter, given PortAudio's time
+    for the block's first sample and the samples the chunker held over from earlier blocks (those
+    start the first frame, before the block). None where PortAudio reports no time (0)."""
+    if not block_time:
+        return lambda i: None
+    return lambda i: block_time + (i * FRAME_SAMPLES - pending) / SAMPLE_RATE
 
 
 async def _uncancelled(work, undo):

@@ -2,22 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 SAMPLE_RATE = 16000
 FRAME_MS = 10
 FRAME_SAMPLES = SAMPLE_RATE * FRAME_MS // 1000
-
-
-@dataclass(frozen=True, slots=True)
-class AudioFrame:
-    """One 10 ms frame between stages. `t` is seconds since the stream started (sample clock)."""
-
-    samples: np.ndarray  # float32, shape (FRAME_SAMPLES,), range [-1, 1]
-    t: float
-    speech_prob: float | None = None
 
 
 def to_mono(block: np.ndarray) -> np.ndarray:
@@ -56,6 +45,11 @@ class FrameChunker:
     def __init__(self, frame_samples: int = FRAME_SAMPLES):
         self._n = frame_samples
         self._buf = np.zeros(0, dtype=np.float32)
+
+    @property
+    def pending(self) -> int:
+        """Samples held over for the next frame (the next frame starts this far before the next block)."""
+        return len(self._buf)
 
     def push(self, samples: np.ndarray) -> list[np.ndarray]:
         buf = np.concatenate([self._buf, samples.astype(np.float32, copy=False)])

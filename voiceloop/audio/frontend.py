@@ -12,10 +12,22 @@ The per-frame work runs inline on the event loop on purpose: measured on this 2-
 ~0.1-0.2 ms per 10 ms frame (AEC3 ~0.06, silero ~0.03, the rest numpy), far below what a thread
 hop would cost, and inline keeps render/capture order exact. See bench/frontend.py.
 
+Echo path: every mic frame is paired with the speaker samples that were playing when it was
+captured (`align.ReferenceAligner`, by the converters' timestamps, so two drifting clocks never
+pull the pairing apart), and the speaker-to-mic delay is measured while the speaker plays
+(`echodelay.EchoDelayEstimator`, GCC-PHAT, up to 0.6 s). Once known, the reference the cancellers
+see is held back by that delay less `_ALIGNED_DELAY_S` when it is longer than they handle as they
+are, so a 0.5 s Bluetooth speaker looks like a short desk path to both AEC3 and the linear
+barge-in canceller; the "speaker audible" window
+follows the measured delay too. The estimate is logged when known and whenever it changes; a new
+hold-back takes effect once no echo is arriving (never under a reply), with fresh cancellers.
+
 Cold start: an echo canceller that has never heard the speaker has not learnt the room yet, and
-its residual echo (played 6 dB over the user) would read as speech. Until the speaker has played
-`EchoCanceller.converge_s` of audible audio, frames captured while it plays count as non-speech,
-so the very first seconds of the first reply after start-up cannot be barged into.
+its residual echo (played 6 dB over the user) would read as speech. Until the echo delay is known
+and the speaker has then played `EchoCanceller.converge_s` of audible audio, frames captured
+while echo can arrive count as non-speech, so the first seconds of the first reply after
+start-up cannot be barged into; with a slow speaker (echo path over ~160 ms) the whole first
+reply cannot, and no reply right after the echo path changes.
 
 Utterance audio is the echo-cancelled signal from `preroll_ms` before the detected start (so
 the first syllable's soft onset is kept) to `_TAIL_S` after the detected end (the last syllable's
@@ -32,8 +44,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from voiceloop.audio.aec import EchoCanceller, create_echo_canceller
-from voiceloop.audio.bargein import BargeInDetector
-from voiceloop.audio.endpoint import Endpointer, SpeechOnset, UtteranceDiscarded, UtteranceEnd
+from voiceloop.audio.align import ReferenceAligner
+from voiceloop.audio.bargein import BargeInDetector, BargeInFrame
+from voiceloop.audio.echodelay import MAX_DELAY_S, EchoDelayEstimator
+from voiceloop.audio.endpoint import (
+    Endpointer,
+    SpeechOnset,
+    UtteranceDiscarded,
+    UtteranceEnd,
+)
 from voiceloop.audio.frames import FRAME_SAMPLES, SAMPLE_RATE
 from voiceloop.audio.port import Captured, Rendered
 from voiceloop.audio.vad import SpeechDetector, create_speech_detector
@@ -44,7 +63,13 @@ log = logging.getLogger(__name__)
 _FRAME_S = FRAME_SAMPLES / SAMPLE_RATE
 _TAIL_S = 0.2
 _AUDIBLE = 10 ** (-60 / 20)  # render frames quieter than -60 dBFS teach the canceller nothing
-_RENDER_ACTIVE_S = 0.3  # echo of a frame keeps arriving for about this long (delay + reverb)
+_REVERB_S = 0.3  # echo of a frame keeps arriving this long after its direct path (RT60 up to ~0.5 s)
+_DELAY_SLACK_S = 0.05  # timestamp jitter and estimation error around the measured delay
+_AEC_HEADROOM_S = 0.02  # the reference reaches the cancellers this far ahead of its echo, until the delay is measured
+_NATIVE_DELAY_S = 0.2  # residual delays up to this the cancellers handle as they are (AEC3: 0-150 ms + headroom)
+_ALIGNED_DELAY_S = 0.06  # a longer path is held back to leave them this much
+_RELAG_S = 0.005  # a measured delay that moves less than this leaves the cancellers alone
+_UNMEASURED_S = 8.0  # audible playback after which an echo too faint to measure is taken as no echo
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +108,7 @@ class FrontEnd:
     def __init__(self, cfg: Config, *, echo_canceller: EchoCanceller | None = None,
                  detector: SpeechDetector | None = None):
         self._aec = echo_canceller or create_echo_canceller(cfg.aec)
+        self._aec_cfg = None if echo_canceller else cfg.aec  # a fresh engine learns a moved echo path fastest
         self._vad = detector or create_speech_detector(cfg.vad)
         self._endpointer = Endpointer(cfg.vad, self._vad.hangover_s, self._vad.onset_lag_s)
         self._barge = create_barge_in_detector(cfg)
@@ -91,30 +117,101 @@ class FrontEnd:
         self._ring: deque[Captured] = deque(maxlen=ring_frames)
         self._utterance: list[Captured] | None = None
         self._t0: float | None = None
-        self._heard_s = 0.0  # audible playback the canceller has learnt from so far
-        self._since_render_s = float("inf")
+        self._align = ReferenceAligner()
+        self._delay = EchoDelayEstimator()
+        self._lag = 0  # samples the cancellers' reference is held back (measured delay less headroom)
+        self._pending: tuple[int, int] | None = None  # (lag, AEC delay hint) waiting for a quiet moment
+        self._path_s: float | None = None  # the echo delay the cancellers were last set for
+        self._set_lag(-int(_AEC_HEADROOM_S * SAMPLE_RATE))  # until measured: as if the echo came at once
+        self._heard_s = 0.0  # audible playback the canceller has learnt from since the lag was set
+        self._since_render_s = float("inf")  # since the last audible reference frame (as the cancellers see it)
         self.last_probability = 0.0
+
+    @property
+    def echo_delay_s(self) -> float | None:
+        """The measured speaker-to-microphone delay, None until the speaker has played enough."""
+        return self._delay.delay_s
 
     def push(self, item: Captured | Rendered) -> list[FrontEndEvent]:
         """Feed one frame from `AudioPort.frames()`; returns the events it completed."""
         if isinstance(item, Rendered):
-            self._aec.render(item.samples)
-            if self._barge:
-                self._barge.render(item.samples)
-            if np.max(np.abs(item.samples)) > _AUDIBLE:
-                self._heard_s += _FRAME_S
-                self._since_render_s = 0.0
+            self._align.render(item)
             return []
         if not isinstance(item, Captured):
             raise TypeError(f"FrontEnd.push: expected Captured or Rendered, got {type(item).__name__}")
+        events: list[FrontEndEvent] = []
+        for frame, pos in self._align.capture(item):
+            events += self._process(frame, pos)
+        return events
+
+    def _echo_window_s(self) -> float:
+        """How long after a reference frame its echo may still reach the mic."""
+        delay = MAX_DELAY_S if self._delay.delay_s is None else self._delay.delay_s
+        return delay - self._lag / SAMPLE_RATE + _DELAY_SLACK_S + _REVERB_S
+
+    def _set_delay(self, delay_s: float) -> None:
+        moved, self._path_s = self._path_s is not None, delay_s
+        if delay_s + _AEC_HEADROOM_S <= _NATIVE_DELAY_S:
+            lag = -int(_AEC_HEADROOM_S * SAMPLE_RATE)  # as from the start: nothing to relearn
+        else:
+            lag = round((delay_s - _ALIGNED_DELAY_S) * SAMPLE_RATE)
+        log.info("echo path: speaker to microphone %.0f ms (GCC-PHAT peak %.0fx), cancellers' reference held "
+                 "back %.0f ms; clocks %+.0f ppm apart", delay_s * 1000, self._delay.peak_ratio, lag / 16,
+                 self._align.drift_ppm)
+        hint_ms = round((delay_s - lag / SAMPLE_RATE) * 1000)
+        if abs(lag - self._lag) < _RELAG_S * SAMPLE_RATE:
+            self._aec.set_delay_hint_ms(hint_ms)
+            self._pending = None
+            if self._barge and moved:  # the path moved under the linear canceller: relearn it
+                self._barge.reset()  # (blind until it has, so its stale residue is never taken for the user)
+        else:
+            self._pending = (lag, hint_ms)  # moved once no echo is arriving: never under a reply
+
+    def _realign(self) -> None:
+        """Hold the reference back by the new lag, with cancellers that start learning afresh."""
+        lag, hint_ms = self._pending
+        self._pending = None
+        self._set_lag(lag)
+        self._heard_s = 0.0  # the cancellers see a new echo path: learn it before trusting them
+        if self._aec_cfg is not None:
+            self._aec = create_echo_canceller(self._aec_cfg)
+        self._aec.set_delay_hint_ms(hint_ms)
+        if self._barge:
+            self._barge.reset()
+
+    def _set_lag(self, lag: int) -> None:
+        """Hold the reference back by `lag` samples (negative: hand it over ahead of its echo)."""
+        self._lag = lag
+        self._align.lead = max(-lag, 0)
+
+    def _cancel(self, item: Captured, pos: float) -> tuple[np.ndarray, BargeInFrame | None, bool]:
+        """Both cancellers on one mic frame with its time-aligned reference; also: is echo arriving?"""
+        if self._delay.push(self._align.read(pos), item.samples):
+            self._set_delay(self._delay.delay_s)
+        if self._pending and self._since_render_s >= self._echo_window_s():
+            self._realign()
+        ref = self._align.read(pos - self._lag)
+        self._aec.render(ref)
+        clean = self._aec.capture(item.samples)
+        barge = None
+        if self._barge:
+            self._barge.render(ref)
+            barge = self._barge.capture(item.samples)
+        self._since_render_s += _FRAME_S
+        if np.max(np.abs(ref)) > _AUDIBLE:
+            self._heard_s += _FRAME_S
+            self._since_render_s = 0.0
+        return clean, barge, self._since_render_s < self._echo_window_s()
+
+    def _process(self, item: Captured, pos: float) -> list[FrontEndEvent]:
         if self._t0 is None:
             self._t0 = item.t
-        clean = self._aec.capture(item.samples)
-        barge = self._barge.capture(item.samples) if self._barge else None
-        self._since_render_s += _FRAME_S
-        playing = self._since_render_s < _RENDER_ACTIVE_S
+        clean, barge, playing = self._cancel(item, pos)
         self.last_probability = main = self._vad.probability(clean)
-        if playing and self._heard_s < self._aec.converge_s:
+        measured = not self._pending and (self._delay.delay_s is not None or self._heard_s >= _UNMEASURED_S
+                                          or not self._aec.converge_s)
+        converged = measured and self._heard_s >= self._aec.converge_s
+        if playing and not converged:
             self.last_probability = 0.0
         elif playing and barge:
             self.last_probability = max(self.last_probability, barge.probability)
@@ -131,7 +228,10 @@ class FrontEnd:
 
     def finish(self) -> list[FrontEndEvent]:
         """End of stream: emit the utterance in progress, if any."""
-        return self._handle(self._endpointer.finish())
+        events: list[FrontEndEvent] = []
+        for frame, pos in self._align.flush():
+            events += self._process(frame, pos)
+        return events + self._handle(self._endpointer.finish())
 
     def _handle(self, events: list) -> list[FrontEndEvent]:
         out: list[FrontEndEvent] = []

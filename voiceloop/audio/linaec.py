@@ -15,8 +15,9 @@ foreground filter that produces the output and only takes the background's weigh
 background cancels clearly better. During double-talk the background's error holds the user's
 voice plus its own misadjustment, so it never wins and the foreground stays put.
 
-Reference pairing is the speexdsp one: each captured frame takes the oldest rendered frame not
-yet used, which keeps the callbacks' order and so a fixed delay the filter can learn.
+Reference pairing: in the front end each captured frame comes right after its own reference frame
+(paired by time and held back by the measured echo delay, `align`/`echodelay`), so the FIFO below
+holds one frame; used alone it pairs each capture with the oldest rendered frame not yet used.
 """
 
 from __future__ import annotations

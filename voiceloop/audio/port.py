@@ -1,11 +1,13 @@
 """The device-side boundary: one object that both hears (mic) and speaks (speaker).
 
-Real sound devices (`voiceloop.audio.devices`) and the simulated room (`voiceloop.audio.simroom`)
+Real sound devices (`voiceloop.audio.devices`) and the tests' simulated room (`tests/support/simroom.py`)
 both implement `AudioPort`, so the front end and the assistant never know which one they drive.
 
 Captured and rendered frames arrive on one stream, in the order the device callbacks produced
-them: the echo canceller then sees each played frame as the speaker actually rendered it, rather
-than pairing mic frame k with played frame k (which loses 20-30 dB of cancellation on drift).
+them. Each carries `at`, when its first sample passed the converter (PortAudio's ADC/DAC time, on
+the host's clock), so the front end pairs every mic frame with what the speaker was playing at
+that moment (`audio.align`), whatever the two clocks and callback patterns do. A port that cannot
+tell leaves `at` None, and the sample clocks `t` stand in.
 """
 
 from __future__ import annotations
@@ -23,14 +25,16 @@ class Captured:
 
     samples: np.ndarray
     t: float
+    at: float | None = None  # when its first sample was captured (ADC time), host clock seconds
 
 
 @dataclass(frozen=True, slots=True)
 class Rendered:
-    """One 10 ms frame the speaker actually played (silence included while idle)."""
+    """One 10 ms frame the speaker actually played (silence included while idle); `t` on the speaker's sample clock."""
 
     samples: np.ndarray
     t: float
+    at: float | None = None  # when its first sample leaves the speaker (DAC time), host clock seconds
 
 
 class AudioPort(Protocol):

@@ -33,11 +33,6 @@ class StreamResampler:
     def identity(self) -> bool:
         return self._up == self._down
 
-    @property
-    def delay_s(self) -> float:
-        """Group delay the filter adds, in seconds (the same for every block)."""
-        return 0.0 if self.identity else _HALF_TAPS * max(self._up, self._down) / (self._up * self.src_rate)
-
     def reset(self) -> None:
         """Forget the history (after a gap or a flush, so stale audio does not leak into new audio)."""
         self._hist = np.zeros(self._taps - 1, dtype=np.float32)

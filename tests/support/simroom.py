@@ -6,7 +6,11 @@ with a scripted user (real recordings through their own room response) and pink 
 records ground truth — when the user spoke, and what the speaker actually played — so tests can
 score endpointing and barge-in against it.
 
-Clock: a sample clock, t = frame index x 10 ms. `speed` 1.0 paces frames in real time (for
+Clocks: the mic's sample clock is the room's time, t = frame index x 10 ms. The speaker may run on
+its own crystal (`clock_ppm`, + = faster): it then renders (1 + ppm 1e-6) frames per mic frame, and
+the mic hears its output stretched accordingly (band-limited interpolation), as with a USB mic
+and a separate speaker. Every frame carries `at`, when it passed the converter on the mic's clock,
+as PortAudio's ADC/DAC times would report it. `speed` 1.0 paces frames in real time (for
 end-to-end runs against real servers); 0 produces them as fast as the consumer pulls (DSP tests),
 yielding to the loop each frame so `play()` callers keep up.
 
@@ -23,13 +27,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from support.rir import apply_room, synth_rir
 from voiceloop.audio.frames import FRAME_SAMPLES, SAMPLE_RATE
 from voiceloop.audio.port import Captured, Rendered
-from voiceloop.audio.rir import apply_room, synth_rir
 
 _FRAME_S = FRAME_SAMPLES / SAMPLE_RATE
 _NOISE_LOOP_S = 8.0
 _TRUTH_OVER_FLOOR_DB = 8.0
+_HISTORY = 400 * FRAME_SAMPLES  # speaker samples kept for the echo path (4 s: delay up to 1 s plus drift)
+_SINC_HALF = 16  # taps each side of the band-limited interpolator used with clock drift
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +46,7 @@ class RoomSpec:
 
     rt60_s: float = 0.3
     delay_s: float = 0.05  # bulk echo delay: output buffering + converters + air
+    clock_ppm: float = 0.0  # speaker clock against the mic clock, parts per million (+ = speaker fast)
     echo_gain_db: float = 6.0
     speech_dbfs: float = -32.0  # leaves headroom: echo 6 dB up must not clip
     snr_db: float | None = None  # pink noise relative to speech_dbfs; None = no added noise
@@ -98,12 +105,18 @@ class SimulatedRoom:
     def __init__(self, spec: RoomSpec = RoomSpec(), script: Sequence[tuple[float, np.ndarray]] = ()):
         if not 0 <= spec.delay_s <= 1.0:
             raise ValueError(f"delay_s={spec.delay_s}: expected 0..1 s of bulk echo delay")
+        if not -5000 <= spec.clock_ppm <= 5000:
+            raise ValueError(f"clock_ppm={spec.clock_ppm}: expected -5000..5000 ppm between speaker and mic clocks")
         self.spec = spec
         self.truth = RoomTruth()
         self._echo_rir = synth_rir(spec.rt60_s, seed=spec.seed)
-        self._delay = int(round(spec.delay_s * SAMPLE_RATE))
+        self._delay = spec.delay_s * SAMPLE_RATE
+        self._ratio = 1.0 + spec.clock_ppm * 1e-6  # speaker samples per mic sample
         self._echo_gain = np.float32(10 ** (spec.echo_gain_db / 20))
-        self._echo_tail = np.zeros(self._delay + len(self._echo_rir) + FRAME_SAMPLES, dtype=np.float32)
+        self._echo_tail = np.zeros(len(self._echo_rir) + FRAME_SAMPLES, dtype=np.float32)
+        self._played = np.zeros(_HISTORY, dtype=np.float32)  # ring of speaker output, by speaker sample
+        self._spk_n = 0  # speaker frames rendered
+        self._last_loud = -1  # last speaker sample index that was not silent
         self._near = self._build_near(script)
         self._noise = self._build_noise()
         self._queue: deque[np.ndarray] = deque()
@@ -190,9 +203,13 @@ class SimulatedRoom:
                 await asyncio.sleep(max(0.0, t_start + self.now / self.spec.speed - loop.time()))
             else:
                 await asyncio.sleep(0)
-            out = self._render_frame()
-            rendered.append(Rendered(out, self.now))
-            captured.append(Captured(self._mic_frame(out), self.now))
+            while self._spk_n < (self._tick + 1) * self._ratio - 1e-9:  # speaker frames due by this frame's end
+                played_at = self._spk_n * _FRAME_S / self._ratio
+                out = self._render_frame(played_at)
+                self._store(out)
+                rendered.append(Rendered(out, self._spk_n * _FRAME_S, played_at))
+                self._spk_n += 1
+            captured.append(Captured(self._mic_frame(), self.now, self.now))
             self._tick += 1
             if len(rendered) >= self.spec.render_block:
                 for item in rendered:
@@ -203,7 +220,7 @@ class SimulatedRoom:
                     yield item
                 captured.clear()
 
-    def _render_frame(self) -> np.ndarray:
+    def _render_frame(self, now: float) -> np.ndarray:
         out = np.zeros(FRAME_SAMPLES, dtype=np.float32)
         filled = 0
         while filled < FRAME_SAMPLES and self._queue:
@@ -220,9 +237,9 @@ class SimulatedRoom:
             self._rendered += filled
             self._changed.set()
             if self._span_start is None:
-                self._span_start = self.now
+                self._span_start = now
             if not self._queue:
-                self._end_span(self.now + filled / SAMPLE_RATE, interrupted=False)
+                self._end_span(now + filled / SAMPLE_RATE, interrupted=False)
         return out
 
     def _end_span(self, end_t: float, interrupted: bool) -> None:
@@ -230,11 +247,41 @@ class SimulatedRoom:
             self.truth.playback.append(PlaybackSpan(self._span_start, end_t, interrupted))
             self._span_start = None
 
-    def _mic_frame(self, played: np.ndarray) -> np.ndarray:
+    def _store(self, out: np.ndarray) -> None:
+        i = (self._spk_n * FRAME_SAMPLES) % _HISTORY
+        self._played[i:i + FRAME_SAMPLES] = out
+        loud = np.flatnonzero(out)
+        if len(loud):
+            self._last_loud = self._spk_n * FRAME_SAMPLES + int(loud[-1])
+
+    def _echo_source(self) -> np.ndarray:
+        """What the speaker emits during this mic frame, `delay_s` earlier, on the mic's clock."""
+        written = self._spk_n * FRAME_SAMPLES
+        pos = (self._tick * FRAME_SAMPLES + np.arange(FRAME_SAMPLES) - self._delay) * self._ratio
+        if pos[-1] < 0 or pos[0] - _SINC_HALF > self._last_loud:
+            return np.zeros(FRAME_SAMPLES, dtype=np.float32)
+        if self._ratio == 1.0 and self._delay == int(self._delay):
+            idx, frac = pos.astype(np.int64), None
+            taps = np.zeros(1, dtype=np.int64)
+        else:
+            idx = np.floor(pos).astype(np.int64)
+            frac = pos - idx
+            taps = np.arange(-_SINC_HALF + 1, _SINC_HALF + 1)
+        where = idx[:, None] + taps[None, :]
+        valid = (where >= 0) & (where < written) & (where >= written - _HISTORY)
+        x = np.where(valid, self._played[where % _HISTORY], 0.0)
+        if frac is None:
+            return x[:, 0].astype(np.float32)
+        d = frac[:, None] - taps[None, :]
+        kernel = np.sinc(d) * (0.5 + 0.5 * np.cos(np.pi * d / _SINC_HALF))  # Hann-windowed sinc
+        return np.sum(x * kernel, axis=1).astype(np.float32)
+
+    def _mic_frame(self) -> np.ndarray:
         tail = self._echo_tail
-        if played.any():
-            wet = np.convolve(played, self._echo_rir) * self._echo_gain
-            tail[self._delay:self._delay + len(wet)] += wet
+        dry = self._echo_source()
+        if dry.any():
+            wet = np.convolve(dry, self._echo_rir) * self._echo_gain
+            tail[:len(wet)] += wet
         mic = tail[:FRAME_SAMPLES].copy()
         tail[:-FRAME_SAMPLES] = tail[FRAME_SAMPLES:]
         tail[-FRAME_SAMPLES:] = 0.0

@@ -1,0 +1,174 @@
+"""The Paraformer engine on onnxruntime: VAD segments -> SeACo-Paraformer -> punctuation -> sentences.
+
+Same `AsrEngine` interface and, on the same weights, the same sentences as the torch path
+(`voiceloop.asr.paraformer`), because it follows funasr's `AutoModel.inference_with_vad` step by
+step: each VAD segment is recognised alone (funasr does the same on CPU), the segment texts are
+joined and punctuated once, and sentences are cut at the punctuation with the token times. No
+torch or funasr is imported: start-up takes well under a second and memory is the graphs' size.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from voiceloop.asr.base import EngineInfo, ModelInfo, Transcript
+from voiceloop.asr.onnx_paraformer import OnnxParaformer, Recognised
+from voiceloop.asr.onnx_punc import OnnxPunc
+from voiceloop.asr.onnx_vad import OnnxVad
+from voiceloop.asr.paraformer import _parse_results, hotword_argument
+from voiceloop.audio.frames import SAMPLE_RATE
+from voiceloop.config import AsrConfig
+
+log = logging.getLogger(__name__)
+
+_PUNC_SYMBOLS = ("，", "。", "？", "、")  # funasr's timestamp_sentence: ids 2..5
+
+
+class OnnxParaformerEngine:
+    """Loaded ONNX graphs. `transcribe` blocks; concurrent calls are safe (onnxruntime sessions are
+    thread-safe and no call leaves state behind), which is what `transcribe --jobs` uses."""
+
+    name = "paraformer"
+
+    def __init__(self, cfg: AsrConfig, paths: dict[str, Path], names: dict[str, str], quantize: bool):
+        started = time.perf_counter()
+        self._cfg, self._paths, self._names = cfg, paths, names
+        threads = cfg.threads or os.cpu_count() or 1
+        self._asr = OnnxParaformer(paths["asr"], quantize, threads)
+        self._vad = OnnxVad(paths["vad"], quantize, threads) if "vad" in paths else None
+        self._punc = OnnxPunc(paths["punc"], quantize, threads) if "punc" in paths and self._vad else None
+        self._device = f"cpu (onnxruntime, {'int8' if quantize else 'fp32'})"
+        if cfg.hotwords and not self._asr.seaco:
+            log.warning("asr.hotwords set, but %s is not a SeACo-Paraformer model: hotwords are ignored",
+                        names["asr"])
+        log.info("paraformer (onnx, %s) loaded in %.2f s with %d threads (%s)", "int8" if quantize else "fp32",
+                 time.perf_counter() - started, threads, ", ".join(f"{r}={p}" for r, p in paths.items()))
+
+    def transcribe(self, samples: np.ndarray, hotwords: tuple[str, ...] = ()) -> Transcript:
+        started = time.perf_counter()
+        audio = np.ascontiguousarray(samples, dtype=np.float32).reshape(-1)
+        duration_s = audio.size / SAMPLE_RATE
+        words = hotword_argument((*self._cfg.hotwords, *hotwords)).split() if self._asr.seaco else []
+        results = self._run(audio, self._asr.hotword_ids(tuple(words)) if words else None) if audio.size else []
+        text, sentences = _parse_results(results, int(duration_s * 1000))
+        return Transcript(text=text, sentences=sentences, duration_s=duration_s,
+                          processing_s=time.perf_counter() - started, engine=self.name, model=self._names["asr"])
+
+    def info(self) -> EngineInfo:
+        return EngineInfo(self.name, self._device, tuple(
+            ModelInfo(role, self._names[role], str(path)) for role, path in self._paths.items()))
+
+    def _run(self, audio: np.ndarray, hotword_ids: list[list[int]] | None) -> list[dict[str, Any]]:
+        """funasr-shaped result dicts, so the torch path's result parsing applies unchanged."""
+        if self._vad is None:
+            return [_segment_result(self._asr.recognise(audio, hotword_ids), 0)]
+        segments = self._vad.segments(audio)
+        if not segments:
+            return []
+        per_segment = []
+        for start_ms, end_ms in segments:
+            piece = audio[int(start_ms * 16): min(int(end_ms * 16), audio.size)]
+            per_segment.append(_segment_result(self._asr.recognise(piece, hotword_ids), start_ms))
+        return _combine(per_segment, segments, self._punc)
+
+
+def _segment_result(rec: Recognised, offset_ms: int) -> dict[str, Any]:
+    words, times = postprocess(rec.tokens, rec.times_ms)
+    if times is None:
+        return {"text": _join_words(words)}
+    return {"text": " ".join(words), "timestamp": [[s + offset_ms, e + offset_ms] for s, e in times]}
+
+
+def postprocess(tokens: tuple[str, ...], times) -> tuple[list[str], list[tuple[int, int]] | None]:
+    """Tokens -> words: specials dropped, `@@` BPE pieces joined; times follow the words."""
+    words: list[str] = []
+    spans: list[tuple[int, int]] = []
+    piece, piece_start = "", None
+    for i, token in enumerate(tokens):
+        if token in ("<s>", "</s>", "<unk>", "<OOV>"):
+            continue
+        start, end = times[i] if times else (0, 0)
+        if token.endswith("@@"):
+            piece += token[:-2]
+            piece_start = start if piece_start is None else piece_start
+            continue
+        words.append(piece + token)
+        spans.append((piece_start if piece_start is not None else start, end))
+        piece, piece_start = "", None
+    if piece:
+        words.append(piece)
+        spans.append((piece_start or 0, spans[-1][1] if spans else 0))
+    return words, (spans if times is not None else None)
+
+
+def _join_words(words: list[str]) -> str:
+    text = ""
+    for word in words:
+        text += (" " if text and word.isascii() and text[-1].isascii() else "") + word
+    return text
+
+
+def _join_texts(texts: list[str]) -> str:
+    """funasr's `_join_vad_texts`: no space between two Chinese chunks, one otherwise."""
+    cleaned = [t.strip() for t in texts if t.strip()]
+    joined = cleaned[0] if cleaned else ""
+    for text in cleaned[1:]:
+        cjk = "\u3400" <= joined[-1] <= "\u9fff" and "\u3400" <= text[0] <= "\u9fff"
+        joined += ("" if cjk else " ") + text
+    return joined
+
+
+def _combine(results: list[dict[str, Any]], segments: list[tuple[int, int]], punc: OnnxPunc | None):
+    text = " ".join(r["text"] for r in results)
+    if not text.strip():
+        return []
+    times = [t for r in results for t in r.get("timestamp", [])]
+    combined: dict[str, Any] = {"text": text, "timestamp": times}
+    if punc is None:
+        return [combined]
+    punc_text = _join_texts([r["text"] for r in results])
+    marks = punc.punctuate(punc.words(punc_text))
+    if len(marks) != len(times) or not times:
+        combined["sentence_info"] = _segment_sentences(results, segments)
+    else:
+        combined["sentence_info"] = _sentences(marks, times, punc_text)
+    return [combined]
+
+
+def _segment_sentences(results: list[dict[str, Any]], segments: list[tuple[int, int]]) -> list[dict[str, Any]]:
+    """One sentence per VAD segment (funasr's fallback when punctuation and times do not align)."""
+    out = []
+    for result, (seg_start, seg_end) in zip(results, segments):
+        if result["text"].strip():
+            times = result.get("timestamp") or []
+            out.append({"text": result["text"], "start": times[0][0] if times else seg_start,
+                        "end": times[-1][1] if times else seg_end})
+    return out
+
+
+def _sentences(marks: list[int], times: list[list[int]], text: str) -> list[dict[str, Any]]:
+    """funasr's `timestamp_sentence`: a sentence ends at every mark > 1; words come from `text.split()`."""
+    out: list[dict[str, Any]] = []
+    words = text.split()
+    sentence, start, end = "", None, times[0][1]
+    for i in range(max(len(marks), len(times), len(words))):
+        mark = marks[i] if i < len(marks) else 1
+        stamp = times[i] if i < len(times) else None
+        word = words[i] if i < len(words) else None
+        if start is None and stamp is not None:
+            start = stamp[0]
+        if word is not None:
+            latin = word[0].isascii() and word[0].isalpha() or (sentence and sentence[-1].isascii()
+                                                                 and sentence[-1].isalpha())
+            sentence += (" " if latin else "") + word
+        end = stamp[1] if stamp is not None else end
+        if mark > 1:
+            out.append({"text": sentence + _PUNC_SYMBOLS[mark - 2], "start": start, "end": end})
+            sentence, start = "", None
+    return out
