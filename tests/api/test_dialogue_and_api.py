@@ -13,7 +13,7 @@ from voiceloop.api.context import ApiContext, Engines
 from voiceloop.api.server import api_server, bind_socket
 from voiceloop.asr.base import Transcript
 from voiceloop.audio.decode import decode_file
-from voiceloop.audio.simroom import RoomSpec, SimulatedRoom
+from support.simroom import RoomSpec, SimulatedRoom
 from voiceloop.config import ApiConfig, AsrConfig, Config, LlmConfig, TtsConfig, WhisperConfig
 from voiceloop.daemon import serve
 from voiceloop.hotwords import HotwordStore
