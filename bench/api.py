@@ -10,8 +10,10 @@ service jobs at most), and the requests come through the official `openai` clien
 1. The dialogue's ASR time: a 5 s utterance submitted at DIALOGUE priority, as the turn loop
    does, when idle and while a long upload (--upload-s, default 10 minutes) is transcribed.
    Turns come 1-4 s apart (random, seeded), as a conversation's do (the user speaks, the reply
-   plays); `--gap-s 0.3` submits them back to back instead, which lands each one just after an
-   upload segment started (the worst case: a whole segment's wait every time).
+   plays); `--gap-s 0.3` submits them back to back instead. Each turn first "speaks" for the
+   clip's length with the scheduler held, as the front end's speech onset does in the daemon
+   (`Assistant._on_speech_start`), so the upload's segments pause while the user talks and the
+   turn waits at most for the segment already running; `--no-hold` measures without that.
    Target: mean while loaded <= 1.5x idle.
 2. Requests per second and p50/p95 latency for a 5 s clip with 1, 4 and 16 concurrent clients
    (503 answers when the queue is full are counted, not retried).
@@ -51,9 +53,12 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def dialogue_calls(api, clip, until: threading.Event | None, count: int, gaps) -> list[tuple[float, float]]:
-    """ASR of `clip` through the shared scheduler at DIALOGUE priority, as the turn loop submits it.
-    Returns (total, inference) seconds per call: total - inference is the wait for the engine."""
+def dialogue_calls(api, clip, until: threading.Event | None, count: int, gaps, hold: bool = True
+                   ) -> list[tuple[float, float]]:
+    """ASR of `clip` through the shared scheduler at DIALOGUE priority, as the turn loop submits it,
+    after the user's speech (the clip's length) with service jobs held back from its onset.
+    Returns (total, inference) seconds per call from the end of speech: total - inference is the
+    wait for the engine."""
     from voiceloop.scheduler import Priority
 
     engines = api.ctx.engines
@@ -65,6 +70,9 @@ def dialogue_calls(api, clip, until: threading.Event | None, count: int, gaps) -
 
     calls = []
     while (len(calls) < count) if until is None else not until.is_set():
+        if hold:
+            api.loop.call_soon_threadsafe(engines.asr_jobs.hold, 30.0)
+        time.sleep(len(clip) / 16000)  # the user speaking
         started = time.perf_counter()
         inference = asyncio.run_coroutine_threadsafe(
             engines.asr_jobs.run(recognise, priority=Priority.DIALOGUE), api.loop).result()
@@ -81,8 +89,8 @@ def summary(label: str, calls: list[tuple[float, float]]) -> str:
             f"max {max(wait):.3f})")
 
 
-def measure_dialogue(api, client, clip, upload: bytes, upload_s: float, gaps) -> None:
-    idle = dialogue_calls(api, clip, None, 10, gaps)
+def measure_dialogue(api, client, clip, upload: bytes, upload_s: float, gaps, hold: bool = True) -> None:
+    idle = dialogue_calls(api, clip, None, 10, gaps, hold)
     done = threading.Event()
     result = {}
 
@@ -95,10 +103,10 @@ def measure_dialogue(api, client, clip, upload: bytes, upload_s: float, gaps) ->
     jobs_before = api.ctx.engines.asr_jobs.stats().jobs_done
     worker = threading.Thread(target=transcribe_upload)
     worker.start()
-    loaded = dialogue_calls(api, clip, done, 0, gaps)
+    loaded = dialogue_calls(api, clip, done, 0, gaps, hold)
     worker.join()
     jobs = api.ctx.engines.asr_jobs.stats().jobs_done - jobs_before - len(loaded)
-    idle_after = dialogue_calls(api, clip, None, 10, gaps)
+    idle_after = dialogue_calls(api, clip, None, 10, gaps, hold)
     idle_all = idle + idle_after
     ratio = statistics.mean(c[0] for c in loaded) / statistics.mean(c[0] for c in idle_all)
     # The same calls' own inference time, under the same machine load: what queueing alone adds.
@@ -145,6 +153,8 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=32, help="requests per concurrency level (about)")
     parser.add_argument("--gap-s", type=float, default=None,
                         help="fixed pause between dialogue turns (default: random 1-4 s)")
+    parser.add_argument("--no-hold", action="store_true",
+                        help="don't hold service jobs back while the user speaks (how it was before)")
     args = parser.parse_args()
 
     import openai
@@ -179,7 +189,7 @@ def main() -> int:
         client = openai.OpenAI(base_url=api.url + "/v1", api_key="x", max_retries=0, timeout=1200)
         rng = random.Random(0)
         gaps = (lambda: args.gap_s) if args.gap_s is not None else (lambda: rng.uniform(1.0, 4.0))
-        measure_dialogue(api, client, clip, upload, args.upload_s, gaps)
+        measure_dialogue(api, client, clip, upload, args.upload_s, gaps, not args.no_hold)
         print("\n2. POST /v1/audio/transcriptions, 5 s clip (FLAC), openai client")
         for clients in (1, 4, 16):
             measure_concurrency(api, clip_bytes, clients, max(2, args.requests // clients))

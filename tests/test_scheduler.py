@@ -104,3 +104,33 @@ async def test_exception_in_job_frees_the_engine():
         await sched.run(boom)
     assert await sched.run(lambda: 42) == 42
     sched.close()
+
+
+async def test_hold_keeps_service_jobs_back_until_the_utterance_arrives():
+    """While the user speaks, no new upload segment starts; their turn then runs first."""
+    sched, log, active = EngineScheduler("asr"), [], []
+    sched.hold(10.0)
+    uploads = [asyncio.create_task(sched.run(_job(log, f"upload-{i}", 0.05, active))) for i in range(2)]
+    await asyncio.sleep(0.2)
+    assert log == [] and sched.stats().waiting_service == 2, "a service job started during the hold"
+    assert await sched.run(_job(log, "turn", 0.01, active), priority=Priority.DIALOGUE) == "turn"
+    await asyncio.gather(*uploads)
+    assert log == ["turn", "upload-0", "upload-1"]
+    sched.close()
+
+
+async def test_hold_lets_the_job_in_flight_finish_and_ends_by_unhold_or_timeout():
+    sched, log, active = EngineScheduler("asr"), [], []
+    running = asyncio.create_task(sched.run(_job(log, "segment-1", 0.1, active)))
+    await asyncio.sleep(0.02)
+    sched.hold(10.0)
+    nxt = asyncio.create_task(sched.run(_job(log, "segment-2", 0.01, active)))
+    await running
+    await asyncio.sleep(0.1)
+    assert log == ["segment-1"] and not nxt.done()
+    sched.unhold()  # the sound was a cough
+    await nxt
+    assert log == ["segment-1", "segment-2"]
+    sched.hold(0.05)  # a hold that nobody ends expires by itself
+    assert await asyncio.wait_for(sched.run(_job(log, "segment-3", 0.01, active)), 1.0) == "segment-3"
+    sched.close()

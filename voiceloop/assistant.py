@@ -131,7 +131,12 @@ class Assistant:
         return turn if turn is not None and turn.task is not None and not turn.task.done() else None
 
     def _on_speech_start(self) -> None:
-        """Silence the reply first; whether this is a barge-in or a continuation is decided later."""
+        """Silence the reply first; whether this is a barge-in or a continuation is decided later.
+
+        Uploads and Wyoming jobs start no new segment on the shared engine meanwhile, so this
+        utterance's recognition waits at most for the segment already running.
+        """
+        self._s.asr_jobs.hold(self._cfg.vad.max_utterance_s + 1.0)
         turn = self._busy()
         if turn is None or turn.held is not None:
             return
@@ -144,6 +149,7 @@ class Assistant:
 
     def _on_speech_discarded(self) -> None:
         """A cough or a knock, not speech: the reply plays on from where it stopped."""
+        self._s.asr_jobs.unhold()
         turn = self._busy()
         if turn is not None and turn.held is not None:
             turn.held = None
@@ -156,6 +162,7 @@ class Assistant:
             if turn.held is None:  # no onset paused it (barge-in off, or the onset fell in a gap)
                 if turn.playout.heard_s() >= _HEARD_S and not self._cfg.dialogue.barge_in:
                     log.info("ignoring an utterance while replying (dialogue.barge_in is off)")
+                    self._s.asr_jobs.unhold()
                     return
                 turn.held = turn.playout.pause() >= _HEARD_S
             if turn.held:

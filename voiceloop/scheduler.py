@@ -3,7 +3,9 @@
 A model is loaded once and runs one inference at a time on its own worker thread. Jobs wait in a
 priority queue: the spoken dialogue goes first, so the person at the desk never waits behind an
 upload for more than the one inference already running. Long work (a 10-minute upload) must be
-submitted segment by segment for that bound to hold. Service jobs beyond `max_waiting` are
+submitted segment by segment for that bound to hold, and `hold()` (called when the user starts
+speaking) starts no new service job until the utterance's own job arrives, so the turn waits at
+most for the remainder of the segment already running while the user talks. Service jobs beyond `max_waiting` are
 refused with `EngineBusy`, which the ways in turn into 503 + Retry-After or a protocol error.
 """
 
@@ -65,6 +67,7 @@ class EngineScheduler:
         self._running = False
         self._done = 0
         self._busy_s = 0.0
+        self._hold: asyncio.TimerHandle | None = None  # set while the dialogue holds service jobs back
 
     async def run(self, fn: Callable[..., T], *args, priority: Priority = Priority.SERVICE, **kwargs) -> T:
         await self._acquire(priority)
@@ -85,6 +88,23 @@ class EngineScheduler:
         cfut.add_done_callback(finished)
         return await asyncio.wrap_future(cfut)
 
+    def hold(self, for_s: float) -> None:
+        """Start no service job until a dialogue job arrives, `unhold()`, or `for_s` seconds pass."""
+        if self._hold is not None:
+            self._hold.cancel()
+        self._hold = asyncio.get_running_loop().call_later(for_s, self.unhold)
+
+    def unhold(self) -> None:
+        """Let waiting service jobs start again (the user's sound was discarded, or the hold expired)."""
+        self._clear_hold()
+        if not self._running:
+            self._release(0.0)
+
+    def _clear_hold(self) -> None:
+        if self._hold is not None:
+            self._hold.cancel()
+            self._hold = None
+
     def stats(self) -> SchedulerStats:
         waiting = [p for p, _, f in self._heap if not f.done()]
         return SchedulerStats(self.name, self._running, waiting.count(Priority.DIALOGUE),
@@ -94,7 +114,9 @@ class EngineScheduler:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     async def _acquire(self, priority: Priority) -> None:
-        if not self._running:
+        if priority == Priority.DIALOGUE:
+            self._clear_hold()  # the utterance is here: it goes first, service jobs follow it
+        if not self._running and (priority == Priority.DIALOGUE or self._hold is None):
             self._running = True
             return
         if priority != Priority.DIALOGUE:
@@ -115,8 +137,14 @@ class EngineScheduler:
             self._done += 1
             self._busy_s += busy_s
         while self._heap:
-            _, _, fut = heapq.heappop(self._heap)
-            if not fut.done():
-                fut.set_result(None)
-                return
+            priority, _, fut = self._heap[0]
+            if fut.done():
+                heapq.heappop(self._heap)
+                continue
+            if priority != Priority.DIALOGUE and self._hold is not None:
+                break  # held back for the user who is speaking; `unhold` or their job restarts it
+            heapq.heappop(self._heap)
+            self._running = True
+            fut.set_result(None)
+            return
         self._running = False
