@@ -179,7 +179,9 @@ async def test_a_barge_in_with_a_pause_reaches_the_llm_whole(tmp_path, whisper_a
     onset_2 = 14.0
     room = SimulatedRoom(RoomSpec(speed=1.0, duration_s=27.0, echo_gain_db=ECHO_GAIN_DB),
                          script=[(0.5, decode_file(ZH / USER_2)), (onset_2, with_pause(decode_file(ZH / PAUSED), 0.7))])
-    async with OpenAIServer(Script(deltas=LONG_REPLY, delta_delay_s=1.2), Script(deltas=("明白了。",))) as srv:
+    # The reply streams for 18 s, so it is still being written when the interruption's first clause
+    # ends (about 17 s in) however fast the box recognises the first utterance.
+    async with OpenAIServer(Script(deltas=LONG_REPLY, delta_delay_s=2.0), Script(deltas=("明白了。",))) as srv:
         await _run_room(_config(tmp_path, srv.base_url, whisper_base_dir), room, whisper_asr)
 
     first, *_, final = _chats(srv)

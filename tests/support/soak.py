@@ -114,7 +114,7 @@ async def run_soak(asr: AsrEngine, clips: Sequence[np.ndarray], turns: int, samp
     samples: list[Sample] = []
     with ThreadedOpenAIServer(Script(deltas=REPLY)) as llm:
         cfg = Config(llm=LlmConfig(base_url=llm.base_url, model="soak", first_token_timeout_s=10),
-                     tts=tts, dialogue=DialogueConfig(turn_log=str(work_dir / "turns.jsonl")))
+                     tts=tts, dialogue=DialogueConfig(turn_log=str(work_dir / "turns.jsonl"), log_transcripts=True))
         def on_event(event) -> None:
             if isinstance(event, TurnFinished):
                 finished.put_nowait(event.record)
