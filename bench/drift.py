@@ -68,13 +68,7 @@ async def run(args) -> None:
     front = EnergyFrontEnd(Config(aec=AecConfig(noise_suppression=False)),
                            [(t, t + len(reply) / 16000 + args.delay + 0.3) for t in starts])
 
-    async def assistant() -> None:
-        for t in starts:
-            while room.now < t:
-                await asyncio.sleep(0)
-            await room.play(reply)
-
-    task = asyncio.create_task(assistant())
+    task = asyncio.create_task(room.play_at([(t, reply) for t in starts]))
     onsets, wall = [], time.perf_counter()
     async for ev in frontend_events(room.frames(), front):
         if isinstance(ev, SpeechStarted):

@@ -68,13 +68,7 @@ async def _two_replies(spec: RoomSpec, first: np.ndarray, second: np.ndarray, us
     room = SimulatedRoom(spec, [(second_at + USER_AT_S, user)])
     front, events = RecordingFrontEnd(CFG), []
 
-    async def assistant() -> None:
-        await room.play(first)
-        while room.now < second_at:
-            await asyncio.sleep(0)
-        await room.play(second)
-
-    task = asyncio.create_task(assistant())
+    task = asyncio.create_task(room.play_at([(0.0, first), (second_at, second)]))
     async for ev in frontend_events(room.frames(), front):
         if isinstance(ev, SpeechStarted):
             room.clear()
@@ -118,13 +112,7 @@ async def test_clocks_slipping_for_minutes_keep_cancelling_and_hearing_the_user(
     room = SimulatedRoom(spec, [(starts[-1] + USER_AT_S, clip(USER_CLIPS[0]))])
     front, onsets = RecordingFrontEnd(CFG), []
 
-    async def assistant() -> None:
-        for t in starts:
-            while room.now < t:
-                await asyncio.sleep(0)
-            await room.play(espeak_reply)
-
-    task = asyncio.create_task(assistant())
+    task = asyncio.create_task(room.play_at([(t, espeak_reply) for t in starts]))
     async for ev in frontend_events(room.frames(), front):
         if isinstance(ev, SpeechStarted):
             onsets.append(room.now)

@@ -71,6 +71,15 @@ def dominant_hz(x: np.ndarray, rate: int) -> float:
     return float(np.argmax(spectrum) * rate / len(x))
 
 
+async def play_and_record(port, pulse, monitor: str, samples: np.ndarray) -> np.ndarray:
+    """Play `samples` through `port` and return what the PulseAudio `monitor` source heard of it."""
+    recorder = pulse.recorder(monitor)
+    await port.play(samples)
+    await asyncio.wait_for(port.wait_played(), 5)
+    await asyncio.sleep(0.3)  # the sink's own latency: let the tail reach the monitor
+    return recorder.stop()
+
+
 def sine(hz: float, seconds: float, amplitude: float = 0.5, rate: int = 16000) -> np.ndarray:
     return (amplitude * np.sin(2 * np.pi * hz * np.arange(int(seconds * rate)) / rate)).astype(np.float32)
 

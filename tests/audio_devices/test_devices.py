@@ -11,7 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from devices_support import Tap, assert_matches_piecewise, dominant_hz, locate, sine, tone_residual_db
+from devices_support import (Tap, assert_matches_piecewise, dominant_hz, locate, play_and_record, sine,
+                             tone_residual_db)
 from scipy.signal import fftconvolve
 
 from support.pulse import room_process
@@ -147,11 +148,7 @@ async def test_sound_server_restart_is_survived(pulse):
         before = len(tap.captured)
         await tap.wait_captured(before + 50, timeout_s=15)
         back_s = tap.captured[before][0] - restarted
-        recorder = pulse.recorder("speaker.monitor")
-        await port.play(sine(700, 0.5))
-        await asyncio.wait_for(port.wait_played(), 5)
-        await asyncio.sleep(0.3)
-        heard = recorder.stop()
+        heard = await play_and_record(port, pulse, "speaker.monitor", sine(700, 0.5))
     finally:
         await port.aclose()
     print(f"server restart: mic frames again {back_s:.2f} s after the server was back")

@@ -11,7 +11,7 @@ import logging
 import time
 
 import numpy as np
-from devices_support import Tap, dominant_hz, sine
+from devices_support import Tap, dominant_hz, play_and_record, sine
 
 from voiceloop.audio.devices import SoundDevicePort
 from voiceloop.audio.xruns import XrunReport
@@ -42,11 +42,7 @@ async def test_a_speaker_plugged_in_later_is_waited_for_and_used(pulse, monkeypa
         await asyncio.wait_for(port.opened(), 10)
         opened_s = time.monotonic() - plugged
         tap = Tap(port).start()
-        recorder = pulse.recorder("usbspeaker.monitor")
-        await port.play(sine(600, 0.6))
-        await asyncio.wait_for(port.wait_played(), 5)
-        await asyncio.sleep(0.3)
-        heard = recorder.stop()
+        heard = await play_and_record(port, pulse, "usbspeaker.monitor", sine(600, 0.6))
     finally:
         await port.aclose()
     stderr = capfd.readouterr().err

@@ -159,6 +159,13 @@ class SimulatedRoom:
         level = 10 ** ((self.spec.speech_dbfs - self.spec.snr_db) / 20)
         return (noise * level / np.sqrt(np.mean(noise**2))).astype(np.float32)
 
+    async def play_at(self, schedule: Sequence[tuple[float, np.ndarray]]) -> None:
+        """A scripted assistant: queue each reply once the room's clock reaches its time."""
+        for at, samples in schedule:
+            while self.now < at:
+                await asyncio.sleep(0)
+            await self.play(samples)
+
     async def play(self, samples: np.ndarray) -> None:
         data = np.asarray(samples, dtype=np.float32)
         if data.ndim != 1:

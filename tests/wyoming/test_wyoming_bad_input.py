@@ -28,6 +28,15 @@ async def still_served(srv) -> None:
         assert (await client.read_event()).type == "info"
 
 
+async def _expect_error(client, events, code: str, words: str) -> None:
+    """Send `events`; the answer must be an `error` with `code`, its text naming the problem."""
+    for event in events:
+        await client.write_event(event)
+    error = await client.read_event()
+    assert error.type == "error" and error.data["code"] == code, error
+    assert words in error.data["text"]
+
+
 @pytest.mark.parametrize("events, code, words", [
     ([Event("bogus-event")], "unknown-event", "unknown event type 'bogus-event'"),
     ([Event("select-program", {"name": "whisper"})], "unknown-program", "no program 'whisper' here"),
@@ -40,11 +49,7 @@ async def still_served(srv) -> None:
 ])
 async def test_a_bad_request_gets_an_error_and_the_connection_stays_usable(seaco_server, events, code, words):
     async with seaco_server.client() as client:
-        for event in events:
-            await client.write_event(event)
-        error = await client.read_event()
-        assert error.type == "error" and error.data["code"] == code, error
-        assert words in error.data["text"]
+        await _expect_error(client, events, code, words)
         await client.write_event(Describe().event())
         assert (await client.read_event()).type == "info"
 
@@ -58,11 +63,7 @@ async def test_a_bad_request_gets_an_error_and_the_connection_stays_usable(seaco
 ])
 async def test_a_broken_stream_gets_an_error_and_is_closed(seaco_server, events, code, words):
     async with seaco_server.client() as client:
-        for event in events:
-            await client.write_event(event)
-        error = await client.read_event()
-        assert error.type == "error" and error.data["code"] == code, error
-        assert words in error.data["text"]
+        await _expect_error(client, events, code, words)
         assert await next_event(client) is None
     await still_served(seaco_server)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import os
 
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -11,21 +10,13 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from voiceloop.api.errors import json_error
 from voiceloop.config import ApiConfig
 from voiceloop.errors import ConfigError
+from voiceloop.netaddr import is_loopback
 
 # Readable without a token: liveness, and the console's static files (they hold no data; the
 # console asks for the token and sends it with every API call).
 OPEN_PATHS = ("/health",)
 OPEN_PREFIXES = ("/console/",)
 OPEN_EXACT_GET = ("/", "/console", "/favicon.ico")
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def api_token(cfg: ApiConfig) -> str | None:

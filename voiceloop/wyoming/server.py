@@ -20,6 +20,7 @@ from wyoming.server import AsyncServer
 from voiceloop.asr.base import AsrEngine
 from voiceloop.config import Config, WyomingConfig
 from voiceloop.errors import ConfigError, VoiceloopError
+from voiceloop.netaddr import is_loopback
 from voiceloop.scheduler import EngineScheduler
 from voiceloop.tts.base import Synthesizer
 from voiceloop.wyoming.describe import build_info, served_voice
@@ -53,20 +54,11 @@ def check_uri(cfg: WyomingConfig) -> tuple[str, str | None, int | None]:
     if parsed.scheme != "tcp" or not parsed.hostname or port is None:
         raise ConfigError(f"wyoming.uri: {uri!r}: expected tcp://HOST:PORT (e.g. tcp://127.0.0.1:10300) "
                           f"or unix:///path/to/socket")
-    if not _is_loopback(parsed.hostname) and not cfg.allow_from:
+    if not is_loopback(parsed.hostname) and not cfg.allow_from:
         raise ConfigError(f"wyoming.uri: {uri} listens beyond this machine, and Wyoming has no "
                           f"authentication; set wyoming.allow_from to the Home Assistant box's address "
                           f"(e.g. [192.168.1.20]) to allow it, or listen on tcp://127.0.0.1:{port}")
     return "tcp", parsed.hostname, port
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False  # a host name: treat as reachable from outside
 
 
 class WyomingServer:
@@ -93,7 +85,7 @@ class WyomingServer:
         except OSError as exc:
             raise VoiceloopError(f"wyoming.uri {uri}: cannot listen there: {exc.strerror or exc}") from None
         self._server = server
-        if self._scheme == "tcp" and not _is_loopback(self._host or ""):
+        if self._scheme == "tcp" and not is_loopback(self._host):
             log.warning("wyoming: listening on %s beyond this machine; Wyoming has no authentication, so only "
                         "loopback and wyoming.allow_from (%s) may connect", uri,
                         ", ".join(self._cfg.wyoming.allow_from))
@@ -113,7 +105,7 @@ class WyomingServer:
     async def _publish(self) -> None:
         from voiceloop.wyoming.discovery import Discovery
 
-        if self._scheme != "tcp" or _is_loopback(self._host or ""):
+        if self._scheme != "tcp" or is_loopback(self._host):
             log.warning("wyoming.zeroconf is on, but %s cannot be reached from Home Assistant; not published",
                         self._cfg.wyoming.uri)
             return
