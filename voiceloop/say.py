@@ -10,15 +10,14 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import os
 import sys
-import tempfile
 import wave
 from contextlib import aclosing
 from pathlib import Path
 
 import numpy as np
 
+from voiceloop.atomic import atomic_open
 from voiceloop.audio.frames import SAMPLE_RATE, resample, to_int16
 from voiceloop.config import Config
 from voiceloop.errors import DeviceError, TtsError
@@ -90,23 +89,11 @@ async def synthesize_all(cfg: Config, sentences: list[str]) -> tuple[np.ndarray,
 
 def write_wav(path: Path, audio: np.ndarray) -> None:
     """16 kHz mono 16-bit PCM, written to a temporary file beside `path` and renamed over it."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as raw:
-            with wave.open(raw, "wb") as wav:
-                wav.setnchannels(1)
-                wav.setsampwidth(2)
-                wav.setframerate(SAMPLE_RATE)
-                wav.writeframes(to_int16(audio).tobytes())
-            raw.flush()
-            os.fsync(raw.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # as a plain open() would have made it, not mkstemp's 0600
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(path, "wb", like_open=True) as raw, wave.open(raw, "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(SAMPLE_RATE)
+        wav.writeframes(to_int16(audio).tobytes())
 
 
 def play(cfg: Config, audio: np.ndarray) -> None:
