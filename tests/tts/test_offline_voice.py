@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import itertools
-import socket
 import time
 from contextlib import aclosing
 
 import numpy as np
 import pytest
+from support.net import closed_port
 from support.offline_voice import SENTENCES, readback_cer
 
 from voiceloop.config import TtsConfig
@@ -30,9 +30,7 @@ CI_SENTENCES = SENTENCES[::3]
 
 
 def dead_proxy() -> str:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{s.getsockname()[1]}"
+    return f"http://127.0.0.1:{closed_port()}"
 
 
 @pytest.fixture(scope="module")

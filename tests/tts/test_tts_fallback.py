@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import logging
-import socket
 import time
 from contextlib import aclosing
 
 import numpy as np
 import pytest
 
+from support.net import closed_port
 from voiceloop.config import TtsConfig
 from voiceloop.errors import TtsError
 from voiceloop.tts.edge import EdgeSynthesizer
@@ -22,9 +22,7 @@ SENTENCES = ["你好，我是你的语音助手。", "今天天气很好。", "�
 
 def dead_proxy() -> str:
     """A loopback port with nothing listening: Edge fails the same way with or without internet."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{s.getsockname()[1]}"
+    return f"http://127.0.0.1:{closed_port()}"
 
 
 async def speak(synth, text: str) -> np.ndarray:
