@@ -111,9 +111,10 @@ async def test_barge_in_stops_playback_closes_the_llm_stream_and_takes_the_new_t
     onset_2 = 11.0
     room = SimulatedRoom(RoomSpec(speed=1.0, duration_s=21.0, echo_gain_db=ECHO_GAIN_DB),
                          script=[(0.5, decode_file(ZH / USER_1)), (onset_2, decode_file(ZH / USER_2))])
-    # 18 s of streaming: still being written when the barge-in utterance ends (about 14 s in; the
-    # turn is cancelled then, the speaker already at the onset) however fast the box recognises.
-    slow = Script(deltas=LONG_REPLY, delta_delay_s=2.0)
+    # Twice the reply at the same pace (21.6 s of streaming): still being written when the barge-in
+    # utterance ends (about 14 s in; the turn is cancelled then, the speaker already at the onset)
+    # however fast the box recognises, and no long gaps in the speech for the onset to fall into.
+    slow = Script(deltas=LONG_REPLY * 2, delta_delay_s=1.2)
     async with OpenAIServer(slow, Script(deltas=("明白了。",))) as srv:
         await _run_room(_config(tmp_path, srv.base_url, whisper_base_dir), room, whisper_asr)
 

@@ -21,5 +21,6 @@ async def test_a_hundred_turns_leak_no_fds_threads_or_tasks_and_little_memory(tm
     turns = [json.loads(line) for line in (tmp_path / "turns.jsonl").read_text(encoding="utf-8").splitlines()]
     # Every turn was a whole one: answered, heard, and the reply's echo never became a turn.
     assert len(turns) == 100 and all(t["heard_text"] == "好的。" and not t["interrupted"] for t in turns)
-    assert (last.fds, last.threads, last.tasks) == (first.fds, first.threads, first.tasks), (first, last)
+    # No growth (the target): start-up's helper threads and files may still be ending at turn 10.
+    assert last.fds <= first.fds and last.threads <= first.threads and last.tasks <= first.tasks, (first, last)
     assert last.rss_mb < first.rss_mb * 1.10, (first, last)  # loose: the 5 % target is bench/soak.py's
