@@ -28,6 +28,7 @@ from voiceloop.tts.espeak import EspeakSynthesizer
 ONSET_BOUND_S = 0.5
 USER_AT_S = 4.5  # into the second reply: a path measured longer than ~160 ms is realigned between the
 # replies, and the linear barge-in canceller then needs a few seconds of the second reply to relearn it
+FIRST_REPLY_USER_AT_S = 4.0  # into the first reply: delay measured ~1.5 s in, then AEC3's converge_s (2 s)
 GAP_S = 1.5  # between the replies (a user's turn takes longer: speech, 0.6 s of endpoint silence, ASR)
 CFG = Config(aec=AecConfig(noise_suppression=False))  # ERLE of the canceller itself, not of the noise suppressor
 
@@ -123,3 +124,28 @@ async def test_clocks_slipping_for_minutes_keep_cancelling_and_hearing_the_user(
     early, late = (_erle_db(front, t + 1.5, t + USER_AT_S) for t in starts[1:3])
     assert late >= 30.0 and late >= early - 6.0, (early, late)
     assert front.echo_delay_s == pytest.approx(0.25, abs=0.002)
+
+
+@pytest.mark.parametrize("delay_s", [0.25, 0.5])
+async def test_a_slow_speaker_can_be_interrupted_in_its_first_reply(delay_s):
+    """The very first reply after start-up, through a speaker slower than the cancellers reach as
+    they start: once the delay is measured (~1.5 s in) they start over on the measured path at
+    once, so the user who talks `FIRST_REPLY_USER_AT_S` into that reply is heard; the echo never is."""
+    reply = normalize_speech(clip(REPLY_CLIPS[0]), -32.0)
+    user_at = 0.3 + FIRST_REPLY_USER_AT_S
+    spec = RoomSpec(delay_s=delay_s, clock_ppm=300, echo_gain_db=6.0, snr_db=30.0, render_block=3, capture_block=2,
+                    duration_s=user_at + 6.0)
+    room = SimulatedRoom(spec, [(user_at, clip(USER_CLIPS[1]))])
+    front, events = RecordingFrontEnd(CFG), []
+    task = asyncio.create_task(room.play_at([(0.3, reply)]))
+    async for ev in frontend_events(room.frames(), front):
+        if isinstance(ev, SpeechStarted):
+            room.clear()
+        events.append((room.now, ev))
+    task.cancel()
+    (onset, _), = room.truth.user_speech
+    starts = [at for at, ev in events if isinstance(ev, SpeechStarted)]
+    assert starts and starts[0] >= onset, f"heard itself at {starts} (user onset {onset:.2f} s)"
+    assert starts[0] - onset <= ONSET_BOUND_S, (starts, onset)
+    assert room.truth.playback[0].interrupted
+    assert front.echo_delay_s == pytest.approx(delay_s, abs=0.002)

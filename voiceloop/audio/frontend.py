@@ -19,15 +19,17 @@ pull the pairing apart), and the speaker-to-mic delay is measured while the spea
 see is held back by that delay less `_ALIGNED_DELAY_S` when it is longer than they handle as they
 are, so a 0.5 s Bluetooth speaker looks like a short desk path to both AEC3 and the linear
 barge-in canceller; the "speaker audible" window
-follows the measured delay too. The estimate is logged when known and whenever it changes; a new
-hold-back takes effect once no echo is arriving (never under a reply), with fresh cancellers.
+follows the measured delay too. The estimate is logged when known and whenever it changes. A new
+hold-back starts fresh cancellers: at once when the echo is beyond their reach as they are (the
+first measurement of a slow speaker, mid-reply), otherwise once no echo is arriving (never under a
+reply they are cancelling).
 
 Cold start: an echo canceller that has never heard the speaker has not learnt the room yet, and
 its residual echo (played 6 dB over the user) would read as speech. Until the echo delay is known
 and the speaker has then played `EchoCanceller.converge_s` of audible audio, frames captured
 while echo can arrive count as non-speech, so the first seconds of the first reply after
-start-up cannot be barged into; with a slow speaker (echo path over ~160 ms) the whole first
-reply cannot, and no reply right after the echo path changes.
+start-up cannot be barged into: ~2 s with a desk speaker, ~3.5 s with a slow one (the delay is
+measured after ~1.5 s of reply, then the fresh cancellers learn the path).
 
 Utterance audio is the echo-cancelled signal from `preroll_ms` before the detected start (so
 the first syllable's soft onset is kept) to `_TAIL_S` after the detected end (the last syllable's
@@ -164,8 +166,11 @@ class FrontEnd:
             self._pending = None
             if self._barge and moved:  # the path moved under the linear canceller: relearn it
                 self._barge.reset()  # (blind until it has, so its stale residue is never taken for the user)
-        else:
-            self._pending = (lag, hint_ms)  # moved once no echo is arriving: never under a reply
+            return
+        self._pending = (lag, hint_ms)
+        if not 0.0 <= delay_s - self._lag / SAMPLE_RATE <= _NATIVE_DELAY_S:
+            self._realign()  # out of the cancellers' reach as they are: nothing to lose by starting over now
+        # else within reach: moved once no echo is arriving, never under a reply they are cancelling
 
     def _realign(self) -> None:
         """Hold the reference back by the new lag, with cancellers that start learning afresh."""
