@@ -11,8 +11,10 @@ Everything runs in `SimulatedRoom` (RT60 0.3 s) with the real Mandarin clips in 
 - Barge-in (webrtc, speexdsp, none; double-talk detector on and off): the user talks over an
   espeak-ng reply whose echo is 6 dB over the user; onset delay = `SpeechStarted` (room clock)
   minus the true onset, median over 3 users x 3 echo delays, playback cleared on the onset as the
-  daemon does; "missed" counts barge-ins never heard; "echo onsets" are `SpeechStarted` events
-  in the same replies without a user (must be 0); cpu is the whole front end per 10 ms frame.
+  daemon does; "1st sign" is the same for the first `SpeechPossible` (where the daemon pauses the
+  reply); "missed" counts barge-ins never heard; "echo onsets" are `SpeechStarted` events in the
+  same replies without a user (must be 0), "echo pauses" `SpeechPossible` events there (each a
+  pause of a few tens of ms); cpu is the whole front end per 10 ms frame.
 - VAD (silero, webrtcvad) through the endpointer at 20 and 5 dB SNR: frame precision/recall
   against the energy truth, utterance counts, start error and end-of-utterance delay (from the
   true end to the moment `UtteranceEnd` fires), CPU per frame.
@@ -36,7 +38,7 @@ from voiceloop.audio.endpoint import Endpointer, UtteranceEnd  # noqa: E402
 from voiceloop.audio.port import Captured, Rendered  # noqa: E402
 from support.simroom import RoomSpec, SimulatedRoom, normalize_speech  # noqa: E402
 from voiceloop.audio.vad import create_speech_detector  # noqa: E402
-from voiceloop.audio.frontend import FrontEnd, SpeechStarted  # noqa: E402
+from voiceloop.audio.frontend import FrontEnd, SpeechPossible, SpeechStarted  # noqa: E402
 from voiceloop.config import AecConfig, Config, TtsConfig, VadConfig  # noqa: E402
 from voiceloop.tts.espeak import EspeakSynthesizer  # noqa: E402
 
@@ -105,41 +107,46 @@ async def espeak_reply() -> np.ndarray:
     return normalize_speech(np.concatenate([c async for c in EspeakSynthesizer(TtsConfig()).synthesize(text)]), -32.0)
 
 
-async def barge_in_once(cfg: Config, reply: np.ndarray, user: np.ndarray | None, delay_s: float
-                        ) -> tuple[float | None, int, float]:
-    """(onset delay or None, SpeechStarted count, ms per frame) for one reply with a user at 4 s."""
+async def barge_in_once(cfg: Config, reply: np.ndarray, user: np.ndarray | None, delay_s: float) -> dict:
+    """One reply with a user at 4 s (or none): onset and first-sign delays, what the echo alone
+    started (`SpeechStarted`) or paused for a moment (`SpeechPossible`), ms per frame."""
     room = SimulatedRoom(RoomSpec(delay_s=delay_s, duration_s=10.0, render_block=3, capture_block=2),
                          [(4.0, user)] if user is not None else [])
-    front, starts, busy, frames = FrontEnd(cfg), [], 0.0, 0
+    front, starts, signs, busy, frames = FrontEnd(cfg), [], [], 0.0, 0
     await room.play(reply)
     async for item in room.frames():
         t = time.perf_counter()
         events = front.push(item)
         busy, frames = busy + time.perf_counter() - t, frames + isinstance(item, Captured)
+        signs += [room.now for ev in events if isinstance(ev, SpeechPossible)]
         if any(isinstance(ev, SpeechStarted) for ev in events):
             starts.append(room.now)
+            signs.append(room.now)
             room.clear()
-    if user is None:
-        return None, len(starts), busy / frames * 1e3
-    onset = room.truth.user_speech[0][0]
+    onset = room.truth.user_speech[0][0] if user is not None else float("inf")
     late = [t - onset for t in starts if t >= onset]
-    return (late[0] if late else None), len(starts) - len(late), busy / frames * 1e3
+    first = [t - onset for t in signs if t >= onset]
+    return {"onset": late[0] if late else None, "sign": first[0] if first else None,
+            "false_starts": len(starts) - len(late), "false_pauses": sum(t < onset for t in signs),
+            "cpu_ms": busy / frames * 1e3}
 
 
 async def bench_barge_in(engine: str, detector: bool, reply: np.ndarray) -> dict:
     cfg = Config(aec=AecConfig(engine=engine, double_talk_detector=detector))
-    delays, missed, false_on, cpu = [], 0, 0, []
+    delays, firsts, missed, false_on, false_pauses, cpu = [], [], 0, 0, 0, []
     for name in USER[1:4]:
         for delay_s in (0.05, 0.1, 0.15):
-            d, early, ms = await barge_in_once(cfg, reply, clip(name), delay_s)
-            cpu.append(ms)
-            false_on += early
-            missed += d is None
-            delays += [d] if d is not None else []
+            r = await barge_in_once(cfg, reply, clip(name), delay_s)
+            cpu.append(r["cpu_ms"])
+            false_on, false_pauses = false_on + r["false_starts"], false_pauses + r["false_pauses"]
+            missed += r["onset"] is None
+            delays += [r["onset"]] if r["onset"] is not None else []
+            firsts += [r["sign"]] if r["sign"] is not None else []
     for delay_s in (0.05, 0.15):
-        _, n, _ = await barge_in_once(cfg, reply, None, delay_s)
-        false_on += n
-    return {"delays": delays, "missed": missed, "false": false_on, "cpu_ms": float(np.mean(cpu))}
+        r = await barge_in_once(cfg, reply, None, delay_s)
+        false_on, false_pauses = false_on + r["false_starts"], false_pauses + r["false_pauses"]
+    return {"delays": delays, "firsts": firsts, "missed": missed, "false": false_on, "false_pauses": false_pauses,
+            "cpu_ms": float(np.mean(cpu))}
 
 
 async def bench_vad(engine: str, snr_db: float) -> dict:
@@ -186,15 +193,17 @@ async def main() -> None:
     for engine, r in results.items():
         print(f"  {engine:9}", " ".join(f"{db:3.0f}" for _, db in r["rows"][:30]))
     print("\n== Barge-in onset delay during double-talk (espeak reply, echo 6 dB over the user, RT60 0.3 s) ==")
-    print(f"{'engine':10} {'detector':>8} {'median ms':>10} {'range ms':>14} {'missed':>7} {'echo onsets':>12} {'cpu ms/frame':>13}")
+    print(f"{'engine':10} {'detector':>8} {'median ms':>10} {'range ms':>14} {'1st sign ms':>12} {'missed':>7} "
+          f"{'echo onsets':>12} {'echo pauses':>12} {'cpu ms/frame':>13}")
     reply = await espeak_reply()
     for engine in ("webrtc", "speexdsp", "none"):
         for detector in ((True, False) if engine != "none" else (False,)):
             r = await bench_barge_in(engine, detector, reply)
-            d = np.array(r["delays"]) * 1e3
+            d, f = np.array(r["delays"]) * 1e3, np.array(r["firsts"]) * 1e3
             med, rng = (f"{np.median(d):.0f}", f"[{d.min():.0f},{d.max():.0f}]") if len(d) else ("-", "-")
-            print(f"{engine:10} {'on' if detector else 'off':>8} {med:>10} {rng:>14} {r['missed']:>4}/9 "
-                  f"{r['false']:>12} {r['cpu_ms']:13.3f}")
+            first = f"{np.median(f):.0f}" if len(f) else "-"
+            print(f"{engine:10} {'on' if detector else 'off':>8} {med:>10} {rng:>14} {first:>12} {r['missed']:>4}/9 "
+                  f"{r['false']:>12} {r['false_pauses']:>12} {r['cpu_ms']:13.3f}")
     print("\n== VAD + endpointer (threshold 0.5, end_silence 600 ms), 6 utterances ==")
     print(f"{'engine':10} {'SNR':>4} {'prec':>6} {'recall':>6} {'utts':>6} {'start err ms':>16} {'end delay ms':>16} {'cpu ms':>7}")
     for snr in (20.0, 5.0):

@@ -40,7 +40,7 @@ from voiceloop.audio.decode import decode_file  # noqa: E402
 from support.simroom import RoomSpec, SimulatedRoom  # noqa: E402
 from voiceloop.config import AsrConfig, Config, DialogueConfig, LlmConfig, TtsConfig, WhisperConfig  # noqa: E402
 from voiceloop import daemon  # noqa: E402
-from voiceloop.audio.frontend import SpeechStarted  # noqa: E402
+from voiceloop.audio.frontend import SpeechPossible, SpeechRejected, SpeechStarted  # noqa: E402
 from voiceloop.daemon import serve  # noqa: E402
 from voiceloop.logs import setup_logging  # noqa: E402
 
@@ -63,8 +63,9 @@ async def one_trial(clip: str, asr, cfg: Config, ttft: float, echo_db: float, rt
         llm = LlmConfig(base_url=srv.base_url, model="bench")
         run_cfg = Config(asr=cfg.asr, llm=llm, tts=cfg.tts, dialogue=DialogueConfig(turn_log=""))
         finished: list[TurnFinished] = []
-        reported: list[float] = []  # loop time of each speech onset the front end reported
-        with _tap_onsets(reported):
+        reported: list[float] = []  # loop time of each first sign of speech the front end reported
+        rejected: list[float] = []  # ... and of each that it took back (a pause of the reply for nothing)
+        with _tap_onsets(reported, rejected):
             await serve(run_cfg, room, asr,
                         on_event=lambda e: finished.append(e) if isinstance(e, TurnFinished) else None)
     if not room.truth.playback or len(finished) < 2:  # the box was too slow to answer before the barge-in
@@ -91,7 +92,8 @@ async def one_trial(clip: str, asr, cfg: Config, ttft: float, echo_db: float, rt
     if onset - first_out < WARM_S:  # the front end's cold-start gate would be measured, not barge-in
         silent = []
     detected = [t for t in reported if t >= onset_wall - 0.05]
-    return {"clip": clip, "total": total, "asr": asr_s, "llm": llm_s, "tts": tts_s, "added": added,
+    played_s = sum(p.end_t - p.start_t for p in room.truth.playback)
+    return {"false_pauses": len(rejected), "played_s": played_s,"clip": clip, "total": total, "asr": asr_s, "llm": llm_s, "tts": tts_s, "added": added,
             "endpoint_late": endpoint_late, "pipeline": pipeline,
             "barge_in": (silent[0] - onset_wall) if silent else None,
             "onset_reported": (detected[0] - onset_wall) if silent and detected else None}
@@ -111,15 +113,19 @@ class _TimedRoom(SimulatedRoom):
 
 
 @contextlib.contextmanager
-def _tap_onsets(reported: list[float]):
-    """Note when (loop time) the front end reports each onset (the daemon's wiring, tapped for the bench),
-    so barge-in splits into the front end's detection and what the assistant adds after it."""
+def _tap_onsets(reported: list[float], rejected: list[float]):
+    """Note when (loop time) the front end reports each first sign of speech (the daemon's wiring,
+    tapped for the bench), so barge-in splits into the front end's detection and what the assistant
+    adds after it; and each sign it took back."""
     inner = daemon.frontend_events
 
     async def tapped(frames, front):
         async for event in inner(frames, front):
-            if isinstance(event, SpeechStarted):
-                reported.append(asyncio.get_running_loop().time())
+            now = asyncio.get_running_loop().time()
+            if isinstance(event, (SpeechPossible, SpeechStarted)):
+                reported.append(now)
+            elif isinstance(event, SpeechRejected):
+                rejected.append(now)
             yield event
 
     daemon.frontend_events = tapped
@@ -157,7 +163,7 @@ def main() -> None:
             rows.append(row)
             barge = "   n/a" if row["barge_in"] is None else f"{row['barge_in'] * 1000:6.0f}"
             if row["onset_reported"] is not None:
-                barge += f" (onset reported at {row['onset_reported'] * 1000:.0f})"
+                barge += f" (first sign reported at {row['onset_reported'] * 1000:.0f})"
             print(f"{clip:<34} speech end->audio {row['total']:5.2f}s  asr {row['asr']:.2f}s  "
                   f"llm->1st sentence {row['llm']:.2f}s  tts {row['tts']:.3f}s  added {row['added'] * 1000:4.0f} ms "
                   f"(endpointer {row['endpoint_late'] * 1000:4.0f} + pipeline {row['pipeline'] * 1000:3.0f})  "
@@ -178,12 +184,15 @@ def main() -> None:
               f"(target <= 100 ms: {b / 100:.2f}x), p90 {p90:.0f} ms (target <= 150 ms: {p90 / 150:.2f}x), "
               f"worst {max(barges) * 1000:.0f} ms")
         after = [r["barge_in"] - r["onset_reported"] for r in rows if r["onset_reported"] is not None]
-        print(f"  of which the front end's onset detection: median "
+        print(f"  of which the front end's detection of the first sign: median "
               f"{statistics.median(r['onset_reported'] for r in rows if r['onset_reported'] is not None) * 1000:.0f} ms; "
-              f"onset reported -> speaker silent: median {statistics.median(after) * 1000:.0f} ms, "
+              f"first sign reported -> speaker silent: median {statistics.median(after) * 1000:.0f} ms, "
               f"worst {max(after) * 1000:.0f} ms")
     else:
         print("barge-in never detected")
+    false_pauses, played = sum(r["false_pauses"] for r in rows), sum(r["played_s"] for r in rows)
+    print(f"reply paused for a sound that was not speech: {false_pauses} times in {played:.0f} s of reply "
+          f"({false_pauses / max(played, 1e-9) * 60:.1f} per minute)")
 
 
 if __name__ == "__main__":

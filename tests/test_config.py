@@ -75,6 +75,14 @@ def test_empty_file_means_defaults_and_partial_file_keeps_other_defaults():
         cfg.vad.start_ms = 1
 
 
+def test_a_key_an_older_version_took_loads_with_a_warning_naming_it(caplog):
+    cfg = parse_config_text("aec:\n  ns_level: 2\n  noise_suppression: false\n", "/etc/voiceloop/voiceloop.yaml")
+    assert cfg.aec.noise_suppression is False
+    assert "/etc/voiceloop/voiceloop.yaml: aec.ns_level is no longer used and is ignored" in caplog.text
+    with pytest.raises(ConfigError, match="vad.ns_level: unknown key"):  # only where it once was
+        parse_config_text("vad:\n  ns_level: 2\n", "x")
+
+
 def test_lookup_order(tmp_path, monkeypatch):
     home = tmp_path / "home"
     user_cfg = home / ".config" / "voiceloop" / "voiceloop.yaml"

@@ -1,7 +1,9 @@
 """The turn loop: utterance -> ASR -> streamed LLM -> sentence-by-sentence TTS -> speaker, with barge-in.
 
 One task owns the loop (`Assistant.run`); each turn runs on a task of its own, at most one live.
-A speech onset while a turn is live silences its reply at once (`Playout.pause`), then:
+The first sign of the user while the reply plays (`SpeechPossible`, one detector window of speech)
+silences it at once (`Playout.pause`); if the sound stops short of a speech onset it plays on. A
+speech onset while a turn is live keeps it silent (or silences it), then:
 - the endpointer discards the sound (a cough, a knock): the reply resumes where it stopped;
 - an utterance follows and the reply had been heard: barge-in. The turn is cancelled (its LLM
   stream closed), history keeps what was said and the part of the reply that was heard, and the
@@ -28,6 +30,8 @@ from voiceloop.asr.base import AsrEngine
 from voiceloop.audio.frontend import (
     FrontEndEvent,
     SpeechDiscarded,
+    SpeechPossible,
+    SpeechRejected,
     SpeechStarted,
     Utterance,
 )
@@ -115,7 +119,11 @@ class Assistant:
         self._emit(StateChanged(TurnState.LISTENING, 0, time.monotonic()))
         try:
             async for event in events:
-                if isinstance(event, SpeechStarted):
+                if isinstance(event, SpeechPossible):
+                    self._on_speech_possible()
+                elif isinstance(event, SpeechRejected):
+                    self._on_speech_rejected()
+                elif isinstance(event, SpeechStarted):
                     self._on_speech_start()
                 elif isinstance(event, SpeechDiscarded):
                     self._on_speech_discarded()
@@ -130,6 +138,30 @@ class Assistant:
         turn = self._live
         return turn if turn is not None and turn.task is not None and not turn.task.done() else None
 
+    def _may_pause(self) -> _Turn | None:
+        """The live turn whose reply a user's speech would pause, if any."""
+        turn = self._busy()
+        if turn is None or turn.held is not None:
+            return None
+        if not self._cfg.dialogue.barge_in and turn.playout.heard_s() >= _HEARD_S:
+            return None
+        return turn
+
+    def _on_speech_possible(self) -> None:
+        """Maybe the user: silence the reply now rather than one detector window later."""
+        turn = self._may_pause()
+        if turn is not None and not turn.playout.paused:
+            turn.playout.pause()
+            turn.tentative = True
+            log.debug("possible speech: reply paused")
+
+    def _on_speech_rejected(self) -> None:
+        turn = self._busy()
+        if turn is not None and turn.tentative and turn.held is None:
+            turn.tentative = False
+            turn.playout.resume()
+            log.debug("not speech after all: reply resumed")
+
     def _on_speech_start(self) -> None:
         """Silence the reply first; whether this is a barge-in or a continuation is decided later.
 
@@ -137,14 +169,11 @@ class Assistant:
         utterance's recognition waits at most for the segment already running.
         """
         self._s.asr_jobs.hold(self._cfg.vad.max_utterance_s + 1.0)
-        turn = self._busy()
-        if turn is None or turn.held is not None:
+        turn = self._may_pause()
+        if turn is None:
             return
-        heard = turn.playout.heard_s() >= _HEARD_S
-        if heard and not self._cfg.dialogue.barge_in:
-            return
-        turn.playout.pause()
-        turn.held = heard
+        heard = turn.playout.pause() >= _HEARD_S  # paused on a possible onset: heard up to then
+        turn.held, turn.tentative = heard, False
         log.info("user speaking: reply %s", "paused" if heard else "held (nothing heard yet)")
 
     def _on_speech_discarded(self) -> None:
@@ -321,6 +350,7 @@ class _Turn:
     playout: Playout
     task: asyncio.Task | None = None
     held: bool | None = None  # paused by a speech onset: True if the reply had been heard by then
+    tentative: bool = False  # paused by a possible onset that may yet be rejected
     outcome: str | None = None  # why it was cancelled: "barge_in" or "continued"
 
 

@@ -72,6 +72,7 @@ class VadConfig:
     threshold: float = field(default=0.5, metadata=_range(0.05, 0.95))
     webrtcvad_mode: int = field(default=2, metadata=_range(0, 3))
     start_ms: int = field(default=60, metadata=_range(10, 1000))
+    pause_ms: int = field(default=10, metadata=_range(10, 1000))
     end_silence_ms: int = field(default=600, metadata=_range(100, 5000))
     preroll_ms: int = field(default=300, metadata=_range(0, 2000))
     min_utterance_ms: int = field(default=250, metadata=_range(0, 5000))

@@ -7,6 +7,7 @@ what was expected, so the CLI can print it and exit 2 before anything else runs.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import types
 import typing
@@ -19,6 +20,12 @@ from voiceloop.config import Config
 from voiceloop.errors import ConfigError
 
 ENV_VAR = "VOICELOOP_CONFIG"
+# Keys older versions took that mean nothing now: a config that still sets them loads, with a warning.
+_RETIRED = {
+    "aec.ns_level": "the AEC3 build in use has one noise-suppression strength; aec.noise_suppression turns it on or off",
+}
+
+log = logging.getLogger(__name__)
 
 
 def search_paths() -> list[Path]:
@@ -89,6 +96,9 @@ def build(cls: type, data: Any, source: str, path: str) -> Any:
     kwargs = {}
     for key, value in data.items():
         key_path = f"{path}.{key}" if path else str(key)
+        if key not in fields and key_path in _RETIRED:
+            log.warning("%s: %s is no longer used and is ignored (%s); remove it", source, key_path, _RETIRED[key_path])
+            continue
         if key not in fields:
             known = ", ".join(sorted(fields))
             raise ConfigError(f"{source}: {key_path}: unknown key; known keys here: {known}")

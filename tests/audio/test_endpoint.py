@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import pytest
 
-from voiceloop.audio.endpoint import Endpointer, SpeechOnset, UtteranceDiscarded, UtteranceEnd
+from voiceloop.audio.endpoint import (
+    Endpointer,
+    OnsetRejected,
+    PossibleOnset,
+    SpeechOnset,
+    UtteranceDiscarded,
+    UtteranceEnd,
+)
 from voiceloop.config import VadConfig
 
-CFG = VadConfig(threshold=0.5, start_ms=60, end_silence_ms=600, min_utterance_ms=250, max_utterance_s=5.0)
+CFG = VadConfig(threshold=0.5, start_ms=60, pause_ms=60, end_silence_ms=600, min_utterance_ms=250, max_utterance_s=5.0)
+EARLY = VadConfig(threshold=0.5, start_ms=60, pause_ms=10, end_silence_ms=600, min_utterance_ms=250, max_utterance_s=5.0)
 
 
 def feed(ep: Endpointer, pattern: list[tuple[float, float]]) -> list[tuple[float, object]]:
@@ -66,6 +74,29 @@ def test_onset_lag_moves_the_start_back_not_the_report():
     (t_onset, onset), (_, end) = events
     assert onset == SpeechOnset(pytest.approx(0.97)) and t_onset == pytest.approx(1.06)
     assert end.start_t == pytest.approx(0.97)
+
+
+def test_a_possible_onset_comes_at_the_first_speech_frame_and_is_confirmed_or_rejected_once():
+    events = feed(Endpointer(EARLY, onset_lag_s=0.03), [(1.0, 0.0), (0.03, 0.9), (0.5, 0.0), (1.0, 0.9), (1.0, 0.0)])
+    assert [(t, type(ev)) for t, ev in events] == [
+        (1.01, PossibleOnset), (1.1, OnsetRejected),  # a 30 ms blip: announced, taken back after 70 ms quiet
+        (1.54, PossibleOnset), (1.59, SpeechOnset), (3.13, UtteranceEnd)]
+    assert events[0][1] == PossibleOnset(pytest.approx(0.97)) and events[1][1] == OnsetRejected(pytest.approx(0.97))
+    assert events[2][1].t == events[3][1].t == events[4][1].start_t == pytest.approx(1.5)
+
+
+def test_a_soft_onset_that_flickers_for_a_window_is_one_possible_onset_then_speech():
+    events = feed(Endpointer(EARLY), [(1.0, 0.0), (0.03, 0.9), (0.04, 0.2), (1.0, 0.9), (1.0, 0.0)])
+    assert [(t, type(ev)) for t, ev in events] == [(1.01, PossibleOnset), (1.13, SpeechOnset), (2.67, UtteranceEnd)]
+    assert events[1][1].t == events[2][1].start_t == pytest.approx(1.07)
+
+
+def test_a_possible_onset_is_rejected_at_the_end_of_the_stream_and_never_after_an_onset():
+    ep = Endpointer(EARLY)
+    assert [ev for _, ev in feed(ep, [(0.02, 0.9)])] == [PossibleOnset(0.0)]
+    assert ep.finish() == [OnsetRejected(0.0)] and ep.finish() == []
+    events = [type(ev) for _, ev in feed(Endpointer(EARLY), [(0.2, 0.9), (0.02, 0.0), (1.0, 0.0)])]
+    assert events == [PossibleOnset, SpeechOnset, UtteranceDiscarded]
 
 
 def test_bad_input_is_rejected():

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from room_support import REPLY_CLIPS, USER_CLIPS, clip, run_frontend
-from voiceloop.audio.frontend import FrontEnd, SpeechStarted, Utterance, frontend_events
+from voiceloop.audio.frontend import FrontEnd, SpeechPossible, SpeechStarted, Utterance, frontend_events
 from support.simroom import RoomSpec, SimulatedRoom, normalize_speech
 from voiceloop.config import Config
 
@@ -59,10 +59,11 @@ async def test_user_barging_in_during_playback_still_comes_out(user):
         events.append(ev)
     (start, end), = room.truth.user_speech
     utterances = [ev for ev in events if isinstance(ev, Utterance)]
-    assert [type(ev) for ev in events] == [SpeechStarted, Utterance]
+    assert [type(ev) for ev in events] == [SpeechPossible, SpeechStarted, Utterance]
+    assert events[0].t <= events[1].t
     assert 0 <= utterances[0].start_t - start <= 0.8
     assert abs(utterances[0].end_t - end) <= TOLERANCE_S
-    assert room.truth.playback[0].interrupted and room.truth.playback[0].end_t == pytest.approx(events[0].t, abs=1.0)
+    assert room.truth.playback[0].interrupted and room.truth.playback[0].end_t == pytest.approx(events[1].t, abs=1.0)
 
 
 async def test_room_clear_stops_playback_and_logs_it():

@@ -17,7 +17,7 @@ from support.openai_server import OpenAIServer, Script
 from support.scripted_port import ScriptedPort
 from voiceloop.asr.base import Transcript
 from voiceloop.assistant import PHRASES, Assistant, Stages, TurnFinished
-from voiceloop.audio.frontend import SpeechDiscarded, SpeechStarted, Utterance
+from voiceloop.audio.frontend import SpeechDiscarded, SpeechPossible, SpeechRejected, SpeechStarted, Utterance
 from voiceloop.config import Config, DialogueConfig, LlmConfig
 from voiceloop.llm.client import OpenAICompatibleClient
 from voiceloop.llm.memory import Conversation
@@ -165,6 +165,53 @@ async def test_a_cough_during_the_reply_pauses_it_and_it_plays_on(tmp_path):
     assert port.rendered == total, "audio was skipped or repeated around the pause"
     chat, = [r for r in srv.requests if r.method == "POST"]
     assert chat.completed and not chat.client_disconnected
+
+
+async def test_a_possible_onset_silences_the_reply_at_once_and_a_rejected_one_plays_on(tmp_path):
+    """The first sign of the user pauses the reply before the onset is sure; a blip that stops short
+    of speech resumes it with nothing skipped or repeated, and the upload queue was never held."""
+    reply = ("这是一个比较长的回答。", "还有第二句。")
+    seen: dict = {}
+
+    async def events(port, finished, done) -> AsyncIterator:
+        yield UTTERANCE
+        while port.rendered < 16000:
+            await asyncio.sleep(0.005)
+        yield SpeechPossible(2.0)
+        seen["cleared"], seen["at"] = port.clears[-1], port.rendered
+        await asyncio.sleep(0.1)
+        seen["while_paused"] = port.rendered - seen["at"]
+        yield SpeechRejected(2.0)
+        await done.wait()
+
+    async with OpenAIServer(Script(deltas=reply, delta_delay_s=0.05)) as srv:
+        records, port = await converse(srv, ScriptedAsr("讲讲"), RecordingVoice(), events, tmp_path)
+    assert seen["cleared"] > 0 and seen["while_paused"] == 0
+    assert records[0]["interrupted"] is False and records[0]["heard_text"] == "".join(reply)
+    assert port.rendered == sum(1600 * len(s) for s in reply), "audio was skipped or repeated around the pause"
+
+
+async def test_a_possible_onset_that_becomes_speech_is_a_barge_in_heard_up_to_its_first_sign(tmp_path):
+    seen: dict = {}
+
+    async def events(port, finished, done) -> AsyncIterator:
+        yield UTTERANCE
+        while port.rendered < 16000:
+            await asyncio.sleep(0.005)
+        yield SpeechPossible(2.0)
+        seen["at"] = port.rendered
+        await asyncio.sleep(0.05)
+        yield SpeechStarted(2.0)
+        yield Utterance(np.zeros(16000, dtype=np.float32), 2.0, 3.0)
+        while len(finished) < 2:
+            await asyncio.sleep(0.01)
+
+    reply = ("这是一个比较长的回答，还有很多很多内容。",)
+    async with OpenAIServer(Script(deltas=reply), Script(deltas=("好。",))) as srv:
+        records, port = await converse(srv, ScriptedAsr("讲讲", "停"), RecordingVoice(), events, tmp_path)
+    heard = records[0]["heard_text"]
+    assert records[0]["interrupted"] and records[1]["user_text"] == "停"
+    assert heard == reply[0][:len(heard)] and len(heard) == round(seen["at"] / 1600), (heard, seen["at"])
 
 
 class SlowToStopVoice(RecordingVoice):

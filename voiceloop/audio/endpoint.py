@@ -11,6 +11,12 @@ The contract, for every stream:
   same `start_t`. `end_t` is the end of the last speech frame less the detector's known
   `hangover_s` (never before `start_t`), reported `end_silence_ms` after `end_t`: the silence is
   counted from when the user actually stopped, not from when the detector let go.
+- `PossibleOnset(t)` comes earlier, once `pause_ms` (< `start_ms`) of speech has been seen (with
+  silero's 32 ms windows: the first window that reads as speech). It is followed by exactly one
+  `SpeechOnset` (the sound went on to `start_ms`, perhaps after a dip shorter than `_DOUBT_S`:
+  silero lets a soft onset flicker for a window) or one `OnsetRejected(t)` (it stopped for
+  `_DOUBT_S`). A playing reply is paused on it and resumed on the rejection, so the speaker falls
+  silent at the first sign of the user while a blip costs the reply ~0.1 s, not its end.
 - Speech shorter than `min_utterance_ms` (a cough, a door) ends as `UtteranceDiscarded`, so a
   consumer that stopped playback on the onset knows no utterance is coming.
 - Speech longer than `max_utterance_s` is cut into an `UtteranceEnd` there; if speech goes on, a
@@ -29,10 +35,21 @@ from enum import Enum
 from voiceloop.config import VadConfig
 
 _HYSTERESIS = 0.15
+_DOUBT_S = 0.07  # a possible onset's sound may stop this long (two silero windows) and still go on
 
 
 @dataclass(frozen=True, slots=True)
 class SpeechOnset:
+    t: float
+
+
+@dataclass(frozen=True, slots=True)
+class PossibleOnset:
+    t: float
+
+
+@dataclass(frozen=True, slots=True)
+class OnsetRejected:
     t: float
 
 
@@ -48,12 +65,13 @@ class UtteranceDiscarded:
     end_t: float
 
 
-EndpointEvent = SpeechOnset | UtteranceEnd | UtteranceDiscarded
+EndpointEvent = PossibleOnset | OnsetRejected | SpeechOnset | UtteranceEnd | UtteranceDiscarded
 
 
 class _State(Enum):
     SILENCE = "silence"
     ONSET = "onset"  # speech seen, not yet long enough to count
+    DOUBT = "doubt"  # a possible onset's sound stopped: rejected unless it comes back within _DOUBT_S
     SPEECH = "speech"
 
 
@@ -66,6 +84,9 @@ class Endpointer:
         self._on = cfg.threshold
         self._off = max(cfg.threshold - _HYSTERESIS, 0.01)
         self._start_s = cfg.start_ms / 1000
+        self._pause_s = cfg.pause_ms / 1000 if cfg.pause_ms < cfg.start_ms else None  # None: the onset pauses
+        self._possible: float | None = None  # t of the PossibleOnset out, awaiting its onset or rejection
+        self._doubt_s = 0.0
         self._end_silence_s = cfg.end_silence_ms / 1000
         self._min_s = cfg.min_utterance_ms / 1000
         self._max_s = cfg.max_utterance_s
@@ -87,21 +108,38 @@ class Endpointer:
         if self._state is _State.SPEECH:
             return self._in_speech(speech_prob >= self._off)
         if speech_prob < self._on:
-            self._state = _State.SILENCE
-            return []
-        if self._state is _State.SILENCE:
+            return self._quiet(frame_s)
+        if self._state is not _State.ONSET:
             self._state, self._start_t = _State.ONSET, max(frame_start - self._onset_lag_s, 0.0)
         self._last_speech_end = self._t
-        if self._t - self._start_t >= self._start_s + self._onset_lag_s - 1e-9:
-            self._state = _State.SPEECH
-            return [SpeechOnset(self._start_t)]
-        return []
+        events: list[EndpointEvent] = []
+        heard_s = self._t - self._start_t - self._onset_lag_s + 1e-9
+        if self._pause_s is not None and self._possible is None and heard_s >= self._pause_s:
+            self._possible = self._start_t
+            events.append(PossibleOnset(self._start_t))
+        if heard_s >= self._start_s:
+            self._state, self._possible = _State.SPEECH, None
+            events.append(SpeechOnset(self._start_t))
+        return events
+
+    def _quiet(self, frame_s: float) -> list[EndpointEvent]:
+        """A non-speech frame outside speech: a possible onset is doubted, then rejected."""
+        if self._possible is None:
+            self._state = _State.SILENCE
+            return []
+        if self._state is not _State.DOUBT:
+            self._state, self._doubt_s = _State.DOUBT, 0.0
+        self._doubt_s += frame_s
+        return self._reject() if self._doubt_s >= _DOUBT_S - 1e-9 else []
+
+    def _reject(self) -> list[EndpointEvent]:
+        t, self._possible, self._state = self._possible, None, _State.SILENCE
+        return [OnsetRejected(t)] if t is not None else []
 
     def finish(self) -> list[EndpointEvent]:
         """End of stream: close an utterance in progress as if silence had followed."""
         if self._state is not _State.SPEECH:
-            self._state = _State.SILENCE
-            return []
+            return self._reject()
         return [self._close(self._last_speech_end - self._hangover_s)]
 
     def _in_speech(self, is_speech: bool) -> list[EndpointEvent]:

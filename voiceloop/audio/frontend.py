@@ -51,6 +51,8 @@ from voiceloop.audio.bargein import BargeInDetector, BargeInFrame
 from voiceloop.audio.echodelay import MAX_DELAY_S, EchoDelayEstimator
 from voiceloop.audio.endpoint import (
     Endpointer,
+    OnsetRejected,
+    PossibleOnset,
     SpeechOnset,
     UtteranceDiscarded,
     UtteranceEnd,
@@ -82,6 +84,21 @@ class SpeechStarted:
 
 
 @dataclass(frozen=True, slots=True)
+class SpeechPossible:
+    """While the speaker plays: the first sign of the user (`vad.pause_ms` of speech). Pause the reply;
+    one `SpeechStarted` (its `t` may be a little later) or one `SpeechRejected` follows."""
+
+    t: float
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechRejected:
+    """The sound announced by the last `SpeechPossible` stopped before it could be speech: play on."""
+
+    t: float
+
+
+@dataclass(frozen=True, slots=True)
 class Utterance:
     """One finished utterance: echo-cancelled 16 kHz mono float32 including pre-roll."""
 
@@ -98,7 +115,7 @@ class SpeechDiscarded:
     end_t: float
 
 
-FrontEndEvent = SpeechStarted | Utterance | SpeechDiscarded
+FrontEndEvent = SpeechPossible | SpeechRejected | SpeechStarted | Utterance | SpeechDiscarded
 
 
 class FrontEnd:
@@ -118,6 +135,7 @@ class FrontEnd:
         ring_frames = int((self._preroll_s + cfg.vad.start_ms / 1000) / _FRAME_S) + 2
         self._ring: deque[Captured] = deque(maxlen=ring_frames)
         self._utterance: list[Captured] | None = None
+        self._possible = False  # a SpeechPossible is out, awaiting its SpeechStarted or SpeechRejected
         self._t0: float | None = None
         self._align = ReferenceAligner()
         self._delay = EchoDelayEstimator()
@@ -224,7 +242,7 @@ class FrontEnd:
         self._ring.append(kept)
         if self._utterance is not None:
             self._utterance.append(kept)
-        events = self._handle(self._endpointer.step(_FRAME_S, self.last_probability))
+        events = self._handle(self._endpointer.step(_FRAME_S, self.last_probability), playing)
         if playing and any(isinstance(ev, SpeechStarted) for ev in events):
             log.info("speech onset while the speaker plays: speech p=%.2f after echo cancellation, "
                      "p=%.2f from the double-talk detector (leak %.0f dB)", main,
@@ -238,11 +256,20 @@ class FrontEnd:
             events += self._process(frame, pos)
         return events + self._handle(self._endpointer.finish())
 
-    def _handle(self, events: list) -> list[FrontEndEvent]:
+    def _handle(self, events: list, playing: bool = False) -> list[FrontEndEvent]:
         out: list[FrontEndEvent] = []
         t0 = self._t0 or 0.0
         for ev in events:
-            if isinstance(ev, SpeechOnset):
+            if isinstance(ev, PossibleOnset):
+                if playing:  # only a playing speaker has anything to gain from an early pause
+                    self._possible = True
+                    out.append(SpeechPossible(t0 + ev.t))
+            elif isinstance(ev, OnsetRejected):
+                if self._possible:
+                    self._possible = False
+                    out.append(SpeechRejected(t0 + ev.t))
+            elif isinstance(ev, SpeechOnset):
+                self._possible = False
                 self._utterance = list(self._ring)
                 out.append(SpeechStarted(t0 + ev.t))
             elif isinstance(ev, UtteranceEnd):
