@@ -208,7 +208,7 @@ async def test_a_possible_onset_that_becomes_speech_is_a_barge_in_heard_up_to_it
 
     reply = ("这是一个比较长的回答，还有很多很多内容。",)
     async with OpenAIServer(Script(deltas=reply), Script(deltas=("好。",))) as srv:
-        records, port = await converse(srv, ScriptedAsr("讲讲", "停"), RecordingVoice(), events, tmp_path)
+        records, _ = await converse(srv, ScriptedAsr("讲讲", "停"), RecordingVoice(), events, tmp_path)
     heard = records[0]["heard_text"]
     assert records[0]["interrupted"] and records[1]["user_text"] == "停"
     assert heard == reply[0][:len(heard)] and len(heard) == round(seen["at"] / 1600), (heard, seen["at"])
