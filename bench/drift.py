@@ -9,7 +9,8 @@ hours at 300 ppm do. An espeak-ng reply (echo 6 dB over the user, RT60 0.3 s, `-
 path) plays every `--every` seconds; in the first and the last three minutes the user barges into
 every second reply, 3 s in. Printed: ERLE of the echo-only replies (first three vs last three),
 barge-in onset delay (user onset -> `SpeechStarted`) at the start vs the end, self-heard onsets
-(any `SpeechStarted` outside the user's speech), and the echo delay and drift the front end measured.
+(any `SpeechStarted` outside the user's speech), pauses for nothing (`SpeechPossible` outside it:
+the daemon silences the reply for ~0.1 s), and the echo delay and drift the front end measured.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from support.recordings import ZH  # noqa: E402
 from support.simroom import RoomSpec, SimulatedRoom, normalize_speech  # noqa: E402
 
 from voiceloop.audio.decode import decode_file  # noqa: E402
-from voiceloop.audio.frontend import FrontEnd, SpeechStarted, frontend_events  # noqa: E402
+from voiceloop.audio.frontend import FrontEnd, SpeechPossible, SpeechStarted, frontend_events  # noqa: E402
 from voiceloop.audio.port import Captured  # noqa: E402
 from voiceloop.config import AecConfig, Config, TtsConfig  # noqa: E402
 from voiceloop.tts.espeak import EspeakSynthesizer  # noqa: E402
@@ -69,13 +70,20 @@ async def run(args) -> None:
                            [(t, t + len(reply) / 16000 + args.delay + 0.3) for t in starts])
 
     task = asyncio.create_task(room.play_at([(t, reply) for t in starts]))
-    onsets, wall = [], time.perf_counter()
+    onsets, signs, wall = [], [], time.perf_counter()
     async for ev in frontend_events(room.frames(), front):
+        if isinstance(ev, SpeechPossible):
+            signs.append(room.now)
         if isinstance(ev, SpeechStarted):
             onsets.append(room.now)
             room.clear()
     task.cancel()
     report(args, room, front, starts, barge, onsets, time.perf_counter() - wall)
+    users = room.truth.user_speech
+    idle = [t for t in signs if not any(a - 0.05 <= t <= b for a, b in users)]
+    played_min = sum(p.end_t - p.start_t for p in room.truth.playback) / 60
+    print(f"reply paused for nothing (a possible onset outside the user's speech): {len(idle)} in {played_min:.1f} min "
+          f"of reply ({len(idle) / max(played_min, 1e-9):.2f} per minute)")
 
 
 def report(args, room, front, starts, barge, onsets, wall_s) -> None:
