@@ -21,7 +21,7 @@ are, so a 0.5 s Bluetooth speaker looks like a short desk path to both AEC3 and 
 barge-in canceller; the "speaker audible" window
 follows the measured delay too. The estimate is logged when known and whenever it changes. A new
 hold-back starts fresh cancellers: at once when the echo is beyond their reach as they are (the
-first measurement of a slow speaker, mid-reply: AEC3 alone until the reply ends, then both afresh),
+first measurement of a slow speaker, mid-reply, and again once that reply is over),
 otherwise once no echo is arriving (never under a reply they are cancelling).
 
 Cold start: an echo canceller that has never heard the speaker has not learnt the room yet, and
@@ -195,23 +195,23 @@ class FrontEnd:
         """Hold the reference back by the new lag, with cancellers that start learning afresh.
 
         Under a reply (a slow speaker's first measurement) they start from its middle, with the
-        echo of what was played before their first frame already on its way. AEC3 copes well
-        enough to hear a barge-in; the linear barge-in canceller does not (dragged off the path:
-        leak -4 dB 20 s later, against -15 dB within 3 s from a quiet start). So barge-in then
-        listens to AEC3 alone, and both start afresh again once no echo is arriving."""
+        echo of what was played before their first frame already on its way: good enough to hear a
+        barge-in in the rest of that reply, but the linear barge-in canceller can stay off the path
+        long after (with the clocks' drift not yet known; bench/drift.py at 3000 ppm: leak -4 dB
+        20 s later, against -15 dB within 3 s from a quiet start). So both start afresh again
+        once no echo is arriving."""
         lag, hint_ms = self._pending
         self._pending = None
         self._set_lag(lag)
-        under_reply = self._since_render_s < self._echo_window_s()
-        self._fresh_cancellers(hint_ms, barge=not under_reply)
-        self._restart_hint = hint_ms if under_reply else None
+        self._fresh_cancellers(hint_ms)
+        self._restart_hint = hint_ms if self._since_render_s < self._echo_window_s() else None
 
-    def _fresh_cancellers(self, hint_ms: int, barge: bool) -> None:
+    def _fresh_cancellers(self, hint_ms: int) -> None:
         self._heard_s = 0.0  # the cancellers see a new echo path: learn it before trusting them
         if self._aec_cfg is not None:
             self._aec = create_echo_canceller(self._aec_cfg)
         self._aec.set_delay_hint_ms(hint_ms)
-        if barge and self._barge:
+        if self._barge:
             self._barge.reset()
 
     def _set_lag(self, lag: int) -> None:
@@ -226,13 +226,13 @@ class FrontEnd:
         if self._pending and self._since_render_s >= self._echo_window_s():
             self._realign()
         if self._restart_hint is not None and self._since_render_s >= self._echo_window_s():
-            self._fresh_cancellers(self._restart_hint, barge=True)
+            self._fresh_cancellers(self._restart_hint)
             self._restart_hint = None
         ref = self._align.read(pos - self._lag)
         self._aec.render(ref)
         clean = self._aec.capture(item.samples)
         barge = None
-        if self._barge and self._restart_hint is None:
+        if self._barge:
             self._barge.render(ref)
             barge = self._barge.capture(item.samples)
         self._since_render_s += _FRAME_S
