@@ -9,6 +9,9 @@ from typing import Any
 from voiceloop.errors import ModelNotFoundError
 
 EXPORT_FIX = "voiceloop export-onnx --config <your config>"
+# Boolean inputs (default true) that `onnx_graph.add_gates` adds to a Paraformer graph: false skips
+# the timestamp predictor, the CIF peak loop (integrated in numpy instead), the hotword decoder.
+TIMESTAMPS, CIF_PEAKS, HOTWORDS = "timestamps", "cif_peaks", "hotwords"
 
 
 def onnx_file(model_dir: Path, stem: str, quantize: bool) -> Path | None:

@@ -68,9 +68,14 @@ class OnnxVad:
         self._session = open_session(require_file(model_dir, "model", quantize, "asr.vad_model"), threads)
         self._caches = [(i.name, i.shape) for i in self._session.get_inputs() if i.name.startswith("in_cache")]
 
-    def segments(self, samples: np.ndarray) -> list[tuple[int, int]]:
+    @property
+    def front(self) -> Frontend:
+        return self._front
+
+    def segments(self, samples: np.ndarray, fbank: np.ndarray | None = None) -> list[tuple[int, int]]:
+        """`fbank`: `self.front.fbank(samples)` when the caller computed it already."""
         samples = np.asarray(samples, np.float32)
-        fbank = self._front.fbank(samples)
+        fbank = self._front.fbank(samples) if fbank is None else fbank
         if fbank.shape[0] == 0:
             return []
         sil = self._silence_probs(fbank)
