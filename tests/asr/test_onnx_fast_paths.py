@@ -14,14 +14,13 @@ import shutil
 import numpy as np
 import onnx
 import pytest
+from support.onnx_models import cfg
 
 from voiceloop.asr import create_engine
 from voiceloop.asr.onnx_export import export_dir
 from voiceloop.asr.onnx_graph import VERSION_KEY, graph_version, remove_gates
 from voiceloop.asr.onnx_paraformer import _integrate
 from voiceloop.asr.onnx_session import open_session
-
-from support.onnx_models import cfg
 
 NO = np.array(False)
 

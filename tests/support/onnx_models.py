@@ -6,9 +6,8 @@ import shutil
 from dataclasses import replace
 from pathlib import Path
 
-from voiceloop.config import AsrConfig
-
 from support.cli import run_voiceloop
+from voiceloop.config import AsrConfig
 
 
 def export_copies(tiny_models, root: Path) -> tuple[dict[str, Path], Path, str]:
