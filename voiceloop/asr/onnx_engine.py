@@ -22,7 +22,7 @@ from voiceloop.asr.base import EngineInfo, ModelInfo, Transcript
 from voiceloop.asr.onnx_paraformer import OnnxParaformer, Recognised
 from voiceloop.asr.onnx_punc import OnnxPunc
 from voiceloop.asr.onnx_vad import OnnxVad
-from voiceloop.asr.paraformer import _parse_results, hotword_argument
+from voiceloop.asr.paraformer import _parse_results, hotword_argument, trim_heap
 from voiceloop.audio.frames import SAMPLE_RATE
 from voiceloop.config import AsrConfig
 
@@ -54,6 +54,7 @@ class OnnxParaformerEngine:
         self._punc = OnnxPunc(paths["punc"], quantize, threads) if "punc" in paths and self._vad else None
         self._shared_fbank = self._vad is not None and self._vad.front.same_fbank(self._asr.front)
         self._device = f"cpu (onnxruntime, {'int8' if quantize else 'fp32'})"
+        trim_heap()  # loading leaves ~225 MB of freed protobuf heap that later runs would not reuse
         if cfg.hotwords and not self._asr.seaco:
             log.warning("asr.hotwords set, but %s is not a SeACo-Paraformer model: hotwords are ignored",
                         names["asr"])
@@ -83,21 +84,24 @@ class OnnxParaformerEngine:
         if self._vad is None:
             return [_segment_result(self._asr.recognise(audio, hotword_ids, timestamps), 0)]
         fbank = self._vad.front.fbank(audio)
-        segments = self._vad.segments(audio, fbank)
-        if not segments:
-            return []
 
         def one(segment: tuple[int, int]) -> dict[str, Any]:
             start, end = segment[0] * 16, min(segment[1] * 16, audio.size)
             feats = self._asr.front.piece_features(fbank, start, end - start) if self._shared_fbank else None
             return _segment_result(self._asr.recognise(audio[start:end], hotword_ids, timestamps, feats), segment[0])
 
-        if self._workers > 1 and len(segments) > 1:
+        segments: list[tuple[int, int]] = []
+        if self._workers > 1:  # the VAD cuts the next minute while the workers recognise this one's segments
             with ThreadPoolExecutor(self._workers, thread_name_prefix="asr-segment") as pool:
-                per_segment = list(pool.map(one, segments))
+                futures = []
+                for ready in self._vad.iter_segments(audio, fbank):
+                    segments += ready
+                    futures += [pool.submit(one, s) for s in ready]
+                per_segment = [f.result() for f in futures]
         else:
+            segments = self._vad.segments(audio, fbank)
             per_segment = [one(s) for s in segments]
-        return _combine(per_segment, segments, self._punc)
+        return _combine(per_segment, segments, self._punc) if segments else []
 
 
 def _segment_result(rec: Recognised, offset_ms: int) -> dict[str, Any]:
