@@ -118,3 +118,14 @@ def test_an_older_export_is_upgraded_in_place(exported, engines, tmp_path, speec
     for quantize in (False, True):
         upgraded = create_engine(cfg(dirs, backend="onnx", quantize=quantize))
         assert upgraded.transcribe(speech).sentences == engines[quantize].transcribe(speech).sentences
+
+
+def test_the_vad_hands_out_each_minutes_segments_before_cutting_the_next(exported, long_speech):
+    from voiceloop.asr.onnx_vad import OnnxVad
+
+    vad = OnnxVad(exported[0]["vad"], quantize=True, threads=1)
+    two_minutes = np.concatenate([long_speech, long_speech])
+    chunks = list(vad.iter_segments(two_minutes))
+    assert len(chunks) == 3 and chunks[0], "one list per 60 s chunk, plus the end"
+    assert all(end <= 60_000 for _, end in chunks[0])
+    assert [s for chunk in chunks for s in chunk] == vad.segments(two_minutes)
