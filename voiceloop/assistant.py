@@ -269,7 +269,7 @@ class Assistant:
     async def _answer(self, turn: _Turn, record: TurnRecord) -> None:
         started = time.perf_counter()
         transcript = await self._s.asr_jobs.run(self._s.asr.transcribe, turn.utterance.samples, self._s.hotwords(),
-                                                priority=Priority.DIALOGUE)
+                                                timestamps=False, priority=Priority.DIALOGUE)
         record.asr_s = time.perf_counter() - started
         record.mark("asr_done")
         text = transcript.text.strip()

@@ -117,7 +117,7 @@ def _cmd_transcribe(args, cfg: Config, path: Path | None) -> int:
     results = list(failures)
     if files:
         log.info("loading %s engine", cfg.asr.engine)
-        engine = create_engine(cfg.asr, jobs=args.jobs)
+        engine = create_engine(cfg.asr, jobs=args.jobs, batch=True)
         results += transcribe_files(engine, files, options, progress=sys.stderr.isatty())
     print_summary(results, sys.stdout, sys.stderr)
     return 1 if any(r.error for r in results) else 0

@@ -42,7 +42,7 @@ async def listen(cfg: Config, port: AudioPort, asr: AsrEngine, out: TextIO, json
 async def _recognise(asr: AsrEngine, utterances: asyncio.Queue[Utterance | None], out: TextIO,
                      json_lines: bool) -> None:
     while (utt := await utterances.get()) is not None:
-        transcript = await asyncio.to_thread(asr.transcribe, utt.samples)
+        transcript = await asyncio.to_thread(asr.transcribe, utt.samples, timestamps=False)
         if not transcript.text:
             continue
         duration = utt.end_t - utt.start_t

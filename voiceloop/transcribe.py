@@ -107,7 +107,8 @@ def _one_file(engine: AsrEngine, path: Path, decoded: Future, options: BatchOpti
     except AudioDecodeError as exc:
         return FileResult(path, error=str(exc).removeprefix(f"{path}: "))
     try:
-        transcript = engine.transcribe(samples, options.hotwords)
+        timed = any(fmt != "txt" for fmt in options.formats)  # txt is text only: no sentence times needed
+        transcript = engine.transcribe(samples, options.hotwords, timestamps=timed)
     except Exception as exc:  # noqa: BLE001 - one file's failure must not end the batch
         log.debug("recognition failed for %s", path, exc_info=True)
         return FileResult(path, error=f"recognition failed: {exc}")

@@ -37,7 +37,7 @@ class CallLog:
         self.name = engine.name
         self.hotwords: list[tuple[str, ...]] = []
 
-    def transcribe(self, samples: np.ndarray, hotwords: tuple[str, ...] = ()) -> Transcript:
+    def transcribe(self, samples: np.ndarray, hotwords: tuple[str, ...] = (), timestamps: bool = True) -> Transcript:
         self.hotwords.append(hotwords)
         return self._engine.transcribe(samples, hotwords)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from support.onnx_models import export_copies
 from support.recordings import ZH as ZH_AUDIO
 from voiceloop.audio.decode import decode_file
 
@@ -22,3 +23,9 @@ def long_speech() -> np.ndarray:
     clips = [decode_file(p) for p in sorted(ZH_AUDIO.glob("*.wav"))]
     one_pass = np.concatenate([part for clip in clips for part in (clip, gap)])
     return np.tile(one_pass, int(np.ceil(60 * 16000 / one_pass.size)))[: 60 * 16000]
+
+
+@pytest.fixture(scope="session")
+def exported(tiny_models, tmp_path_factory):
+    """Copies of the tiny model dirs, exported (fp32 + int8) by `voiceloop export-onnx --quantize`."""
+    return export_copies(tiny_models, tmp_path_factory.mktemp("onnx-models"))

@@ -25,27 +25,11 @@ from voiceloop.config import AsrConfig
 from voiceloop.errors import ModelNotFoundError
 
 from support.cli import run_voiceloop
+from support.onnx_models import cfg
 from support.recordings import ZH
 
 HANZI = re.compile(r"[\u4e00-\u9fff]")
 ONNX_NAMES = ("model.onnx", "model_quant.onnx", "model_eb.onnx", "model_eb_quant.onnx")
-
-
-@pytest.fixture(scope="module")
-def exported(tiny_models, tmp_path_factory):
-    """Copies of the tiny model dirs, exported (fp32 + int8) by `voiceloop export-onnx --quantize`."""
-    root = tmp_path_factory.mktemp("onnx-models")
-    dirs = {role: shutil.copytree(getattr(tiny_models, role), root / role) for role in ("seaco", "vad", "punc")}
-    config = root / "voiceloop.yaml"
-    config.write_text(f"asr:\n  model: {dirs['seaco']}\n  vad_model: {dirs['vad']}\n  punc_model: {dirs['punc']}\n")
-    proc = run_voiceloop("export-onnx", "--config", str(config), "--quantize")
-    assert proc.returncode == 0, proc.stderr
-    return dirs, config, proc.stdout
-
-
-def cfg(dirs, **overrides) -> AsrConfig:
-    base = AsrConfig(model=str(dirs["seaco"]), vad_model=str(dirs["vad"]), punc_model=str(dirs["punc"]), threads=2)
-    return replace(base, **overrides)
 
 
 @pytest.fixture(scope="module")

@@ -33,7 +33,7 @@ class ScriptedAsr:
     def __init__(self, *results):
         self._results = list(results)
 
-    def transcribe(self, samples, hotwords=()):
+    def transcribe(self, samples, hotwords=(), timestamps=True):
         result = self._results.pop(0)
         if isinstance(result, BaseException):
             raise result
@@ -256,7 +256,7 @@ WORDS = {1: "我想问", 2: "滨海新区的房价", 3: "你好"}
 class WordsAsr(ScriptedAsr):
     """'Recognises' each 1 s block of an utterance by its constant value: joined audio reads joined."""
 
-    def transcribe(self, samples, hotwords=()):
+    def transcribe(self, samples, hotwords=(), timestamps=True):
         blocks = np.asarray(samples).reshape(-1, 16000)[:, 0]
         return Transcript("".join(WORDS[round(v * 10)] for v in blocks))
 

@@ -133,7 +133,7 @@ class _ThreadNoting:
         self.name = engine.name
         self.threads: list[int] = []
 
-    def transcribe(self, samples, hotwords=()):
+    def transcribe(self, samples, hotwords=(), timestamps=True):
         self.threads.append(threading.get_ident())
         return self._engine.transcribe(samples, hotwords)
 

@@ -8,14 +8,15 @@ from voiceloop.config import AsrConfig
 __all__ = ["AsrEngine", "EngineInfo", "ModelInfo", "Sentence", "Transcript", "create_engine"]
 
 
-def create_engine(cfg: AsrConfig, jobs: int = 1) -> AsrEngine:
+def create_engine(cfg: AsrConfig, jobs: int = 1, batch: bool = False) -> AsrEngine:
     """Load the configured engine (slow: seconds to minutes). Imports stay lazy so other modes start fast.
 
-    `jobs`: how many `transcribe` calls the caller will make at once (batch `--jobs`)."""
+    `jobs`: how many `transcribe` calls the caller will make at once (batch `--jobs`); `batch`:
+    throughput matters more than the latency of one call (`voiceloop transcribe`)."""
     if cfg.engine == "whisper":
         from voiceloop.asr.whisper import WhisperEngine
 
         return WhisperEngine(cfg)
     from voiceloop.asr.backend import create_paraformer
 
-    return create_paraformer(cfg, jobs)
+    return create_paraformer(cfg, jobs, batch)

@@ -23,16 +23,19 @@ log = logging.getLogger(__name__)
 _KEYS = {"asr": "asr.model", "vad": "asr.vad_model", "punc": "asr.punc_model"}
 
 
-def create_paraformer(cfg: AsrConfig, jobs: int = 1) -> AsrEngine:
+def create_paraformer(cfg: AsrConfig, jobs: int = 1, batch: bool = False) -> AsrEngine:
     """The engine for `asr.backend`; with `jobs` concurrent callers the ONNX engine gives each
-    asr.threads / jobs threads (the torch engine serialises calls, so it keeps all of them)."""
+    asr.threads / jobs threads (the torch engine serialises calls, so it keeps all of them).
+    `batch` (throughput over latency): the ONNX engine spends a call's threads on that many VAD
+    segments at once, one thread each."""
     names = dict(configured_models(cfg))
     paths = {role: resolve_model(name, role, cfg.cache_dir) for role, name in names.items()}
     if choose_backend(cfg, paths) == "onnx":
         from voiceloop.asr.onnx_engine import OnnxParaformerEngine
 
         threads = max(1, (cfg.threads or os.cpu_count() or 1) // max(1, jobs))
-        return OnnxParaformerEngine(replace(cfg, threads=threads), paths, names, quantize=cfg.quantize)
+        return OnnxParaformerEngine(replace(cfg, threads=threads), paths, names, quantize=cfg.quantize,
+                                    workers=threads if batch else 1)
     lacking = [role for role, path in paths.items() if not (path / "model.pt").is_file()]
     if lacking:
         raise ModelNotFoundError(f"{_KEYS[lacking[0]]}: {paths[lacking[0]]} holds only ONNX files, which the torch "

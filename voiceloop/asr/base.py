@@ -57,8 +57,11 @@ class AsrEngine(Protocol):
 
     name: str
 
-    def transcribe(self, samples: np.ndarray, hotwords: tuple[str, ...] = ()) -> Transcript:
-        """Recognise 16 kHz mono float32 samples; `hotwords` add to the configured ones."""
+    def transcribe(self, samples: np.ndarray, hotwords: tuple[str, ...] = (), timestamps: bool = True) -> Transcript:
+        """Recognise 16 kHz mono float32 samples; `hotwords` add to the configured ones.
+
+        `timestamps=False`: the caller needs the text only (an engine may then skip computing
+        sentence times, and leave `sentences` empty); the text is the same either way."""
         ...
 
     def info(self) -> EngineInfo: ...

@@ -82,6 +82,22 @@ class Frontend:
             return np.zeros((0, c.n_mels), np.float32)
         return np.stack([fb.get_frame(i) for i in range(fb.num_frames_ready)]).astype(np.float32)
 
+    def same_fbank(self, other: Frontend) -> bool:
+        c, o = self.conf, other.conf
+        return (c.n_mels, c.frame_length_ms, c.frame_shift_ms, c.window, c.sample_rate) == \
+            (o.n_mels, o.frame_length_ms, o.frame_shift_ms, o.window, o.sample_rate)
+
+    def piece_features(self, fbank: np.ndarray, start: int, size: int) -> np.ndarray | None:
+        """Features of `samples[start:start + size]` from the whole input's fbank (kaldi frames are
+        independent, so the slice is exact); None when they cannot come from it (not on a frame
+        boundary, or shorter than one frame)."""
+        shift = int(self.conf.sample_rate * self.conf.frame_shift_ms / 1000)
+        length = int(self.conf.sample_rate * self.conf.frame_length_ms / 1000)
+        if start % shift or size < length:
+            return None
+        first = start // shift
+        return self.lfr_cmvn(fbank[first: first + (size - length) // shift + 1])
+
     def features(self, samples: np.ndarray) -> np.ndarray:
         """As funasr's WavFrontend: frame length capped at the input's duration for very short inputs."""
         duration_ms = samples.size / self.conf.sample_rate * 1000

@@ -19,7 +19,15 @@ from pathlib import Path
 import numpy as np
 
 from voiceloop.asr.onnx_front import FrontConfig, Frontend, load_cmvn
-from voiceloop.asr.onnx_session import open_session, read_model_config, read_tokens, require_file
+from voiceloop.asr.onnx_session import (
+    CIF_PEAKS,
+    HOTWORDS,
+    TIMESTAMPS,
+    open_session,
+    read_model_config,
+    read_tokens,
+    require_file,
+)
 
 log = logging.getLogger(__name__)
 
@@ -29,10 +37,14 @@ _FIRE = 1.0 - 1e-4
 _SECONDS_PER_UPSAMPLED_FRAME = 0.06 / 3  # LFR frames are 60 ms; CifPredictorV3 upsamples 3x
 
 
+_NO = np.array(False)
+
+
 @dataclass(frozen=True, slots=True)
 class Recognised:
     tokens: tuple[str, ...]
-    times_ms: tuple[tuple[int, int], ...] | None  # one per token, None when the model gives no times
+    times_ms: tuple[tuple[int, int], ...] | None  # one per token, None when not computed
+    timed: bool = False  # the model has a timestamp predictor (times_ms None: not asked for)
 
 
 class OnnxParaformer:
@@ -45,12 +57,15 @@ class OnnxParaformer:
         self._eos = self._ids.get("</s>", 2)
         self._unk = self._ids.get("<unk>", len(self.tokens) - 1)
         self._session = open_session(require_file(model_dir, "model", quantize, "asr.model"), threads)
-        self._inputs = [i.name for i in self._session.get_inputs()]
+        # flags with a default (onnx_graph's gates) are listed as overridable initializers, not inputs
+        self._inputs = [i.name for i in [*self._session.get_inputs(), *self._session.get_overridable_initializers()]]
         self._outputs = [o.name for o in self._session.get_outputs()]
         self.seaco = "bias_embed" in self._inputs
         self._embedder = (open_session(require_file(model_dir, "model_eb", quantize, "asr.model"), threads)
                           if self.seaco else None)
         self._seg_dict = _load_seg_dict(model_dir / "seg_dict")
+        self._plain_bias = self._bias_embed([[self._sos]]) if self.seaco else None
+        self.timed = "us_alphas" in self._outputs
 
     def hotword_ids(self, words: tuple[str, ...]) -> list[list[int]]:
         """Token ids per hotword, then [<s>]; words that tokenise to nothing are dropped."""
@@ -63,24 +78,32 @@ class OnnxParaformer:
             log.warning("%d hotwords given; only the first %d are used", len(words), MAX_HOTWORDS - 1)
         return [*result, [self._sos]]
 
-    def recognise(self, samples: np.ndarray, hotwords: list[list[int]] | None) -> Recognised:
-        feats = self.front.features(samples)
+    def recognise(self, samples: np.ndarray, hotwords: list[list[int]] | None, timestamps: bool = True,
+                  feats: np.ndarray | None = None) -> Recognised:
+        """Tokens of one segment; token times only with `timestamps` (the graph skips its timestamp
+        predictor otherwise). `feats`: the segment's features when the caller has them already."""
+        feats = self.front.features(samples) if feats is None else feats
         if feats.shape[0] == 0:
-            return Recognised((), None)
+            return Recognised((), None, self.timed)
         feed = {"speech": feats[None], "speech_lengths": np.array([feats.shape[0]], np.int32)}
         plain = not hotwords or len(hotwords) <= 1
         if self.seaco:
-            feed["bias_embed"] = self._bias_embed(hotwords if not plain else [[self._sos]])
+            feed["bias_embed"] = self._plain_bias if plain else self._bias_embed(hotwords)
+        for flag, on in ((TIMESTAMPS, timestamps), (CIF_PEAKS, False), (HOTWORDS, not plain)):
+            if flag in self._inputs and not on:
+                feed[flag] = _NO
         out = dict(zip(self._outputs, self._session.run(None, feed)))
         scores = out["decoder_logits"] if plain and "decoder_logits" in out else out["logits"]
         count = int(out["token_num"][0])
         ids = [int(i) for i in scores[0, :count].argmax(-1) if i not in (0, self._sos, self._eos)]
         tokens = tuple(self.tokens[i] for i in ids)
         times = None
-        if "us_alphas" in out and tokens:
+        if self.timed and timestamps and tokens:
             length = feats.shape[0] * 3
-            times = token_times(out["us_alphas"][0, :length], out["us_cif_peak"][0, :length], len(tokens))
-        return Recognised(tokens, times)
+            alphas = out["us_alphas"][0, :length]
+            peaks = out["us_cif_peak"][0, :length] if CIF_PEAKS not in self._inputs else _integrate(alphas)
+            times = token_times(alphas, peaks, len(tokens))
+        return Recognised(tokens, times, self.timed)
 
     def _bias_embed(self, hotwords: list[list[int]]) -> np.ndarray:
         longest = max(len(h) for h in hotwords)

@@ -19,6 +19,7 @@ funasr's post-processing (`FsmnVADStreaming`), re-implemented here for the offli
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -68,29 +69,44 @@ class OnnxVad:
         self._session = open_session(require_file(model_dir, "model", quantize, "asr.vad_model"), threads)
         self._caches = [(i.name, i.shape) for i in self._session.get_inputs() if i.name.startswith("in_cache")]
 
-    def segments(self, samples: np.ndarray) -> list[tuple[int, int]]:
+    @property
+    def front(self) -> Frontend:
+        return self._front
+
+    def segments(self, samples: np.ndarray, fbank: np.ndarray | None = None) -> list[tuple[int, int]]:
+        """`fbank`: `self.front.fbank(samples)` when the caller computed it already."""
+        return [segment for ready in self.iter_segments(samples, fbank) for segment in ready]
+
+    def iter_segments(self, samples: np.ndarray, fbank: np.ndarray | None = None) -> Iterator[list[tuple[int, int]]]:
+        """The segments 60 s at a time, as each chunk completes them (funasr's offline chunking), so a
+        caller can recognise the first ones while the rest of a long file is still being cut."""
         samples = np.asarray(samples, np.float32)
-        fbank = self._front.fbank(samples)
+        fbank = self._front.fbank(samples) if fbank is None else fbank
         if fbank.shape[0] == 0:
-            return []
-        sil = self._silence_probs(fbank)
+            return
+        sil = np.empty(fbank.shape[0], np.float32)
+        pieces = self._silence_probs(fbank, sil)
         decibel = frame_decibels(samples, fbank.shape[0])
         machine = _Machine(self.opts, sil, decibel)
-        return machine.run(_chunk_ends(samples.size, fbank.shape[0], self.opts))
+        filled = 0
+        ends = _chunk_ends(samples.size, fbank.shape[0], self.opts)
+        for index, end in enumerate(ends):
+            while filled < end:
+                filled = next(pieces)
+            yield machine.chunk(end, final=index == len(ends) - 1)
 
-    def _silence_probs(self, fbank: np.ndarray) -> np.ndarray:
-        """p(silence) per frame; the FSMN runs in 60 s pieces with its caches carried over, and only
-        a piece's features exist at a time (10 minutes of them would be ~100 MB)."""
+    def _silence_probs(self, fbank: np.ndarray, sil: np.ndarray) -> Iterator[int]:
+        """p(silence) per frame into `sil`, 60 s at a time (yields how far it is filled); the FSMN
+        carries its caches over, and only a piece's features exist at a time (10 minutes of them
+        would be ~100 MB)."""
         caches = {name: np.zeros(shape, np.float32) for name, shape in self._caches}
-        probs = []
         step = CHUNK_MS // self.opts.frame_in_ms
         for begin in range(0, fbank.shape[0], step):
             feats = self._front.lfr_cmvn(fbank, begin, begin + step)
             out = self._session.run(None, {"speech": feats[None], **caches})
-            scores = out[0][0]
-            probs.append(scores[:, list(self.opts.sil_pdf_ids)].sum(-1))
+            sil[begin: begin + feats.shape[0]] = out[0][0][:, list(self.opts.sil_pdf_ids)].sum(-1)
             caches = {name: value for (name, _), value in zip(self._caches, out[1:])}
-        return np.concatenate(probs)
+            yield begin + feats.shape[0]
 
 
 def frame_decibels(samples: np.ndarray, frames: int, block: int = 6000) -> np.ndarray:
@@ -153,6 +169,7 @@ class _Machine:
         self.buf_start = 0
         self.segments: list[list] = []  # [start_ms, end_ms, has_start, has_end]
         self.ends_detected = 0
+        self.done, self.begin, self.accumulated, self.in_speech = 0, 0, 0, False  # chunk bookkeeping
         self._reset()
 
     def _reset(self) -> None:
@@ -165,27 +182,24 @@ class _Machine:
         self.start_frame = -1
         self.end_frame = -1
 
-    def run(self, chunk_ends: list[int]) -> list[tuple[int, int]]:
-        out: list[tuple[int, int]] = []
-        done, begin, accumulated, in_speech = 0, 0, 0, False
-        for index, end in enumerate(chunk_ends):
-            final = index == len(chunk_ends) - 1
-            if self.state == _IN_SPEECH or in_speech:
-                accumulated += CHUNK_MS
-                in_speech = True
-            silence_ms = next(s for limit, s in SCHEDULE if accumulated <= limit)
-            self.end_sil_ms = max(silence_ms - self.o.speech_to_sil_time_thres, 0)
-            for t in range(begin, end):
-                self._frame(self._is_speech(t), t, final and t == end - 1)
-            begin = end
-            ready = []  # a chunk hands out its complete segments; the last one hands out all
-            while done < len(self.segments) and (final or all(self.segments[done][2:])):
-                ready.append(self.segments[done])
-                done += 1
-            out += [(int(s[0]), int(s[1])) for s in ready]
-            if ready:
-                accumulated, in_speech = 0, False
-        return out
+    def chunk(self, end: int, final: bool) -> list[tuple[int, int]]:
+        """Decide the frames up to `end` (the next chunk end) and hand out the segments this chunk
+        completes (the final chunk hands out all)."""
+        if self.state == _IN_SPEECH or self.in_speech:
+            self.accumulated += CHUNK_MS
+            self.in_speech = True
+        silence_ms = next(s for limit, s in SCHEDULE if self.accumulated <= limit)
+        self.end_sil_ms = max(silence_ms - self.o.speech_to_sil_time_thres, 0)
+        for t in range(self.begin, end):
+            self._frame(self._is_speech(t), t, final and t == end - 1)
+        self.begin = end
+        ready = []
+        while self.done < len(self.segments) and (final or all(self.segments[self.done][2:])):
+            ready.append(self.segments[self.done])
+            self.done += 1
+        if ready:
+            self.accumulated, self.in_speech = 0, False
+        return [(int(s[0]), int(s[1])) for s in ready]
 
     def _is_speech(self, t: int) -> bool:
         o = self.o

@@ -61,7 +61,8 @@ class ParaformerEngine:
         log.info("paraformer loaded in %.1f s on %s with %d CPU threads (%s)", time.perf_counter() - started,
                  self._device, threads, ", ".join(f"{r}={p}" for r, p in self._paths.items()))
 
-    def transcribe(self, samples: np.ndarray, hotwords: tuple[str, ...] = ()) -> Transcript:
+    def transcribe(self, samples: np.ndarray, hotwords: tuple[str, ...] = (), timestamps: bool = True) -> Transcript:
+        """funasr computes the times anyway, so `timestamps` changes nothing here."""
         import torch
 
         started = time.perf_counter()

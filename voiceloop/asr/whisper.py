@@ -42,7 +42,7 @@ class WhisperEngine:
                                    compute_type=compute_type, cpu_threads=threads)
         self._to_simplified = _simplifier() if self._wcfg.simplified else None
 
-    def transcribe(self, samples: np.ndarray, hotwords: tuple[str, ...] = ()) -> Transcript:
+    def transcribe(self, samples: np.ndarray, hotwords: tuple[str, ...] = (), timestamps: bool = True) -> Transcript:
         started = time.perf_counter()
         words = " ".join((*self._cfg.hotwords, *hotwords)) or None
         language = self._wcfg.language or None

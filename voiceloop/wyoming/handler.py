@@ -208,7 +208,7 @@ class WyomingHandler(AsyncEventHandler):
         started = time.perf_counter()
         try:
             result = await self._s.asr_jobs.run(self._s.asr.transcribe, samples, audio.request.hotwords,
-                                                priority=Priority.SERVICE)
+                                                timestamps=False, priority=Priority.SERVICE)
         except EngineBusy:
             raise
         except Exception as exc:  # noqa: BLE001 - an engine failure ends this request, not the server
