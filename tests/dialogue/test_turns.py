@@ -190,7 +190,8 @@ async def test_a_possible_onset_that_becomes_speech_is_a_barge_in_heard_up_to_it
         records, _ = await converse(srv, ScriptedAsr("讲讲", "停"), RecordingVoice(), events, tmp_path)
     heard = records[0]["heard_text"]
     assert records[0]["interrupted"] and records[1]["user_text"] == "停"
-    assert heard == reply[0][:len(heard)] and len(heard) == seen["at"] // 1600, (heard, seen["at"])  # a cut sentence: the floor of its heard share
+    # a sentence cut part-way is credited the floor of its heard share of characters
+    assert heard == reply[0][:len(heard)] and len(heard) == seen["at"] // 1600, (heard, seen["at"])
 
 
 class SlowToStopVoice(RecordingVoice):
