@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import numpy as np
 import pytest
@@ -87,6 +87,12 @@ async def converse(srv: OpenAIServer, asr, voice, events, tmp_path, port: Script
     return [json.loads(line) for line in lines], port
 
 
+async def until(condition: Callable[[], object]) -> None:
+    """Let the assistant run until `condition()` holds (the scripted front end's way to wait)."""
+    while not condition():
+        await asyncio.sleep(0.005)
+
+
 def turns(n: int):
     """n utterances, each after the previous turn finished."""
     async def events(port, finished, done) -> AsyncIterator:
@@ -151,8 +157,7 @@ async def test_a_cough_during_the_reply_pauses_it_and_it_plays_on(tmp_path, paus
 
     async def events(port, finished, done) -> AsyncIterator:
         yield UTTERANCE
-        while port.rendered < 16000:  # 1 s of the reply heard
-            await asyncio.sleep(0.005)
+        await until(lambda: port.rendered >= 16000)  # 1 s of the reply heard
         yield pause
         seen["cleared"], seen["at"] = port.clears[-1], port.rendered
         await asyncio.sleep(0.1)  # 2 s of speaker time at speed 20
@@ -175,15 +180,13 @@ async def test_a_possible_onset_that_becomes_speech_is_a_barge_in_heard_up_to_it
 
     async def events(port, finished, done) -> AsyncIterator:
         yield UTTERANCE
-        while port.rendered < 16000:
-            await asyncio.sleep(0.005)
+        await until(lambda: port.rendered >= 16000)
         yield SpeechPossible(2.0)
         seen["at"] = port.rendered
         await asyncio.sleep(0.05)
         yield SpeechStarted(2.0)
         yield Utterance(np.zeros(16000, dtype=np.float32), 2.0, 3.0)
-        while len(finished) < 2:
-            await asyncio.sleep(0.01)
+        await until(lambda: len(finished) >= 2)
 
     reply = ("这是一个比较长的回答，还有很多很多内容。",)
     async with OpenAIServer(Script(deltas=reply), Script(deltas=("好。",))) as srv:
@@ -212,16 +215,14 @@ async def test_barge_in_silences_at_once_and_never_holds_up_the_front_end(tmp_pa
 
     async def events(port, finished, done) -> AsyncIterator:
         yield UTTERANCE
-        while port.rendered < 3200:
-            await asyncio.sleep(0.005)
+        await until(lambda: port.rendered >= 3200)
         yield SpeechStarted(2.0)
         seen["cleared"] = bool(port.clears) and port.clears[-1] > 0
         loop = asyncio.get_running_loop()
         t = loop.time()
         yield Utterance(np.zeros(16000, dtype=np.float32), 2.0, 3.0)  # barge-in: the turn is cancelled
         seen["blocked_s"] = loop.time() - t
-        while len(finished) < 2:
-            await asyncio.sleep(0.01)
+        await until(lambda: len(finished) >= 2)
 
     async with OpenAIServer(Script(deltas=("一个很长很长的回答。",)), Script(deltas=("好。",))) as srv:
         records, _ = await converse(srv, ScriptedAsr("讲讲", "停"), SlowToStopVoice(), events, tmp_path)
@@ -250,14 +251,12 @@ async def test_a_barge_in_then_a_pause_reaches_the_llm_as_one_request(tmp_path):
     turn is thinking) and goes on: the LLM gets "我想问滨海新区的房价" after the cut reply."""
     async def events(port, finished, done) -> AsyncIterator:
         yield said(0.3, 0.0)  # 你好
-        while port.rendered < 16000:
-            await asyncio.sleep(0.005)
+        await until(lambda: port.rendered >= 16000)
         yield SpeechStarted(5.0)
         yield said(0.1, 5.0)  # 我想问: barge-in
         yield SpeechStarted(6.7)  # ... goes on before anything of turn 2 was heard
         yield said(0.2, 6.7)  # 滨海新区的房价
-        while not finished or finished[-1].user_text != "我想问滨海新区的房价":
-            await asyncio.sleep(0.01)
+        await until(lambda: finished and finished[-1].user_text == "我想问滨海新区的房价")
 
     voice = RecordingVoice()
     reply = ("你好呀，", "今天过得怎么样？", "有什么想聊的吗？")
@@ -281,11 +280,9 @@ async def test_a_pause_while_thinking_joins_the_two_halves_and_a_later_pause_is_
         await asyncio.sleep(0.2)  # the LLM is slow to answer: still thinking
         yield SpeechStarted(1.7)
         yield said(0.2, 1.7)
-        while not finished or finished[-1].user_text != "我想问滨海新区的房价":
-            await asyncio.sleep(0.01)
+        await until(lambda: finished and finished[-1].user_text == "我想问滨海新区的房价")
         yield said(0.3, 9.0)
-        while len(finished) < 3 and finished[-1].user_text != "你好":
-            await asyncio.sleep(0.01)
+        await until(lambda: len(finished) >= 3 or finished[-1].user_text == "你好")
 
     voice = RecordingVoice()
     async with OpenAIServer(Script(deltas=("一半的回答。",), first_token_delay_s=1.0),
