@@ -152,13 +152,11 @@ class Assistant:
         turn = self._may_pause()
         if turn is not None and not turn.playout.paused:
             turn.playout.pause()
-            turn.tentative = True
             log.debug("possible speech: reply paused")
 
     def _on_speech_rejected(self) -> None:
         turn = self._busy()
-        if turn is not None and turn.tentative and turn.held is None:
-            turn.tentative = False
+        if turn is not None and turn.held is None and turn.playout.paused:  # paused by the possible onset
             turn.playout.resume()
             log.debug("not speech after all: reply resumed")
 
@@ -173,7 +171,7 @@ class Assistant:
         if turn is None:
             return
         heard = turn.playout.pause() >= _HEARD_S  # paused on a possible onset: heard up to then
-        turn.held, turn.tentative = heard, False
+        turn.held = heard
         log.info("user speaking: reply %s", "paused" if heard else "held (nothing heard yet)")
 
     def _on_speech_discarded(self) -> None:
@@ -350,7 +348,7 @@ class _Turn:
     playout: Playout
     task: asyncio.Task | None = None
     held: bool | None = None  # paused by a speech onset: True if the reply had been heard by then
-    tentative: bool = False  # paused by a possible onset that may yet be rejected
+    # (a reply paused while `held` is None was paused by a possible onset, which may yet be rejected)
     outcome: str | None = None  # why it was cancelled: "barge_in" or "continued"
 
 
