@@ -86,7 +86,6 @@ class Endpointer:
         self._start_s = cfg.start_ms / 1000
         self._pause_s = cfg.pause_ms / 1000 if cfg.pause_ms < cfg.start_ms else None  # None: the onset pauses
         self._possible: float | None = None  # t of the PossibleOnset out, awaiting its onset or rejection
-        self._doubt_s = 0.0
         self._end_silence_s = cfg.end_silence_ms / 1000
         self._min_s = cfg.min_utterance_ms / 1000
         self._max_s = cfg.max_utterance_s
@@ -108,7 +107,7 @@ class Endpointer:
         if self._state is _State.SPEECH:
             return self._in_speech(speech_prob >= self._off)
         if speech_prob < self._on:
-            return self._quiet(frame_s)
+            return self._quiet()
         if self._state is not _State.ONSET:
             self._state, self._start_t = _State.ONSET, max(frame_start - self._onset_lag_s, 0.0)
         self._last_speech_end = self._t
@@ -122,15 +121,13 @@ class Endpointer:
             events.append(SpeechOnset(self._start_t))
         return events
 
-    def _quiet(self, frame_s: float) -> list[EndpointEvent]:
+    def _quiet(self) -> list[EndpointEvent]:
         """A non-speech frame outside speech: a possible onset is doubted, then rejected."""
         if self._possible is None:
             self._state = _State.SILENCE
             return []
-        if self._state is not _State.DOUBT:
-            self._state, self._doubt_s = _State.DOUBT, 0.0
-        self._doubt_s += frame_s
-        return self._reject() if self._doubt_s >= _DOUBT_S - 1e-9 else []
+        self._state = _State.DOUBT
+        return self._reject() if self._t - self._last_speech_end >= _DOUBT_S - 1e-9 else []
 
     def _reject(self) -> list[EndpointEvent]:
         t, self._possible, self._state = self._possible, None, _State.SILENCE
