@@ -20,7 +20,7 @@ concatenated with 1 s pauses to the wanted length. Per backend, in fresh process
   flips far more tokens than with the real model: the int8 figure is a pessimistic bound.
 
 Targets (CPU, 2 threads): >= 40x realtime, <= 1 GB peak RSS, 5 s utterance <= 100 ms, ready <= 5 s.
-With CUDA present the torch path is also run at several batch sizes.
+With CUDA present, bench/asr_gpu.py follows (torch on the GPU: batch sizes, precisions, GPU memory).
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
-TARGET_X, TARGET_RSS_MB, TARGET_UTTERANCE_MS, TARGET_READY_S, GPU_TARGET_X = 40.0, 1024.0, 100.0, 5.0, 300.0
+TARGET_X, TARGET_RSS_MB, TARGET_UTTERANCE_MS, TARGET_READY_S = 40.0, 1024.0, 100.0, 5.0
 BACKENDS = {"torch": ("torch", False), "onnx-fp32": ("onnx", False), "onnx-int8": ("onnx", True)}
 
 
@@ -182,7 +182,6 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, default=600)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--backends", nargs="+", default=list(BACKENDS), choices=list(BACKENDS))
-    parser.add_argument("--gpu-batch-sizes", type=int, nargs="+", default=[60, 300, 1000])
     parser.add_argument("--case", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.case:
@@ -205,22 +204,19 @@ def main() -> int:
                   f"5 s utterance {r['utterance_ms']} ms ({r['utterance_timed_ms']} ms with times), "
                   f"ready {r['ready_s']} s ({r['device']})", flush=True)
         cpu_table(results, args.seconds)
-        gpu_rows(args, work, wav)
+    gpu_rows(args)
     return 0
 
 
-def gpu_rows(args, work: Path, wav: Path) -> None:
-    """torch on CUDA at several batch sizes (x-realtime of the batch run), when a GPU is present."""
+def gpu_rows(args) -> None:
+    """bench/asr_gpu.py (torch on CUDA: batch sizes, precisions, GPU memory), when a GPU is present."""
     import torch
 
     if not torch.cuda.is_available():
-        print("no CUDA GPU: GPU cases skipped")
+        print("no CUDA GPU: GPU cases skipped (bench/asr_gpu.py)")
         return
-    for size in args.gpu_batch_sizes:
-        config = write_config(work, args.models, "torch", args.threads, device="cuda", batch_size_s=size)
-        r = batch_run(config, wav, work / f"gpu-{size}")
-        print(f"cuda batch_size_s {size:>5}: {r['x_realtime']:.1f}x realtime ({r['x_realtime'] / GPU_TARGET_X:.2f} "
-              f"of target), peak RSS {r['peak_rss_mb']} MB")
+    subprocess.run([sys.executable, str(REPO / "bench" / "asr_gpu.py"), "--models", str(args.models)], check=False,
+                   cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
 
 
 if __name__ == "__main__":

@@ -41,6 +41,7 @@ class AsrConfig:
     hotwords_file: str = "~/.config/voiceloop/hotwords.txt"
     backend: Literal["auto", "torch", "onnx"] = "auto"
     quantize: bool = True
+    precision: Literal["fp32", "fp16", "bf16"] = "fp32"
     whisper: WhisperConfig = WhisperConfig()
 
 

@@ -2,8 +2,11 @@
 
 The model loads once; the next file decodes in a worker thread while the current one is
 recognised, and with `jobs` > 1 that many files are recognised at once (the ONNX engine runs
-concurrent calls; the torch engine takes them one at a time). A bad file costs one line on stderr, never the batch: every good file is still
-transcribed and written (atomically), and the exit code says whether any failed.
+concurrent calls; the torch engine takes them one at a time). On a GPU (an engine with
+`batch_seconds` > 0) files are gathered into groups and their VAD segments recognised in batches
+packed by duration, so a folder of short recordings fills the GPU as one long file does.
+A bad file costs one line on stderr, never the batch: every good file is still transcribed and
+written (atomically), and the exit code says whether any failed.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ from voiceloop.outputs import render
 
 log = logging.getLogger(__name__)
 
+GROUP_BATCHES = 2  # a GPU group holds this many batches' worth of audio
+MAX_GROUP_FILES = 256
 AUDIO_SUFFIXES = frozenset({".wav", ".flac", ".mp3", ".ogg", ".opus", ".oga", ".m4a", ".aac", ".mp4",
                             ".wma", ".webm", ".amr", ".aiff", ".aif"})
 
@@ -36,6 +41,7 @@ class BatchOptions:
     output_dir: Path | None = None  # None: next to each input file
     hotwords: tuple[str, ...] = ()
     jobs: int = 1  # files decoded and recognised at once
+    batch_seconds: float | None = None  # segments packed per GPU batch; None: the engine's own, 0: file by file
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +85,11 @@ def transcribe_files(engine: AsrEngine, files: list[Path], options: BatchOptions
     jobs = max(1, options.jobs)
     results: list[FileResult] = []
     bar = tqdm(total=len(files), unit="file", disable=not progress, file=sys.stderr, dynamic_ncols=True)
+    batch_seconds = getattr(engine, "batch_seconds", 0.0) if options.batch_seconds is None else options.batch_seconds
+    if batch_seconds > 0 and hasattr(engine, "transcribe_many"):
+        results = _in_groups(engine, files, targets, options, batch_seconds, bar)
+        bar.close()
+        return results
     with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="decode") as decoder, \
             ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="recognise") as recogniser:
         in_flight: deque[Future] = deque()
@@ -94,7 +105,10 @@ def transcribe_files(engine: AsrEngine, files: list[Path], options: BatchOptions
 
 
 def _finished(future: Future, bar) -> FileResult:
-    result = future.result()
+    return _finished_one(future.result(), bar)
+
+
+def _finished_one(result: FileResult, bar) -> FileResult:
     bar.set_postfix_str(result.path.name[-40:], refresh=False)
     bar.update(1)
     return result
@@ -105,13 +119,91 @@ def _one_file(engine: AsrEngine, path: Path, decoded: Future, options: BatchOpti
     try:
         samples: np.ndarray = decoded.result()
     except AudioDecodeError as exc:
-        return FileResult(path, error=str(exc).removeprefix(f"{path}: "))
+        return _undecodable(path, exc)
     try:
-        timed = any(fmt != "txt" for fmt in options.formats)  # txt is text only: no sentence times needed
-        transcript = engine.transcribe(samples, options.hotwords, timestamps=timed)
+        transcript = engine.transcribe(samples, options.hotwords, timestamps=_timed(options))
     except Exception as exc:  # noqa: BLE001 - one file's failure must not end the batch
         log.debug("recognition failed for %s", path, exc_info=True)
         return FileResult(path, error=f"recognition failed: {exc}")
+    return _write_outputs(path, transcript, options, targets)
+
+
+def _in_groups(engine, files: list[Path], targets: list[list[Path]], options: BatchOptions, batch_seconds: float,
+               bar) -> list[FileResult]:
+    """Files recognised together in groups of about `GROUP_BATCHES` batches' worth of audio (enough
+    segments to pack batches with little padding); decoding runs ahead in a worker thread. A group
+    that fails (a GPU out of memory, one bad recording) is recognised again file by file, so only
+    the files that fail alone are reported."""
+    done: dict[int, FileResult] = {}
+    group: list[tuple[int, np.ndarray]] = []
+
+    def flush() -> None:
+        members = [(files[i], samples) for i, samples in group]
+        for k, result in _recognise_group(engine, members, options, batch_seconds, [targets[i] for i, _ in group]):
+            done[group[k][0]] = _finished_one(result, bar)
+        group.clear()
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="decode") as decoder:
+        for k, decoded in _decode_ahead(decoder, files, ahead=4):
+            if isinstance(decoded, AudioDecodeError):
+                done[k] = _finished_one(_undecodable(files[k], decoded), bar)
+                continue
+            group.append((k, decoded))
+            if sum(s.size for _, s in group) >= GROUP_BATCHES * batch_seconds * 16000 or len(group) >= MAX_GROUP_FILES:
+                flush()
+        if group:
+            flush()
+    return [done[k] for k in range(len(files))]
+
+
+def _recognise_group(engine, group: list[tuple[Path, np.ndarray]], options: BatchOptions, batch_seconds: float,
+                     targets: list[list[Path]]):
+    """(index in the group, result) for each file of the group."""
+    try:
+        transcripts = engine.transcribe_many([s for _, s in group], options.hotwords, _timed(options), batch_seconds)
+    except Exception as exc:  # noqa: BLE001 - retried file by file below
+        log.warning("recognising %d files together failed (%s); recognising them one at a time", len(group), exc)
+        log.debug("group failure", exc_info=True)
+        for k, (path, samples) in enumerate(group):
+            yield k, _one_file(engine, path, _done(samples), options, targets[k])
+        return
+    for k, ((path, _), transcript) in enumerate(zip(group, transcripts)):
+        yield k, _write_outputs(path, transcript, options, targets[k])
+
+
+def _decode_ahead(decoder: ThreadPoolExecutor, files: list[Path], ahead: int):
+    """(index, samples or the AudioDecodeError) in input order, at most `ahead` files decoded early."""
+    queue: deque[tuple[int, Future]] = deque()
+    for k, path in enumerate(files):
+        queue.append((k, decoder.submit(decode_file, path)))
+        if len(queue) > ahead:
+            yield _decoded(*queue.popleft())
+    while queue:
+        yield _decoded(*queue.popleft())
+
+
+def _decoded(k: int, future: Future):
+    try:
+        return k, future.result()
+    except AudioDecodeError as exc:
+        return k, exc
+
+
+def _done(value) -> Future:
+    future: Future = Future()
+    future.set_result(value)
+    return future
+
+
+def _timed(options: BatchOptions) -> bool:
+    return any(fmt != "txt" for fmt in options.formats)  # txt is text only: no sentence times needed
+
+
+def _undecodable(path: Path, exc: AudioDecodeError) -> FileResult:
+    return FileResult(path, error=str(exc).removeprefix(f"{path}: "))
+
+
+def _write_outputs(path: Path, transcript: Transcript, options: BatchOptions, targets: list[Path]) -> FileResult:
     outputs = []
     for fmt, target in zip(options.formats, targets):
         try:

@@ -1,4 +1,5 @@
-"""Pick the inference device from `asr.device` (auto | cpu | cuda | cuda:N)."""
+"""Pick the inference device from `asr.device` (auto | cpu | cuda | cuda:N) and the arithmetic from
+`asr.precision` (fp32 | fp16 | bf16)."""
 
 from __future__ import annotations
 
@@ -36,3 +37,17 @@ def resolve_device(requested: str) -> str:
     if index >= torch.cuda.device_count():
         raise ConfigError(f"asr.device: {requested} requested but only {torch.cuda.device_count()} GPU(s) exist")
     return f"cuda:{index}"
+
+
+def resolve_precision(requested: str, device: str, bf16_supported: bool) -> str:
+    """fp16 and bf16 run the encoder and decoder in half precision on a CUDA GPU (less GPU memory;
+    no faster while the CPU-side VAD bounds the pipeline: bench/asr_gpu.py). On a CPU they are an
+    error: there the ONNX int8 path is the fast one."""
+    if requested != "fp32" and not device.startswith("cuda"):
+        raise ConfigError(f"asr.precision: {requested} runs on a CUDA GPU only and asr.device is {device}. "
+                          f"Fix: set asr.precision to fp32 (on a CPU, asr.backend onnx with asr.quantize "
+                          f"is the fast path).")
+    if requested == "bf16" and not bf16_supported:
+        raise ConfigError("asr.precision: bf16 needs an Ampere or later GPU and this one has no bf16. "
+                          "Fix: set asr.precision to fp16 or fp32.")
+    return requested

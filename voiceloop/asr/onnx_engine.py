@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from voiceloop.asr.assemble import combine
 from voiceloop.asr.base import EngineInfo, ModelInfo, Transcript
 from voiceloop.asr.onnx_paraformer import OnnxParaformer, Recognised
 from voiceloop.asr.onnx_punc import OnnxPunc
@@ -27,9 +28,6 @@ from voiceloop.audio.frames import SAMPLE_RATE
 from voiceloop.config import AsrConfig
 
 log = logging.getLogger(__name__)
-
-_PUNC_SYMBOLS = ("，", "。", "？", "、")  # funasr's timestamp_sentence: ids 2..5
-
 
 class OnnxParaformerEngine:
     """Loaded ONNX graphs. `transcribe` blocks; concurrent calls are safe (onnxruntime sessions are
@@ -101,7 +99,8 @@ class OnnxParaformerEngine:
         else:
             segments = self._vad.segments(audio, fbank)
             per_segment = [one(s) for s in segments]
-        return _combine(per_segment, segments, self._punc) if segments else []
+        marks = (lambda text: self._punc.punctuate(self._punc.words(text))) if self._punc else None
+        return combine(per_segment, segments, marks) if segments else []
 
 
 def _segment_result(rec: Recognised, offset_ms: int) -> dict[str, Any]:
@@ -140,63 +139,3 @@ def _join_words(words: list[str]) -> str:
     for word in words:
         text += (" " if text and word.isascii() and text[-1].isascii() else "") + word
     return text
-
-
-def _join_texts(texts: list[str]) -> str:
-    """funasr's `_join_vad_texts`: no space between two Chinese chunks, one otherwise."""
-    cleaned = [t.strip() for t in texts if t.strip()]
-    joined = cleaned[0] if cleaned else ""
-    for text in cleaned[1:]:
-        cjk = "\u3400" <= joined[-1] <= "\u9fff" and "\u3400" <= text[0] <= "\u9fff"
-        joined += ("" if cjk else " ") + text
-    return joined
-
-
-def _combine(results: list[dict[str, Any]], segments: list[tuple[int, int]], punc: OnnxPunc | None):
-    text = " ".join(r["text"] for r in results)
-    if not text.strip():
-        return []
-    times = [t for r in results for t in r.get("timestamp", [])]
-    combined: dict[str, Any] = {"text": text, "timestamp": times}
-    if punc is None:
-        return [combined]
-    punc_text = _join_texts([r["text"] for r in results])
-    marks = punc.punctuate(punc.words(punc_text))
-    if len(marks) != len(times) or not times:
-        combined["sentence_info"] = _segment_sentences(results, segments)
-    else:
-        combined["sentence_info"] = _sentences(marks, times, punc_text)
-    return [combined]
-
-
-def _segment_sentences(results: list[dict[str, Any]], segments: list[tuple[int, int]]) -> list[dict[str, Any]]:
-    """One sentence per VAD segment (funasr's fallback when punctuation and times do not align)."""
-    out = []
-    for result, (seg_start, seg_end) in zip(results, segments):
-        if result["text"].strip():
-            times = result.get("timestamp") or []
-            out.append({"text": result["text"], "start": times[0][0] if times else seg_start,
-                        "end": times[-1][1] if times else seg_end})
-    return out
-
-
-def _sentences(marks: list[int], times: list[list[int]], text: str) -> list[dict[str, Any]]:
-    """funasr's `timestamp_sentence`: a sentence ends at every mark > 1; words come from `text.split()`."""
-    out: list[dict[str, Any]] = []
-    words = text.split()
-    sentence, start, end = "", None, times[0][1]
-    for i in range(max(len(marks), len(times), len(words))):
-        mark = marks[i] if i < len(marks) else 1
-        stamp = times[i] if i < len(times) else None
-        word = words[i] if i < len(words) else None
-        if start is None and stamp is not None:
-            start = stamp[0]
-        if word is not None:
-            latin = word[0].isascii() and word[0].isalpha() or (sentence and sentence[-1].isascii()
-                                                                 and sentence[-1].isalpha())
-            sentence += (" " if latin else "") + word
-        end = stamp[1] if stamp is not None else end
-        if mark > 1:
-            out.append({"text": sentence + _PUNC_SYMBOLS[mark - 2], "start": start, "end": end})
-            sentence, start = "", None
-    return out

@@ -21,8 +21,10 @@ from typing import Any
 
 import numpy as np
 
+from voiceloop.asr.assemble import combine
 from voiceloop.asr.base import EngineInfo, ModelInfo, Sentence, Transcript
-from voiceloop.asr.device import resolve_device
+from voiceloop.asr.batching import pack_by_duration
+from voiceloop.asr.device import resolve_device, resolve_precision
 from voiceloop.asr.models import configured_models, resolve_model
 from voiceloop.audio.frames import SAMPLE_RATE
 from voiceloop.config import AsrConfig
@@ -31,12 +33,18 @@ from voiceloop.logs import preserve_root_logger
 log = logging.getLogger(__name__)
 
 # A space funasr puts between two CJK characters (SeACo without punctuation emits "今 天 好").
+_ALONE_MS = 60_000  # funasr's batch_size_threshold_s: a segment this long is recognised alone
 _CJK_GAP = re.compile(r"(?<=[\u3400-\u9fff\u3000-\u303f\uff00-\uffef]) +(?=[\u3400-\u9fff\u3000-\u303f\uff00-\uffef])")
 
 
 class ParaformerEngine:
     """One loaded FunASR pipeline. `transcribe` blocks (run it in a worker thread) and is serialised,
-    because funasr keeps per-call state (hotword list, runtime kwargs) on the shared model objects."""
+    because funasr keeps per-call state (the hotword list) on the shared model objects.
+
+    funasr's models are driven step by step (VAD -> ASR -> punctuation, as its `inference_with_vad`
+    does) rather than through `generate`, so that the ASR step alone runs in half precision and so
+    that `transcribe_many` can pack the VAD segments of many recordings into one GPU batch.
+    """
 
     name = "paraformer"
 
@@ -48,6 +56,9 @@ class ParaformerEngine:
         self._lock = threading.Lock()
         threads = cfg.threads or os.cpu_count() or 1
         auto_model = _import_funasr()
+        self._precision = resolve_precision(cfg.precision, self._device, _bf16_supported(self._device))
+        # A GPU gains from padding segments into one batch, a CPU does not (funasr does the same).
+        self.batch_seconds = float(cfg.batch_size_s) if self._device.startswith("cuda") else 0.0
         optional = {f"{role}_model": str(self._paths[role]) for role in ("vad", "punc") if role in self._paths}
         started = time.perf_counter()
         with preserve_root_logger(), _stdout_to_debug():
@@ -58,40 +69,111 @@ class ParaformerEngine:
             log.warning("asr.hotwords set, but %s is not a SeACo-Paraformer model: hotwords are ignored",
                         self._names["asr"])
         trim_heap()
-        log.info("paraformer loaded in %.1f s on %s with %d CPU threads (%s)", time.perf_counter() - started,
-                 self._device, threads, ", ".join(f"{r}={p}" for r, p in self._paths.items()))
+        log.info("paraformer loaded in %.1f s on %s (%s) with %d CPU threads (%s)", time.perf_counter() - started,
+                 self._device, self._precision, threads, ", ".join(f"{r}={p}" for r, p in self._paths.items()))
 
     def transcribe(self, samples: np.ndarray, hotwords: tuple[str, ...] = (), timestamps: bool = True) -> Transcript:
         """funasr computes the times anyway, so `timestamps` changes nothing here."""
+        return self.transcribe_many([samples], hotwords, timestamps)[0]
+
+    def transcribe_many(self, items: list[np.ndarray], hotwords: tuple[str, ...] = (), timestamps: bool = True,
+                        batch_seconds: float | None = None) -> list[Transcript]:
+        """Each recording's transcript, as `transcribe` gives it, from batches of VAD segments packed by
+        duration across all of them (up to `batch_seconds` of padded audio; default `asr.batch_size_s`
+        on a GPU, one segment at a time on a CPU). Raises if any recording fails: the caller decides
+        whether to retry them one by one. Each transcript's `processing_s` is its share of the time."""
         import torch
 
         started = time.perf_counter()
-        audio = np.ascontiguousarray(samples, dtype=np.float32).reshape(-1)
-        duration_s = audio.size / SAMPLE_RATE
-        options = self._options((*self._cfg.hotwords, *hotwords))
-        if audio.size:
-            with self._lock, torch.inference_mode(), preserve_root_logger():
-                results = self._model.generate(audio, **options)
-            trim_heap()
-        else:
-            results = []
-        text, sentences = _parse_results(results, int(duration_s * 1000))
-        return Transcript(text=text, sentences=sentences, duration_s=duration_s,
-                          processing_s=time.perf_counter() - started, engine=self.name,
-                          model=self._names["asr"])
+        audios = [_mono(x) for x in items]
+        budget_ms = int(1000 * (self.batch_seconds if batch_seconds is None else batch_seconds))
+        words = hotword_argument((*self._cfg.hotwords, *hotwords)) if self._hotwords_supported else ""
+        with self._lock, torch.inference_mode(), preserve_root_logger():
+            segments = [self._segments(audio) for audio in audios]
+            pieces = [(i, seg) for i, segs in enumerate(segments) for seg in segs]
+            recognised = iter(self._recognise(audios, pieces, words, budget_ms))
+            results = [self._assemble([next(recognised) for _ in segs], segs) for segs in segments]
+        trim_heap()
+        total_s = sum(a.size for a in audios) / SAMPLE_RATE
+        share = (time.perf_counter() - started) / total_s if total_s else 0.0
+        out = []
+        for audio, result in zip(audios, results):
+            duration_s = audio.size / SAMPLE_RATE
+            text, sentences = _parse_results(result, int(duration_s * 1000))
+            out.append(Transcript(text=text, sentences=sentences, duration_s=duration_s,
+                                  processing_s=share * duration_s, engine=self.name, model=self._names["asr"]))
+        return out
 
     def info(self) -> EngineInfo:
-        return EngineInfo(self.name, self._device, tuple(
-            ModelInfo(role, self._names[role], str(path)) for role, path in self._paths.items()))
+        return EngineInfo(self.name, f"{self._device} ({self._precision})" if self._device != "cpu" else "cpu",
+                          tuple(ModelInfo(role, self._names[role], str(path)) for role, path in self._paths.items()))
 
-    def _options(self, hotwords: tuple[str, ...]) -> dict[str, Any]:
-        options: dict[str, Any] = {"batch_size_s": self._cfg.batch_size_s}
-        if "vad" in self._paths and "punc" in self._paths:
-            options["sentence_timestamp"] = True
-        words = hotword_argument(hotwords) if self._hotwords_supported else ""
+    def _segments(self, audio: np.ndarray) -> list[tuple[int, int]]:
+        """Speech segments in ms; the whole recording when there is no VAD model."""
+        if not audio.size:
+            return []
+        if self._model.vad_model is None:
+            return [(0, -(-audio.size * 1000 // SAMPLE_RATE))]  # rounded up: the clip is every sample
+        found = self._model.inference(audio, model=self._model.vad_model, kwargs=dict(self._model.vad_kwargs))
+        return [(int(start), int(end)) for start, end in found[0]["value"]] if found else []
+
+    def _recognise(self, audios: list[np.ndarray], pieces: list[tuple[int, tuple[int, int]]], words: str,
+                   budget_ms: int) -> list[dict[str, Any]]:
+        """One funasr result per piece (recording index, segment), times relative to the segment."""
+        out: dict[int, dict[str, Any]] = {}
+        lengths = [end - start for _, (start, end) in pieces]
+        for pack in pack_by_duration(lengths, budget_ms, _ALONE_MS):
+            clips = [audios[i][start * 16: end * 16] for i, (start, end) in (pieces[k] for k in pack)]
+            found = self._asr(clips, words)
+            if len(found) != len(clips):  # funasr returns nothing for a batch in which no clip has a token
+                found = [(self._asr([clip], words) or [{"text": ""}])[0] for clip in clips]
+            out.update(zip(pack, found))
+        return [out[k] for k in range(len(pieces))]
+
+    def _asr(self, clips: list[np.ndarray], words: str) -> list[dict[str, Any]]:
+        options: dict[str, Any] = {"batch_size": len(clips)}
         if words:
             options["hotword"] = words
-        return options
+        with self._autocast():
+            # a copy of the kwargs: funasr merges a call's options into the dict it is given
+            return self._model.inference(clips, model=self._model.model, kwargs=dict(self._model.kwargs), **options)
+
+    def _assemble(self, recognised: list[dict[str, Any]], segments: list[tuple[int, int]]) -> list[dict[str, Any]]:
+        if self._model.vad_model is None:  # funasr neither segments nor punctuates without a VAD
+            return [r for r in recognised if r.get("text")]
+        per_segment = [_offset(r, start) for r, (start, _) in zip(recognised, segments)]
+        return combine(per_segment, segments, self._marks if self._model.punc_model is not None else None)
+
+    def _marks(self, text: str) -> list[int]:
+        found = self._model.inference(text, model=self._model.punc_model, kwargs=dict(self._model.punc_kwargs))
+        marks = found[0].get("punc_array") if found else None
+        return [] if marks is None else [int(m) for m in marks]
+
+    def _autocast(self):
+        import torch
+
+        if self._precision == "fp32":
+            return contextlib.nullcontext()
+        return torch.autocast("cuda", dtype=torch.float16 if self._precision == "fp16" else torch.bfloat16)
+
+
+def _mono(samples: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(samples, dtype=np.float32).reshape(-1)
+
+
+def _offset(result: dict[str, Any], offset_ms: int) -> dict[str, Any]:
+    out = {"text": str(result.get("text", ""))}
+    if result.get("timestamp") is not None:
+        out["timestamp"] = [[int(s) + offset_ms, int(e) + offset_ms] for s, e in result["timestamp"]]
+    return out
+
+
+def _bf16_supported(device: str) -> bool:
+    if not device.startswith("cuda"):
+        return False
+    import torch
+
+    return bool(torch.cuda.is_bf16_supported())
 
 
 def hotword_argument(hotwords: tuple[str, ...] | list[str]) -> str:
