@@ -69,7 +69,8 @@ def run_case(args) -> dict:
     engine = ParaformerEngine(AsrConfig(model=str(models / "seaco"), vad_model=str(models / "vad"),
                                         punc_model=str(models / "punc"), device=device, backend="torch",
                                         precision=args.case, batch_size_s=args.default_batch))
-    out: dict = {"precision": args.case, "load_s": round(time.perf_counter() - started, 2), "device": engine.info().device}
+    out: dict = {"precision": args.case, "load_s": round(time.perf_counter() - started, 2),
+                 "device": engine.info().device}
     files = sorted(args.work.glob("files/*.wav"))
     long_wav = next(args.work.glob("long-*.wav"))
     cuda = device.startswith("cuda")
@@ -210,7 +211,8 @@ def report(cases: list[dict], batch_sizes: list[int]) -> None:
           "100 (one by one); after pass 1, 2, 3 (batched); max reserved")
     for case in cases:
         mem = case["memory"]
-        points = "  ".join(f"{a}/{r}" for a, r in (mem["per_file"][i] for i in (0, 9, 49, 99) if i < len(mem["per_file"])))
+        traced = mem["per_file"]
+        points = "  ".join(f"{a}/{r}" for a, r in (traced[i] for i in (0, 9, 49, 99) if i < len(traced)))
         passes = "  ".join(f"{a}/{r}" for a, r in mem["passes"])
         print(f"{case['precision']:<9} {case['load_s']:>6} {case['utterance_ms']:>6}  {points}  |  {passes}  |  "
               f"{mem['max_reserved_mb']}")
@@ -248,7 +250,8 @@ def main() -> int:
         cases = []
         for precision in args.precisions:
             done = subprocess.run([sys.executable, __file__, "--case", precision, "--work", str(work), "--models",
-                                   str(args.models), "--device", args.device, "--default-batch", str(args.default_batch),
+                                   str(args.models), "--device", args.device,
+                                   "--default-batch", str(args.default_batch),
                                    "--batch-sizes", *map(str, args.batch_sizes), *(["--quick"] if args.quick else [])],
                                   stdout=subprocess.PIPE, text=True, cwd=REPO, check=False)
             if done.returncode:

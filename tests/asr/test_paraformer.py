@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import re
 import shutil
+import threading
 import time
 from dataclasses import replace
 
@@ -176,3 +177,15 @@ def test_a_cached_hub_name_loads_offline(tiny_models, tmp_path, monkeypatch, spe
     found = {m.role: m for m in describe_models(replace(cfg, punc_model="iic/not-downloaded"))}
     assert found["asr"].path and found["vad"].path
     assert found["punc"].path is None and "iic/not-downloaded" in found["punc"].problem
+
+
+def test_calls_from_many_threads_are_serialised_on_the_engines_own(engine, speech):
+    """The dialogue, the API and Wyoming call from different threads; the torch work runs on the
+    engine's one thread (one OpenMP team), one call at a time, each with its own hotwords."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    expected = {hw: engine.transcribe(speech, hw).text for hw in ((), ("魔搭",))}
+    with ThreadPoolExecutor(4) as callers:
+        got = list(callers.map(lambda hw: (hw, engine.transcribe(speech, hw).text), [(), ("魔搭",)] * 3))
+    assert all(text == expected[hw] for hw, text in got)
+    assert [t.name for t in threading.enumerate() if t.name.startswith("paraformer")] != []

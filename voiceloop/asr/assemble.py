@@ -26,7 +26,8 @@ def _join_texts(texts: list[str]) -> str:
     return joined
 
 
-def combine(results: list[dict[str, Any]], segments: list[tuple[int, int]], marks: Marks | None) -> list[dict[str, Any]]:
+def combine(results: list[dict[str, Any]], segments: list[tuple[int, int]],
+            marks: Marks | None) -> list[dict[str, Any]]:
     """The segments' results (in time order, times already offset) as one result with `sentence_info`."""
     text = " ".join(r["text"] for r in results)
     if not text.strip():

@@ -14,8 +14,8 @@ import io
 import logging
 import os
 import re
-import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,11 @@ class ParaformerEngine:
     """One loaded FunASR pipeline. `transcribe` blocks (run it in a worker thread) and is serialised,
     because funasr keeps per-call state (the hotword list) on the shared model objects.
 
+    All torch work, loading included, runs on the engine's own thread. torch's CPU kernels use
+    OpenMP, which gives every thread that runs them a team of its own; once two teams exist on a
+    small box, GNU OpenMP stops spin-waiting between kernels (more threads than cores), and
+    Paraformer's many small kernels then run 2.6x slower (loaded on one thread, called from another).
+
     funasr's models are driven step by step (VAD -> ASR -> punctuation, as its `inference_with_vad`
     does) rather than through `generate`, so that the ASR step alone runs in half precision and so
     that `transcribe_many` can pack the VAD segments of many recordings into one GPU batch.
@@ -53,17 +58,13 @@ class ParaformerEngine:
         self._device = resolve_device(cfg.device)
         self._paths = {role: resolve_model(name, role, cfg.cache_dir) for role, name in configured_models(cfg)}
         self._names = dict(configured_models(cfg))
-        self._lock = threading.Lock()
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="paraformer")
         threads = cfg.threads or os.cpu_count() or 1
-        auto_model = _import_funasr()
         self._precision = resolve_precision(cfg.precision, self._device, _bf16_supported(self._device))
         # A GPU gains from padding segments into one batch, a CPU does not (funasr does the same).
         self.batch_seconds = float(cfg.batch_size_s) if self._device.startswith("cuda") else 0.0
-        optional = {f"{role}_model": str(self._paths[role]) for role in ("vad", "punc") if role in self._paths}
         started = time.perf_counter()
-        with preserve_root_logger(), _stdout_to_debug():
-            self._model = auto_model(model=str(self._paths["asr"]), device=self._device, ncpu=threads,
-                                     disable_update=True, disable_pbar=True, log_level="ERROR", **optional)
+        self._model = self._thread.submit(self._load, threads).result()
         self._hotwords_supported = hasattr(self._model.model, "generate_hotwords_list")
         if cfg.hotwords and not self._hotwords_supported:
             log.warning("asr.hotwords set, but %s is not a SeACo-Paraformer model: hotwords are ignored",
@@ -71,6 +72,13 @@ class ParaformerEngine:
         trim_heap()
         log.info("paraformer loaded in %.1f s on %s (%s) with %d CPU threads (%s)", time.perf_counter() - started,
                  self._device, self._precision, threads, ", ".join(f"{r}={p}" for r, p in self._paths.items()))
+
+    def _load(self, threads: int):
+        auto_model = _import_funasr()
+        optional = {f"{role}_model": str(self._paths[role]) for role in ("vad", "punc") if role in self._paths}
+        with preserve_root_logger(), _stdout_to_debug():
+            return auto_model(model=str(self._paths["asr"]), device=self._device, ncpu=threads,
+                              disable_update=True, disable_pbar=True, log_level="ERROR", **optional)
 
     def transcribe(self, samples: np.ndarray, hotwords: tuple[str, ...] = (), timestamps: bool = True) -> Transcript:
         """funasr computes the times anyway, so `timestamps` changes nothing here."""
@@ -82,18 +90,11 @@ class ParaformerEngine:
         duration across all of them (up to `batch_seconds` of padded audio; default `asr.batch_size_s`
         on a GPU, one segment at a time on a CPU). Raises if any recording fails: the caller decides
         whether to retry them one by one. Each transcript's `processing_s` is its share of the time."""
-        import torch
-
         started = time.perf_counter()
         audios = [_mono(x) for x in items]
         budget_ms = int(1000 * (self.batch_seconds if batch_seconds is None else batch_seconds))
         words = hotword_argument((*self._cfg.hotwords, *hotwords)) if self._hotwords_supported else ""
-        with self._lock, torch.inference_mode(), preserve_root_logger():
-            segments = [self._segments(audio) for audio in audios]
-            pieces = [(i, seg) for i, segs in enumerate(segments) for seg in segs]
-            recognised = iter(self._recognise(audios, pieces, words, budget_ms))
-            results = [self._assemble([next(recognised) for _ in segs], segs) for segs in segments]
-        trim_heap()
+        results = self._thread.submit(self._run, audios, words, budget_ms).result()
         total_s = sum(a.size for a in audios) / SAMPLE_RATE
         share = (time.perf_counter() - started) / total_s if total_s else 0.0
         out = []
@@ -103,6 +104,18 @@ class ParaformerEngine:
             out.append(Transcript(text=text, sentences=sentences, duration_s=duration_s,
                                   processing_s=share * duration_s, engine=self.name, model=self._names["asr"]))
         return out
+
+    def _run(self, audios: list[np.ndarray], words: str, budget_ms: int) -> list[list[dict[str, Any]]]:
+        """funasr-shaped results per recording; on the engine's thread."""
+        import torch
+
+        with torch.inference_mode(), preserve_root_logger():
+            segments = [self._segments(audio) for audio in audios]
+            pieces = [(i, seg) for i, segs in enumerate(segments) for seg in segs]
+            recognised = iter(self._recognise(audios, pieces, words, budget_ms))
+            results = [self._assemble([next(recognised) for _ in segs], segs) for segs in segments]
+        trim_heap()
+        return results
 
     def info(self) -> EngineInfo:
         return EngineInfo(self.name, f"{self._device} ({self._precision})" if self._device != "cpu" else "cpu",
