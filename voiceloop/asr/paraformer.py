@@ -32,8 +32,8 @@ from voiceloop.logs import preserve_root_logger
 
 log = logging.getLogger(__name__)
 
-# A space funasr puts between two CJK characters (SeACo without punctuation emits "今 天 好").
 _ALONE_MS = 60_000  # funasr's batch_size_threshold_s: a segment this long is recognised alone
+# A space funasr puts between two CJK characters (SeACo without punctuation emits "今 天 好").
 _CJK_GAP = re.compile(r"(?<=[\u3400-\u9fff\u3000-\u303f\uff00-\uffef]) +(?=[\u3400-\u9fff\u3000-\u303f\uff00-\uffef])")
 
 
