@@ -120,6 +120,11 @@ def _one_file(engine: AsrEngine, path: Path, decoded: Future, options: BatchOpti
         samples: np.ndarray = decoded.result()
     except AudioDecodeError as exc:
         return _undecodable(path, exc)
+    return _recognise_one(engine, path, samples, options, targets)
+
+
+def _recognise_one(engine: AsrEngine, path: Path, samples: np.ndarray, options: BatchOptions,
+                   targets: list[Path]) -> FileResult:
     try:
         transcript = engine.transcribe(samples, options.hotwords, timestamps=_timed(options))
     except Exception as exc:  # noqa: BLE001 - one file's failure must not end the batch
@@ -165,7 +170,7 @@ def _recognise_group(engine, group: list[tuple[Path, np.ndarray]], options: Batc
         log.warning("recognising %d files together failed (%s); recognising them one at a time", len(group), exc)
         log.debug("group failure", exc_info=True)
         for k, (path, samples) in enumerate(group):
-            yield k, _one_file(engine, path, _done(samples), options, targets[k])
+            yield k, _recognise_one(engine, path, samples, options, targets[k])
         return
     for k, ((path, _), transcript) in enumerate(zip(group, transcripts)):
         yield k, _write_outputs(path, transcript, options, targets[k])
@@ -187,12 +192,6 @@ def _decoded(k: int, future: Future):
         return k, future.result()
     except AudioDecodeError as exc:
         return k, exc
-
-
-def _done(value) -> Future:
-    future: Future = Future()
-    future.set_result(value)
-    return future
 
 
 def _timed(options: BatchOptions) -> bool:
