@@ -54,13 +54,12 @@ def speech(seconds: int):
     return np.tile(one_pass, int(np.ceil(seconds * 16000 / one_pass.size)))[: seconds * 16000]
 
 
-def write_config(work: Path, models: Path, backend: str, threads: int, device: str = "cpu",
-                 batch_size_s: int = 300) -> Path:
+def write_config(work: Path, models: Path, backend: str, threads: int) -> Path:
     kind, quantize = BACKENDS[backend]
-    path = work / f"{backend}-{device.replace(':', '')}-{batch_size_s}.yaml"
+    path = work / f"{backend}.yaml"
     path.write_text(f"asr:\n  model: {models / 'seaco'}\n  vad_model: {models / 'vad'}\n  punc_model: {models / 'punc'}\n"
                     f"  backend: {kind}\n  quantize: {str(quantize).lower()}\n  threads: {threads}\n"
-                    f"  device: {device}\n  batch_size_s: {batch_size_s}\nlogging:\n  level: WARNING\n")
+                    f"  device: cpu\nlogging:\n  level: WARNING\n")
     return path
 
 
