@@ -81,3 +81,31 @@ async def test_cancelling_kills_the_subprocess():
 ])
 def test_pinyin_conversion(text, expected):
     assert to_pinyin(text) == expected
+
+
+async def test_cancelling_does_not_hang_on_a_pipe_another_process_holds(tmp_path, caplog):
+    """A helper that espeak-ng's side started keeps its stdout open after espeak-ng is killed: the
+    cancelled sentence still ends (asyncio would report the exit only when that helper exits)."""
+    wrapper = tmp_path / "espeak-with-helper"
+    wrapper.write_text('#!/bin/sh\nsleep 60 &\nexec espeak-ng "$@"\n')
+    wrapper.chmod(0o755)
+    synth = EspeakSynthesizer(TtsConfig(espeak_speed=80), binary=str(wrapper))
+    task = asyncio.create_task(speak(synth, "这是一个很长的句子。" * 200))
+    me = psutil.Process()
+    for _ in range(200):
+        if any(p.name() == "espeak-ng" for p in me.children()):
+            break
+        await asyncio.sleep(0.01)
+    assert any(p.name() == "espeak-ng" for p in me.children()), "espeak-ng never started"
+    helpers = [h for p in me.children() if p.name() == "espeak-ng" for h in p.children()]
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert loop.time() - started < 10, "the cancelled sentence waited for the helper (60 s)"
+    assert not [p for p in me.children() if p.name() == "espeak-ng" and p.status() != psutil.STATUS_ZOMBIE]
+    assert "still held open by another process" in caplog.text
+    assert [h.name() for h in helpers] == ["sleep"]
+    for helper in helpers:
+        helper.kill()

@@ -7,6 +7,7 @@ cannot be reached, so the user still hears the answer (or the apology).
 from __future__ import annotations
 
 import asyncio
+import logging
 import struct
 from collections.abc import AsyncIterator
 
@@ -19,6 +20,9 @@ from voiceloop.tts.normalize import for_speech
 from voiceloop.tts.pinyin import to_pinyin
 
 BINARY = "espeak-ng"
+REAP_S = 1.0  # how long a cancelled turn waits for the killed espeak-ng to be reported gone
+
+log = logging.getLogger(__name__)
 
 
 # espeak-ng's voice peaks at (and past) full scale; 3 dB down keeps it off the clip level and close
@@ -66,13 +70,24 @@ class EspeakSynthesizer:
         except BaseException:
             if proc.returncode is None:  # cancelled (barge-in): do not leave it running
                 proc.kill()
-                await proc.wait()
+                await _reaped(proc)
             raise
         if proc.returncode != 0:
             reason = err.decode("utf-8", "replace").strip()[:200] or f"exit status {proc.returncode}"
             raise TtsError(f"espeak-ng failed: {reason} (tts.espeak_voice={self._voice!r}; "
                            "`espeak-ng --voices=cmn` lists voices)")
         return out
+
+
+async def _reaped(proc: asyncio.subprocess.Process) -> None:
+    """Wait for the killed process, but not forever: asyncio (3.11) reports a child's exit only once
+    every pipe to it is closed, and a process that inherited one (a helper it started) keeps it
+    open; the barge-in that cancelled this sentence must not hang on that."""
+    try:
+        await asyncio.wait_for(proc.wait(), REAP_S)
+    except TimeoutError:
+        log.warning("espeak-ng (pid %s) was killed, but a pipe to it is still held open by another process; "
+                    "not waiting for it", proc.pid)
 
 
 def wav_to_pcm(wav: bytes) -> np.ndarray:
