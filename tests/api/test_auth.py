@@ -11,6 +11,7 @@ import pytest
 
 from support.api_server import running_api
 from support.cli import run_voiceloop
+from support.early_answer import answer_before_body_ends
 from support.recordings import ZH
 
 from api.conftest import make_engines
@@ -49,6 +50,21 @@ def test_every_endpoint_needs_the_token_but_health_and_the_console(api):
     with open(clip, "rb") as f:
         assert _client(api, TOKEN).audio.transcriptions.create(model="x", file=f).text
     assert httpx.get(api.url + "/status", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
+
+
+def test_an_upload_with_a_wrong_token_hears_why_after_sending_it(api, tmp_path):
+    """The 401 goes out from the head alone; a client that reads only after sending must still get it."""
+    body = b"\0" * (16 << 20)  # more than the socket buffers hold, so a hang-up shows
+    status, answer = answer_before_body_ends(
+        api.url + "/v1/audio/transcriptions",
+        [("Authorization", "Bearer wrong"), ("Content-Type", "multipart/form-data; boundary=b"),
+         ("Content-Length", str(len(body)))], [], [body])
+    assert status == 401 and "wrong bearer token" in answer["error"]["message"]
+    big = tmp_path / "big.wav"
+    big.write_bytes(b"\0" * (4 << 20))
+    for _ in range(3):
+        with pytest.raises(openai.AuthenticationError, match="wrong bearer token"), open(big, "rb") as f:
+            _client(api, "wrong").audio.transcriptions.create(model="x", file=f)
 
 
 def test_an_open_bind_without_a_token_is_refused_with_the_fix(tmp_path):

@@ -1,4 +1,5 @@
-"""The FastAPI app: routes, auth, upload limit, request metrics, errors in the OpenAI shape."""
+"""The FastAPI app: routes, auth, upload limit, lingering close, request metrics, and errors in the
+OpenAI shape."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from voiceloop.api import speech, system, transcriptions
 from voiceloop.api.auth import BearerAuth
 from voiceloop.api.context import ApiContext
 from voiceloop.api.errors import json_error
+from voiceloop.api.lingering import LingeringClose
 from voiceloop.api.metrics import Metrics
 from voiceloop.api.uploads import UploadLimit
 from voiceloop.asr.segments import Abandoned
@@ -46,6 +48,7 @@ def create_app(ctx: ApiContext, token: str | None) -> FastAPI:
     app.add_middleware(UploadLimit, max_bytes=int(ctx.cfg.api.max_upload_mb * 2**20))
     app.add_middleware(BearerAuth, token=token)
     app.add_middleware(RequestMetrics, metrics=ctx.metrics)
+    app.add_middleware(LingeringClose)
     return app
 
 

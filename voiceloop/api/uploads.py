@@ -3,6 +3,7 @@
 The limit is enforced twice, both before the body is read in full: a declared `Content-Length`
 over it gets 413 at once, and a body without one (chunked) is counted while it streams in and cut
 off with 413 the moment it passes the limit.
+The client still gets to read that 413 after sending its whole body: see `api/lingering.py`.
 """
 
 from __future__ import annotations
