@@ -98,15 +98,16 @@ def test_voiceloop_run_answers_through_pulseaudio_and_stops_on_sigterm(tmp_path,
         heard = speaker.stop()
 
     chats = [r for r in llm.requests if r.method == "POST"]
-    assert len(chats) == 1, ([c.body["messages"][-1] for c in chats], "\n".join(err.lines[-25:]))
+    log = "\n".join(err.lines)  # a str message is shown whole; a tuple's repr would be cut short
+    assert len(chats) == 1, f"{[c.body['messages'][-1] for c in chats]}\n{log}"
     said = chats[0].body["messages"][-1]["content"]
-    assert cer(said, read_manifest()[USER]) <= 0.35, (said, err.lines)
+    assert cer(said, read_manifest()[USER]) <= 0.35, f"{said}\n{log}"
     assert len(turn_log.read_text(encoding="utf-8").splitlines()) == 1
     assert status["mode"] == "run" and status["state"] == "listening" and status["llm"]["reachable"]
     assert [t["user_text"] for t in status["recent_turns"]] == [records[0]["user_text"]]
-    assert records[0]["user_text"] == said and records[0]["reply_text"] == "".join(REPLY), err.lines
+    assert records[0]["user_text"] == said and records[0]["reply_text"] == "".join(REPLY), log
     assert records[0]["heard_text"] == records[0]["reply_text"]  # counted from what the sink really rendered
-    assert not records[0]["interrupted"], err.lines
+    assert not records[0]["interrupted"], log
     loud = np.abs(heard) > 0.02
     assert loud.sum() / 16000 > 0.5, "the reply never reached the speaker"
     err.wait_for("stopped", timeout_s=5)
