@@ -69,12 +69,16 @@ async def test_a_broken_stream_gets_an_error_and_is_closed(seaco_server, events,
 
 
 async def test_more_audio_than_the_upload_limit_is_refused(seaco_server):
-    """The server under test allows 1 MiB (api.max_upload_mb: 1): 34 s of 16 kHz 16-bit audio."""
+    """The server under test allows 1 MiB (api.max_upload_mb: 1): 34 s of 16 kHz 16-bit audio.
+
+    The client streams on past the limit and reads only at the end, as a microphone stream does:
+    the error must still be there (a server that closes on unread chunks resets the connection)."""
     chunk = AudioChunk(audio=b"\1\0" * 16000, **MONO16).event()  # 1 s, 32000 bytes
     async with seaco_server.client() as client:
         await client.write_event(AudioStart(**MONO16).event())
-        for _ in range(2**20 // 32000 + 1):
+        for _ in range(2**20 // 32000 + 1 + 500):  # 16 MB past it: more than socket buffers hold
             await client.write_event(chunk)
+        await client.write_event(Event("audio-stop"))
         error = await client.read_event()
         assert error.type == "error" and error.data["code"] == "too-much-audio", error
         assert "1 MiB" in error.data["text"] and "api.max_upload_mb" in error.data["text"]

@@ -38,6 +38,8 @@ from voiceloop.wyoming.speech import SpeechStream
 
 log = logging.getLogger(__name__)
 
+LINGER_S = 30.0  # after an error that ends the connection: how long what the client still sends is drained
+
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
@@ -141,6 +143,8 @@ class WyomingHandler(AsyncEventHandler):
         except ProtocolError as exc:
             log.info("wyoming: %s: %s", self._peer, exc)
             await self._error(exc.code, str(exc))
+            if exc.close:
+                await self._linger()
             return not exc.close
         except EngineBusy as exc:
             await self._error("busy", str(exc))
@@ -158,6 +162,20 @@ class WyomingHandler(AsyncEventHandler):
 
     async def _error(self, code: str, text: str) -> None:
         await self.write_event(Error(text=text, code=code).event())
+
+    async def _linger(self) -> None:
+        """End our side, then read and drop what the client still sends until it closes (at most
+        `LINGER_S`). A streaming client (Home Assistant sends the microphone as it comes) is
+        usually still writing when the error goes out; closing with its chunks unread resets the
+        connection, and the reset can destroy the error before the client reads it."""
+        if self.writer.can_write_eof():
+            self.writer.write_eof()
+        try:
+            async with asyncio.timeout(LINGER_S):
+                while await self.reader.read(1 << 16):
+                    pass
+        except TimeoutError:
+            log.info("wyoming: %s still sending %.0f s after its error; closing", self._peer, LINGER_S)
 
     async def _describe(self, event: Event) -> bool:
         await self.write_event(self._s.info.event())
