@@ -109,3 +109,8 @@ async def test_cancelling_does_not_hang_on_a_pipe_another_process_holds(tmp_path
     assert [h.name() for h in helpers] == ["sleep"]
     for helper in helpers:
         helper.kill()
+    for _ in range(500):  # the pipe closes with the helper: asyncio then reaps espeak-ng and closes its
+        if not any(p.name() == "espeak-ng" for p in me.children()):  # transport while the loop still runs
+            break
+        await asyncio.sleep(0.01)
+    assert not any(p.name() == "espeak-ng" for p in me.children()), "espeak-ng was never reaped"
