@@ -190,7 +190,11 @@ async def test_a_barge_in_with_a_pause_reaches_the_llm_whole(tmp_path, whisper_a
     first, *_, final = _chats(srv)
     assert first.client_disconnected
     history = final.body["messages"]
-    assert cer(history[-1]["content"], refs[PAUSED]) <= 0.35, history[-1]["content"]
+    said = history[-1]["content"]
+    # Both halves (6 characters each): one alone would be ~6 characters and 0.5 or more from the
+    # truth. Whisper-base gets 0.17-0.25 here, and 0.42 once (国洲市发地产中进席会分析) under a
+    # loaded full suite, when more of the onset was spoken over the reply's echo.
+    assert len(said) >= 10 and cer(said, refs[PAUSED]) <= 0.45, said
     assert [m["role"] for m in history] == ["system", "user", "assistant", "user"]
     assert history[1]["content"] == first.body["messages"][-1]["content"] and "被打断" in history[2]["content"]
     records = _records(tmp_path)
