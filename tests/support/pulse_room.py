@@ -12,14 +12,26 @@ Bluetooth or HDMI speaker's output latency, which no timestamp of the daemon's s
 
 It prints "ready" once both streams run; the speech times count from that moment. Stop it with
 SIGTERM.
+
+A real room never falls behind. This process can, on a busy box: then what the speaker played
+queues up in front of it and comes out late, as an echo path that grew by the length of the stall
+and stays grown (2 s after one stall, seen in a full test run: the end of a reply heard as the user
+seconds after the daemon's echo window had closed). So a backlog of more than `MAX_BEHIND_S`, in
+front of this process or in front of the microphone's player, is dropped (after going through the
+room, so its reverb and the speech schedule go on): the microphone hears a gap, as from a glitch,
+and the echo path keeps its length.
 """
 
 from __future__ import annotations
 
 import argparse
+import array
+import fcntl
+import os
 import signal
 import subprocess
 import sys
+import termios
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +45,8 @@ from support.rir import synth_rir  # noqa: E402
 
 RATE = 16000
 BLOCK = 320  # 20 ms
+BLOCK_BYTES = BLOCK * 4
+MAX_BEHIND_S = 0.1
 
 
 class Room:
@@ -61,6 +75,24 @@ def _pa(tool: str, device: str, latency_ms: int) -> list[str]:
             f"--latency-msec={latency_ms}"]
 
 
+def _read_block(fd: int) -> bytes | None:
+    """One whole block from the recorder, or None at its end."""
+    data = b""
+    while len(data) < BLOCK_BYTES:
+        more = os.read(fd, BLOCK_BYTES - len(data))
+        if not more:
+            return None
+        data += more
+    return data
+
+
+def _queued_blocks(fd: int) -> int:
+    """Whole blocks waiting in a pipe (either end): how far its reader is behind its writer."""
+    count = array.array("i", [0])
+    fcntl.ioctl(fd, termios.FIONREAD, count)
+    return count[0] // BLOCK_BYTES
+
+
 def _speech(specs: list[str]) -> list[tuple[int, np.ndarray]]:
     out = []
     for spec in specs:
@@ -80,12 +112,22 @@ def main(argv: list[str] | None = None) -> int:
     rir = np.concatenate([np.zeros(int(args.delay_ms * RATE / 1000)), synth_rir(args.rt60, seed=args.seed)])
     room = Room(rir.astype(np.float64), args.echo_db, _speech(args.speech))
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    rec = subprocess.Popen(_pa("parec", "speaker.monitor", 20), stdout=subprocess.PIPE)
+    rec = subprocess.Popen(_pa("parec", "speaker.monitor", 20), stdout=subprocess.PIPE, bufsize=0)
     mic = subprocess.Popen(_pa("pacat", "micsink", 40), stdin=subprocess.PIPE)  # headroom against underruns
     print("ready", flush=True)
+    fd, max_behind = rec.stdout.fileno(), int(MAX_BEHIND_S * RATE / BLOCK)
     try:
-        while len(raw := rec.stdout.read(BLOCK * 4)) == BLOCK * 4:
-            mic.stdin.write(room.process(np.frombuffer(raw, dtype="<f4").astype(np.float64)).tobytes())
+        while (raw := _read_block(fd)) is not None:
+            out = room.process(np.frombuffer(raw, dtype="<f4").astype(np.float64))
+            if (behind := _queued_blocks(fd)) > max_behind:
+                print(f"room: {behind * BLOCK / RATE:.2f} s behind the speaker; dropped", file=sys.stderr, flush=True)
+                for _ in range(behind):  # through the room (its reverb and the speech schedule go on), unheard
+                    out = room.process(np.frombuffer(_read_block(fd) or bytes(BLOCK_BYTES), dtype="<f4")
+                                       .astype(np.float64))
+            if _queued_blocks(mic.stdin.fileno()) > max_behind:  # the player is the one behind
+                print("room: the microphone's player is behind; dropped a block", file=sys.stderr, flush=True)
+                continue
+            mic.stdin.write(out.tobytes())
             mic.stdin.flush()
     except (BrokenPipeError, SystemExit):
         pass
