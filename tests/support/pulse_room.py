@@ -86,6 +86,10 @@ def _read_block(fd: int) -> bytes | None:
     return data
 
 
+def _samples(block: bytes) -> np.ndarray:
+    return np.frombuffer(block, dtype="<f4").astype(np.float64)
+
+
 def _queued_blocks(fd: int) -> int:
     """Whole blocks waiting in a pipe (either end): how far its reader is behind its writer."""
     count = array.array("i", [0])
@@ -118,12 +122,11 @@ def main(argv: list[str] | None = None) -> int:
     fd, max_behind = rec.stdout.fileno(), int(MAX_BEHIND_S * RATE / BLOCK)
     try:
         while (raw := _read_block(fd)) is not None:
-            out = room.process(np.frombuffer(raw, dtype="<f4").astype(np.float64))
+            out = room.process(_samples(raw))
             if (behind := _queued_blocks(fd)) > max_behind:
                 print(f"room: {behind * BLOCK / RATE:.2f} s behind the speaker; dropped", file=sys.stderr, flush=True)
                 for _ in range(behind):  # through the room (its reverb and the speech schedule go on), unheard
-                    out = room.process(np.frombuffer(_read_block(fd) or bytes(BLOCK_BYTES), dtype="<f4")
-                                       .astype(np.float64))
+                    out = room.process(_samples(_read_block(fd) or bytes(BLOCK_BYTES)))
             if _queued_blocks(mic.stdin.fileno()) > max_behind:  # the player is the one behind
                 print("room: the microphone's player is behind; dropped a block", file=sys.stderr, flush=True)
                 continue

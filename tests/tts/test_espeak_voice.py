@@ -57,19 +57,27 @@ async def test_unknown_voice_is_named():
         await speak(EspeakSynthesizer(TtsConfig(espeak_voice="xx-nonexistent")), "hello")
 
 
-async def test_cancelling_kills_the_subprocess():
-    synth = EspeakSynthesizer(TtsConfig(espeak_speed=80))
+async def _speaking_a_long_sentence(synth: EspeakSynthesizer) -> tuple[asyncio.Task, psutil.Process]:
+    """A task speaking for minutes, once its espeak-ng is running; and that espeak-ng."""
     task = asyncio.create_task(speak(synth, "这是一个很长的句子。" * 200))
-    me = psutil.Process()
     for _ in range(200):
-        if any(p.name() == "espeak-ng" for p in me.children()):
-            break
+        running = [p for p in psutil.Process().children() if p.name() == "espeak-ng"]
+        if running:
+            return task, running[0]
         await asyncio.sleep(0.01)
-    assert any(p.name() == "espeak-ng" for p in me.children()), "espeak-ng never started"
+    raise AssertionError("espeak-ng never started")
+
+
+def _espeak_running() -> list[psutil.Process]:
+    return [p for p in psutil.Process().children() if p.name() == "espeak-ng" and p.status() != psutil.STATUS_ZOMBIE]
+
+
+async def test_cancelling_kills_the_subprocess():
+    task, _ = await _speaking_a_long_sentence(EspeakSynthesizer(TtsConfig(espeak_speed=80)))
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert not [p for p in me.children() if p.name() == "espeak-ng" and p.status() != psutil.STATUS_ZOMBIE]
+    assert not _espeak_running()
 
 
 @pytest.mark.parametrize("text,expected", [
@@ -98,22 +106,16 @@ async def test_cancelling_does_not_hang_on_a_pipe_another_process_holds(tmp_path
     wrapper = tmp_path / "espeak-with-helper"
     wrapper.write_text('#!/bin/sh\nsleep 60 &\nexec espeak-ng "$@"\n')
     wrapper.chmod(0o755)
-    synth = EspeakSynthesizer(TtsConfig(espeak_speed=80), binary=str(wrapper))
-    me = psutil.Process()
-    task = asyncio.create_task(speak(synth, "这是一个很长的句子。" * 200))
-    for _ in range(200):
-        if any(p.name() == "espeak-ng" for p in me.children()):
-            break
-        await asyncio.sleep(0.01)
-    assert any(p.name() == "espeak-ng" for p in me.children()), "espeak-ng never started"
-    helpers = [h for p in me.children() if p.name() == "espeak-ng" for h in p.children()]
+    task, espeak = await _speaking_a_long_sentence(
+        EspeakSynthesizer(TtsConfig(espeak_speed=80), binary=str(wrapper)))
+    helpers = espeak.children()
     loop = asyncio.get_running_loop()
     started = loop.time()
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
     assert loop.time() - started < 10, "the cancelled sentence waited for the helper (60 s)"
-    assert not [p for p in me.children() if p.name() == "espeak-ng" and p.status() != psutil.STATUS_ZOMBIE]
+    assert not _espeak_running()
     assert "still held open by another process" in caplog.text
     assert [h.name() for h in helpers] == ["sleep"]
     for helper in helpers:
