@@ -102,7 +102,8 @@ def test_voiceloop_run_answers_through_pulseaudio_and_stops_on_sigterm(tmp_path,
     assert len(chats) == 1, f"{[c.body['messages'][-1] for c in chats]}\n{log}"
     said = chats[0].body["messages"][-1]["content"]
     assert cer(said, read_manifest()[USER]) <= 0.35, f"{said}\n{log}"
-    assert len(turn_log.read_text(encoding="utf-8").splitlines()) == 1
+    turns = turn_log.read_text(encoding="utf-8")
+    assert len(turns.splitlines()) == 1, f"{turns}\n{log}"
     assert status["mode"] == "run" and status["state"] == "listening" and status["llm"]["reachable"]
     assert [t["user_text"] for t in status["recent_turns"]] == [records[0]["user_text"]]
     assert records[0]["user_text"] == said and records[0]["reply_text"] == "".join(REPLY), log
