@@ -15,11 +15,11 @@ SIGTERM.
 
 A real room never falls behind. This process can, on a busy box: then what the speaker played
 queues up in front of it or in front of the player and comes out late, as an echo path that grew
-by the length of the stall and stays grown (suspected, not shown, in a reply's last word heard as the
-user seconds after the daemon's echo window had closed, once in a full test run). So a backlog of more than `MAX_BEHIND_S`, in
-front of this process or in front of the microphone's player, is dropped (after going through the
-room, so its reverb and the speech schedule go on): the microphone hears a gap, as from a glitch,
-and the echo path keeps its length.
+by the length of the stall and stays grown (suspected, not shown, in a reply's last word heard as
+the user seconds after the daemon's echo window had closed, once in a full test run). So a backlog
+of more than `MAX_BEHIND_S`, in front of this process or in front of the microphone's player, is
+dropped (after going through the room, so its reverb and the speech schedule go on): the
+microphone hears a gap, as from a glitch, and the echo path keeps its length.
 """
 
 from __future__ import annotations
