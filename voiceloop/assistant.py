@@ -5,12 +5,16 @@ The first sign of the user while the reply plays (`SpeechPossible`, one detector
 silences it at once (`Playout.pause`); if the sound stops short of a speech onset it plays on. A
 speech onset while a turn is live keeps it silent (or silences it), then:
 - the endpointer discards the sound (a cough, a knock): the reply resumes where it stopped;
-- an utterance follows and the reply had been heard: barge-in. The turn is cancelled (its LLM
-  stream closed), history keeps what was said and the part of the reply that was heard, and the
-  new utterance is the next turn;
+- an utterance follows and the reply had been heard: barge-in, or the reply's own echo. The reply
+  stays paused while the utterance is recognised; if the transcript repeats what the speaker
+  played around it (`echotext`), it was the echo: dropped, and the reply plays on. Otherwise the
+  turn is cancelled (its LLM stream closed), history keeps what was said and the part of the
+  reply that was heard, and the new utterance is the next turn;
 - an utterance follows and nothing of the reply had been heard (still THINKING, or nothing played
   yet): the user only paused. The turn is cancelled without a trace in history, and its utterance
   is joined with the new one, so the LLM gets the whole request.
+Any other utterance heard while a reply was audible, or just after, is checked the same way: the
+assistant never answers itself, whatever the echo cancellers let through.
 Nothing polls a flag; the event loop never waits on a cancellation.
 """
 
@@ -21,6 +25,7 @@ import contextlib
 import enum
 import logging
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
@@ -37,6 +42,7 @@ from voiceloop.audio.frontend import (
 )
 from voiceloop.audio.port import AudioPort
 from voiceloop.config import Config
+from voiceloop.echotext import match_echo
 from voiceloop.errors import LlmError
 from voiceloop.llm.base import LanguageModel
 from voiceloop.llm.memory import Conversation
@@ -53,6 +59,10 @@ log = logging.getLogger(__name__)
 # Less reply than this before the user went on speaking counts as not heard: it is about how late a
 # speech onset is reported, so the user was already talking when it played.
 _HEARD_S = 0.2
+# The played text an utterance is compared with starts this long before the utterance did: the echo
+# path (up to 0.6 s measured), sound-server buffering, and the room's reverberation. A user who
+# repeats words the speaker said longer ago than this is never taken for the echo.
+_ECHO_REACH_S = 1.5
 
 
 class SilentReply(Exception):
@@ -112,6 +122,7 @@ class Assistant:
         self._on_event = on_event or (lambda event: None)
         self._turn_count = 0
         self._live: _Turn | None = None
+        self._recent: deque[_Turn] = deque(maxlen=2)  # whose replies an utterance may hold the echo of
         self._tasks: set[asyncio.Task] = set()
 
     async def run(self, events: AsyncIterator[FrontEndEvent]) -> None:
@@ -193,24 +204,67 @@ class Assistant:
                     return
                 turn.held = turn.playout.pause() >= _HEARD_S
             if turn.held:
-                turn.outcome = "barge_in"
-                log.info("barge-in: the user spoke over the reply")
+                log.info("speech over the reply: recognising it before the reply is cut")
+                self._start_turn(utterance, interrupts=turn)
+                return
             else:
                 turn.outcome = "continued"
                 utterance = _join(turn.utterance, utterance)
                 log.info("the user went on speaking before the reply was heard: joined %.1f s + the rest",
                          len(turn.utterance.samples) / 16000)
             turn.task.cancel()
+            _cut(turn.interrupts)  # the user went on talking over that reply: cut before the turn even ran
         self._start_turn(utterance)
 
-    def _start_turn(self, utterance: Utterance) -> None:
+    def _start_turn(self, utterance: Utterance, interrupts: _Turn | None = None) -> None:
         self._turn_count += 1
-        turn = _Turn(self._turn_count, utterance, Playout(self._s.port))
-        before = list(self._tasks)
+        turn = _Turn(self._turn_count, utterance, Playout(self._s.port), interrupts=interrupts,
+                     played=self._played_around(utterance))
+        before = [task for task in self._tasks if interrupts is None or task is not interrupts.task]
         turn.task = asyncio.create_task(self._turn(turn, before, time.monotonic()), name=f"turn-{turn.n}")
         self._tasks.add(turn.task)
         turn.task.add_done_callback(self._tasks.discard)
         self._live = turn
+        self._recent.append(turn)
+
+    def _played_around(self, utterance: Utterance) -> str:
+        """What the speaker played while this utterance was spoken, and `_ECHO_REACH_S` before."""
+        spoken_s = utterance.end_t - utterance.start_t + self._cfg.vad.end_silence_ms / 1000
+        since = time.monotonic() - spoken_s - _ECHO_REACH_S
+        return "".join(turn.playout.heard_text_since(since) for turn in self._recent)
+
+    def _is_echo(self, turn: _Turn, text: str) -> bool:
+        """Does the transcript repeat what the speaker played around it?"""
+        found = match_echo(text, turn.played) if turn.played else None
+        if found is None:
+            return False
+        if self._cfg.dialogue.log_transcripts:
+            log.warning("heard its own voice, not sent to the LLM: %r repeats what was played (%s)", text, found.played)
+        else:
+            log.warning("heard its own voice, not sent to the LLM: %d syllables, %d off what was played",
+                        found.syllables, found.distance)
+        return True
+
+    def _play_on(self, turn: _Turn) -> None:
+        """The utterance spoken over a paused reply was not the user's words: the reply plays on."""
+        old, turn.interrupts = turn.interrupts, None
+        if old is None or old.task is None or old.task.done():
+            return
+        old.held = None
+        old.playout.resume()
+        if self._live is turn:
+            self._live = old
+        self._state(TurnState.SPEAKING, old.n)
+        log.info("not the user after all: reply resumed")
+
+    async def _barge_in(self, turn: _Turn) -> None:
+        """The user spoke over `turn.interrupts`: cut it, and let it write its history first."""
+        old, turn.interrupts = turn.interrupts, None
+        if old is None or old.task is None or old.task.done():
+            return
+        log.info("barge-in: the user spoke over the reply")
+        _cut(old)
+        await asyncio.wait([old.task])
 
     def _emit(self, event: AssistantEvent) -> None:
         try:
@@ -236,6 +290,7 @@ class Assistant:
             record.interrupted = not record.continued
             raise
         finally:
+            _cut(turn.interrupts)  # recognition failed, or the user went on talking: the reply is over
             turn.playout.stop()
             record.reply_text = turn.playout.text()
             record.heard_text = turn.playout.heard_text()
@@ -243,9 +298,11 @@ class Assistant:
             # it does for a turn continued by the next utterance.
             if record.user_text and not record.continued and (record.heard_text or record.interrupted):
                 self._conversation.add_assistant(record.heard_text, interrupted=record.interrupted)
-            self._turn_log.write(record)
-            self._emit(TurnFinished(record))
-            self._state(TurnState.LISTENING, n)
+            if not turn.echo:  # not a turn: the assistant's own voice, come back
+                self._turn_log.write(record)
+                self._emit(TurnFinished(record))
+            if self._busy() in (None, turn):
+                self._state(TurnState.LISTENING, n)
 
     async def _respond(self, turn: _Turn, record: TurnRecord) -> None:
         """Answer; any error (ASR, LLM, TTS, a bug) ends in the apology, spoken once."""
@@ -271,14 +328,18 @@ class Assistant:
         record.asr_s = time.perf_counter() - started
         record.mark("asr_done")
         text = transcript.text.strip()
+        turn.echo = self._is_echo(turn, text)
+        if turn.echo or not self._conversation.should_send(text):
+            if not turn.echo:
+                log.info("not sent to the LLM: empty, noise or punctuation only (%d chars)", len(text))
+            self._play_on(turn)
+            return
         if self._cfg.dialogue.log_transcripts:
-            log.info("heard: %s", text or "(nothing)")
+            log.info("heard: %s", text)
+        await self._barge_in(turn)
         if self._conversation.is_reset(text):
             self._conversation.reset()
             await self._say(turn, record, "reset")
-            return
-        if not self._conversation.should_send(text):
-            log.info("not sent to the LLM: empty, noise or punctuation only (%d chars)", len(text))
             return
         record.user_text = text
         self._conversation.add_user(text)
@@ -350,6 +411,16 @@ class _Turn:
     held: bool | None = None  # paused by a speech onset: True if the reply had been heard by then
     # (a reply paused while `held` is None was paused by a possible onset, which may yet be rejected)
     outcome: str | None = None  # why it was cancelled: "barge_in" or "continued"
+    interrupts: _Turn | None = None  # the paused reply this utterance was spoken over, until it is cut
+    played: str = ""  # what the speaker played around the utterance: its echo would repeat it
+    echo: bool = False  # the utterance was the assistant's own voice
+
+
+def _cut(turn: _Turn | None) -> None:
+    """Cancel a paused reply the user spoke over (a barge-in), if it is still live."""
+    if turn is not None and turn.task is not None and not turn.task.done():
+        turn.outcome = "barge_in"
+        turn.task.cancel()
 
 
 def _join(first: Utterance, rest: Utterance) -> Utterance:

@@ -17,6 +17,7 @@ import asyncio
 import bisect
 import contextlib
 import logging
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -51,6 +52,7 @@ class Playout:
         self._sent = 0  # timeline position handed to the port so far
         self._origin: tuple[int, int] | None = None  # (port.rendered, timeline position) when feeding began
         self._held = 0  # heard position, frozen while paused or stopped
+        self._held_at = 0.0  # when it froze (monotonic)
         self._paused = False
         self._stopped = False
         self._feeder: asyncio.Task | None = None
@@ -92,7 +94,7 @@ class Playout:
     def pause(self) -> float:
         """Silence the speaker now and hold the rest; returns seconds of this reply heard so far."""
         if not self._paused and not self._stopped:
-            self._held = self.heard_samples()
+            self._held, self._held_at = self.heard_samples(), time.monotonic()
             self._paused = True
             self._halt()
             self._sent, self._origin = self._held, None
@@ -109,7 +111,7 @@ class Playout:
         if self._stopped:
             return
         if not self._paused:
-            self._held = self.heard_samples()
+            self._held, self._held_at = self.heard_samples(), time.monotonic()
         self._stopped = True
         if self._feeder is not None or self._sent > self._held:
             self._halt()
@@ -155,6 +157,22 @@ class Playout:
             out.append(seg.text[: int(len(seg.text) * played / length)])
             if played < seg.samples:
                 break
+        return "".join(out)
+
+    def heard_text_since(self, t: float) -> str:
+        """What the speaker played since monotonic time `t` (pauses not subtracted: a little more,
+        never less), characters shared out over each sentence's samples."""
+        if self._paused or self._stopped:
+            end, now = self._held, self._held_at
+        else:
+            end, now = self.heard_samples(), time.monotonic()
+        start = end - max(now - t, 0.0) * SAMPLE_RATE
+        out = []
+        for seg in self._segments:
+            length = max(seg.samples, 1)
+            lo, hi = max(start - seg.start, 0), min(end - seg.start, length)
+            if hi > lo and seg.text:
+                out.append(seg.text[int(len(seg.text) * lo / length): -(-len(seg.text) * int(hi) // length)])
         return "".join(out)
 
     # -- internals ------------------------------------------------------------------------

@@ -292,3 +292,106 @@ async def test_a_pause_while_thinking_joins_the_two_halves_and_a_later_pause_is_
     assert chats[0].client_disconnected and "一半的回答。" not in voice.spoken
     assert [m["content"] for m in chats[-1].body["messages"][1:]] == ["我想问滨海新区的房价", "房价还行。", "你好"]
     assert records[0]["continued"] and records[0]["heard_text"] == ""
+
+
+class EchoAsr(ScriptedAsr):
+    """Hears the reply's own words in an utterance of value 0.5 (its echo), else the scripted texts."""
+
+    def __init__(self, echo: str, *results):
+        super().__init__(*results)
+        self.echo = echo
+
+    def transcribe(self, samples, hotwords=(), timestamps=True):
+        if len(samples) and samples[0] == 0.5:
+            return Transcript(self.echo)
+        return super().transcribe(samples, hotwords, timestamps)
+
+
+def echo(start: float) -> Utterance:
+    return Utterance(np.full(16000, 0.5, dtype=np.float32), start, start + 1.0)
+
+
+@pytest.mark.parametrize("heard_as", ["今天过得怎么样", "今天过得怎么样。", "今天過得怎麼樣"])
+async def test_the_replys_echo_over_it_is_dropped_and_the_reply_plays_on(tmp_path, heard_as):
+    """The echo cancellers let some of the reply through: an onset pauses it, and the utterance
+    (recognised as the reply's own words, or their Traditional homophones) is never sent: the reply
+    resumes and is heard whole, and no turn is recorded for the echo."""
+    async def events(port, finished, done) -> AsyncIterator:
+        yield UTTERANCE
+        await until(lambda: port.rendered >= 16000 * 1.6)
+        yield SpeechStarted(5.0)
+        yield echo(5.0)
+        await done.wait()
+
+    reply = ("你好呀，", "今天过得怎么样？", "有什么想聊的吗？")
+    async with OpenAIServer(Script(deltas=reply, delta_delay_s=0.05)) as srv:
+        records, port = await converse(srv, EchoAsr(heard_as, "讲讲"), RecordingVoice(), events, tmp_path)
+    assert len([r for r in srv.requests if r.method == "POST"]) == 1
+    assert len(records) == 1 and not records[0]["interrupted"] and records[0]["heard_text"] == "".join(reply)
+    assert port.rendered == sum(1600 * len(s) for s in reply), "audio was skipped or repeated around the pause"
+
+
+async def test_the_replys_tail_heard_after_it_ended_is_no_turn(tmp_path):
+    """The last words come back late (a speaker slower than the echo window allowed for)."""
+    async def events(port, finished, done) -> AsyncIterator:
+        yield UTTERANCE
+        await done.wait()
+        yield echo(9.0)
+        await asyncio.sleep(0.3)  # the echo's recognition and its check
+        done.clear()
+        yield UTTERANCE
+        await done.wait()
+
+    async with OpenAIServer(Script(deltas=("广州的房地产中介协会做了分析。",)), Script(deltas=("好。",))) as srv:
+        records, _ = await converse(srv, EchoAsr("分析", "讲讲", "几点了"), RecordingVoice(), events, tmp_path)
+    chats = [r for r in srv.requests if r.method == "POST"]
+    assert [c.body["messages"][-1]["content"] for c in chats] == ["讲讲", "几点了"]
+    assert [r["user_text"] for r in records] == ["讲讲", "几点了"]
+
+
+async def test_a_user_who_repeats_the_reply_later_is_answered(tmp_path):
+    """Words the speaker said longer ago than any echo path are the user's, even the reply's own."""
+    async def events(port, finished, done) -> AsyncIterator:
+        yield UTTERANCE
+        await done.wait()
+        done.clear()
+        await asyncio.sleep(3.5)  # wall time: beyond the echo's reach (1 s utterance + 0.6 s + 1.5 s)
+        yield echo(20.0)
+        await done.wait()
+
+    async with OpenAIServer(Script(deltas=("广州的房地产中介协会做了分析。",)), Script(deltas=("好。",))) as srv:
+        records, _ = await converse(srv, EchoAsr("分析", "讲讲"), RecordingVoice(), events, tmp_path)
+    assert [r["user_text"] for r in records] == ["讲讲", "分析"]
+
+
+async def test_a_barge_in_with_other_words_cuts_the_reply_after_its_recognition(tmp_path):
+    """Over the reply, words that are not its own: a barge-in, recognised before the reply is cut."""
+    async def events(port, finished, done) -> AsyncIterator:
+        yield UTTERANCE
+        await until(lambda: port.rendered >= 16000 * 1.6)
+        yield SpeechStarted(5.0)
+        yield said(0.1, 5.0)
+        await until(lambda: len(finished) >= 2)
+
+    reply = ("你好呀，", "今天过得怎么样？", "有什么想聊的吗？")
+    async with OpenAIServer(Script(deltas=reply, delta_delay_s=0.05), Script(deltas=("好。",))) as srv:
+        records, _ = await converse(srv, EchoAsr("x", "讲讲", "换一首歌"), RecordingVoice(), events, tmp_path)
+    history = [r for r in srv.requests if r.method == "POST"][-1].body["messages"]
+    assert records[0]["interrupted"] and records[1]["user_text"] == "换一首歌"
+    assert history[2]["content"].endswith("（被打断）") and history[3]["content"] == "换一首歌"
+
+
+async def test_noise_over_the_reply_recognised_as_nothing_lets_it_play_on(tmp_path):
+    async def events(port, finished, done) -> AsyncIterator:
+        yield UTTERANCE
+        await until(lambda: port.rendered >= 16000 * 0.6)
+        yield SpeechStarted(3.0)
+        yield said(0.1, 3.0)
+        await until(lambda: len(finished) >= 2)
+
+    reply = ("你好呀，", "今天过得怎么样？")
+    async with OpenAIServer(Script(deltas=reply, delta_delay_s=0.05)) as srv:
+        records, _ = await converse(srv, ScriptedAsr("讲讲", "嗯。"), RecordingVoice(), events, tmp_path)
+    noise, answered = records  # the noise's turn ends first, with nothing to send
+    assert not noise["user_text"] and noise["reply_text"] == ""
+    assert answered["heard_text"] == "".join(reply) and not answered["interrupted"]
