@@ -47,6 +47,10 @@ class RoomSpec:
     rt60_s: float = 0.3
     delay_s: float = 0.05  # bulk echo delay: output buffering + converters + air
     clock_ppm: float = 0.0  # speaker clock against the mic clock, parts per million (+ = speaker fast)
+    # Drift the timestamps do not show: the echo path itself runs this much fast (a speaker behind a
+    # sound server that does not resample it, or a Bluetooth link's own clock). The streams stay on
+    # their nominal rates and times; only what reaches the mic slips, so the echo delay wanders.
+    hidden_ppm: float = 0.0
     echo_gain_db: float = 6.0
     speech_dbfs: float = -32.0  # leaves headroom: echo 6 dB up must not clip
     snr_db: float | None = None  # pink noise relative to speech_dbfs; None = no added noise
@@ -107,11 +111,14 @@ class SimulatedRoom:
             raise ValueError(f"delay_s={spec.delay_s}: expected 0..1 s of bulk echo delay")
         if not -5000 <= spec.clock_ppm <= 5000:
             raise ValueError(f"clock_ppm={spec.clock_ppm}: expected -5000..5000 ppm between speaker and mic clocks")
+        if not -5000 <= spec.hidden_ppm <= 5000:
+            raise ValueError(f"hidden_ppm={spec.hidden_ppm}: expected -5000..5000 ppm of echo-path drift")
         self.spec = spec
         self.truth = RoomTruth()
         self._echo_rir = synth_rir(spec.rt60_s, seed=spec.seed)
         self._delay = spec.delay_s * SAMPLE_RATE
         self._ratio = 1.0 + spec.clock_ppm * 1e-6  # speaker samples per mic sample
+        self._echo_ratio = self._ratio * (1.0 + spec.hidden_ppm * 1e-6)  # as the echo path reads them
         self._echo_gain = np.float32(10 ** (spec.echo_gain_db / 20))
         self._echo_tail = np.zeros(len(self._echo_rir) + FRAME_SAMPLES, dtype=np.float32)
         self._played = np.zeros(_HISTORY, dtype=np.float32)  # ring of speaker output, by speaker sample
@@ -264,10 +271,10 @@ class SimulatedRoom:
     def _echo_source(self) -> np.ndarray:
         """What the speaker emits during this mic frame, `delay_s` earlier, on the mic's clock."""
         written = self._spk_n * FRAME_SAMPLES
-        pos = (self._tick * FRAME_SAMPLES + np.arange(FRAME_SAMPLES) - self._delay) * self._ratio
+        pos = (self._tick * FRAME_SAMPLES + np.arange(FRAME_SAMPLES) - self._delay) * self._echo_ratio
         if pos[-1] < 0 or pos[0] - _SINC_HALF > self._last_loud:
             return np.zeros(FRAME_SAMPLES, dtype=np.float32)
-        if self._ratio == 1.0 and self._delay == int(self._delay):
+        if self._echo_ratio == 1.0 and self._delay == int(self._delay):
             idx, frac = pos.astype(np.int64), None
             taps = np.zeros(1, dtype=np.int64)
         else:

@@ -1,0 +1,70 @@
+"""The echo matrix: does the front end ever take the assistant's own voice for the user?
+
+    .venv/bin/python bench/echo_matrix.py [--quick] [--reply-s 25]
+
+Runs the real front end (AEC3, the linear barge-in canceller, silero, the endpointer) in the
+simulated room, as fast as the CPU goes, over every cell of: echo delay 0.05 / 0.15 / 0.4 s; clock
+drift 0 and +-300 ppm, visible in the devices' timestamps or hidden from them (the echo path itself
+slips); the echo 6 dB quieter than the user, equal, 6 dB louder. Per cell (tests/support/echo_cells.py):
+three long replies from a cold start with nobody talking, then a cold start where the user barges
+into the first reply 2 s in and into the reply after that one. Printed per cell: reply minutes with
+nobody talking, pauses for nothing (`SpeechPossible`) and cuts for nothing (`SpeechStarted`) there,
+and the two barge-ins' delays from the user's first sound to the speaker silenced / the onset.
+`--quick` runs the cells tests/audio/test_echo_matrix.py runs. Measures the front end only: what
+reaches the LLM is the dialogue's echo check's part (voiceloop/echotext.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests"))
+
+from support.echo_cells import Cell, run_cell  # noqa: E402
+
+QUICK = (Cell(0.05, 0.0, False, 0.0), Cell(0.4, 300.0, True, 0.0), Cell(0.15, 300.0, False, 6.0))
+
+
+def _ms(values) -> str:
+    return " ".join("miss" if v is None else f"{v * 1000:4.0f}" for v in values)
+
+
+async def main(args) -> None:
+    cells = QUICK if args.quick else [
+        Cell(delay, ppm, hidden, echo) for delay, (ppm, hidden), echo in itertools.product(
+            (0.05, 0.15, 0.4), ((0.0, False), (300.0, False), (-300.0, False), (300.0, True), (-300.0, True)),
+            (-6.0, 0.0, 6.0))]
+    total_min = total_pauses = total_cuts = 0.0
+    first, second = [], []
+    for cell in cells:
+        wall = time.perf_counter()
+        r = await run_cell(cell, reply_s=args.reply_s)
+        minutes = r.idle_s / 60
+        total_min += minutes
+        total_pauses += len(r.idle_possible)
+        total_cuts += len(r.idle_onsets)
+        first.append(r.barge_possible_s[0])
+        second.append(r.barge_possible_s[1])
+        print(f"{cell}: {minutes:4.1f} min idle, {len(r.idle_possible):2d} pauses, {len(r.idle_onsets):2d} cuts; "
+              f"barge-in silenced/onset ms: first reply {_ms([r.barge_possible_s[0], r.barge_onset_s[0]])}, "
+              f"after a barge-in {_ms([r.barge_possible_s[1], r.barge_onset_s[1]])}  ({time.perf_counter() - wall:.0f} s)",
+              flush=True)
+    heard = sorted(v for v in second if v is not None)
+    print(f"all cells: {total_pauses:.0f} pauses and {total_cuts:.0f} cuts for nothing in {total_min:.1f} min of reply "
+          f"({total_pauses / total_min * 10:.1f} pauses per 10 min; target 0 where the path is steady, <= 1 worst)")
+    print(f"barge-in, speaker silenced: first reply missed {first.count(None)}/{len(first)}; "
+          f"after a barge-in median {heard[len(heard) // 2] * 1000:.0f} ms (target 150 ms), missed {second.count(None)}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="only the cells the tests run")
+    parser.add_argument("--reply-s", type=float, default=25.0, help="length of each reply")
+    asyncio.run(main(parser.parse_args()))

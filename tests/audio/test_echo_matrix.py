@@ -1,0 +1,32 @@
+"""The echo matrix, reduced (bench/echo_matrix.py runs all of it): long replies with nobody talking
+are never paused or cut, the user barging in is heard, and drift the timestamps do not show never
+restarts the cancellers."""
+
+from __future__ import annotations
+
+import pytest
+
+from support.echo_cells import Cell, run_cell
+from voiceloop.audio.echopath import EchoPath
+
+
+@pytest.mark.parametrize("cell", [Cell(0.05, 0.0, False, 0.0), Cell(0.4, 300.0, True, 0.0),
+                                  Cell(0.15, 300.0, False, 6.0)], ids=str)
+async def test_replies_with_nobody_talking_are_never_paused_and_the_user_is_heard(cell):
+    result = await run_cell(cell, replies=2)
+    assert result.idle_s > 60
+    assert result.idle_possible == [] and result.idle_onsets == [], result
+    assert all(d is not None for d in result.barge_onset_s), result  # neither barge-in was missed
+    assert result.barge_onset_s[1] <= 0.4, result  # the reply after a barge-in: the path is known
+
+
+def test_jitter_and_slow_drift_keep_the_path_and_a_new_path_takes_two_agreeing_estimates():
+    path = EchoPath()
+    assert path.update(0.400) and path.path_s == 0.400
+    # 60 s of 300 ppm drift (an estimate every 0.5 s), with +-6 ms of jitter on top
+    for k in range(1, 121):
+        assert not path.update(0.400 + 0.0003 * k * 0.5 * 0.5 + (0.006 if k % 2 else -0.006))
+    assert not path.update(0.100)  # one estimate far off: not yet
+    assert not path.update(0.409)  # back near the path
+    assert not path.update(0.150) and path.update(0.152)  # two agree: a new path
+    assert path.path_s == 0.152
