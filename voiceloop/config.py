@@ -132,6 +132,7 @@ class ApiConfig:
     port: int = field(default=8765, metadata=_range(0, 65535))
     token_env: str = "VOICELOOP_API_TOKEN"
     max_upload_mb: int = field(default=25, metadata=_range(1, 2048))
+    allowed_hosts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ from voiceloop.api import speech, system, transcriptions
 from voiceloop.api.auth import BearerAuth
 from voiceloop.api.context import ApiContext
 from voiceloop.api.errors import json_error
+from voiceloop.api.hostguard import HostOriginGuard
 from voiceloop.api.lingering import LingeringClose
 from voiceloop.api.metrics import Metrics
 from voiceloop.api.uploads import UploadLimit
@@ -47,6 +48,7 @@ def create_app(ctx: ApiContext, token: str | None) -> FastAPI:
     _add_error_handlers(app)
     app.add_middleware(UploadLimit, max_bytes=int(ctx.cfg.api.max_upload_mb * 2**20))
     app.add_middleware(BearerAuth, token=token)
+    app.add_middleware(HostOriginGuard, bind_host=ctx.cfg.api.host, allowed_hosts=ctx.cfg.api.allowed_hosts)
     app.add_middleware(RequestMetrics, metrics=ctx.metrics)
     app.add_middleware(LingeringClose)
     return app
