@@ -141,6 +141,8 @@ class WyomingConfig:
     uri: str = "tcp://127.0.0.1:10300"
     zeroconf: bool = False
     allow_from: tuple[str, ...] = ()
+    idle_timeout_s: float = field(default=60.0, metadata=_range(1, 86400))
+    max_connections: int = field(default=32, metadata=_range(1, 10000))
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,11 +9,12 @@ the person talking to the desk.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from wyoming.asr import Transcribe, Transcript
@@ -32,8 +33,9 @@ from voiceloop.scheduler import EngineBusy, EngineScheduler, Priority
 from voiceloop.tts.base import Synthesizer
 from voiceloop.wyoming.describe import PROGRAM, Voice
 from voiceloop.wyoming.language import ScriptConverter
+from voiceloop.wyoming.framing import FramingError, read_event
 from voiceloop.wyoming.pcm import PcmDecoder, check_format
-from voiceloop.wyoming.requests import AsrRequest, ProtocolError, check_voice, parse_transcribe
+from voiceloop.wyoming.requests import AsrRequest, ProtocolError, check_text_length, check_voice, parse_transcribe
 from voiceloop.wyoming.speech import SpeechStream
 
 log = logging.getLogger(__name__)
@@ -41,6 +43,23 @@ log = logging.getLogger(__name__)
 LINGER_S = 30.0  # after an error that ends the connection: how long what the client still sends is drained
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class ConnectionSlots:
+    """How many connections are served at once (`wyoming.max_connections`); the loop's only, no lock."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.used = 0
+
+    def take(self) -> bool:
+        if self.used >= self.limit:
+            return False
+        self.used += 1
+        return True
+
+    def give(self) -> None:
+        self.used -= 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +76,8 @@ class Services:
     max_audio_bytes: int
     first_clause_chars: int
     allow_from: tuple[Network, ...] = ()
+    idle_timeout_s: float = 60.0
+    slots: ConnectionSlots = field(default_factory=lambda: ConnectionSlots(32))
 
     def allowed(self, peer: object) -> bool:
         """Loopback and unix-socket peers always; others only from `wyoming.allow_from`."""
@@ -116,14 +137,49 @@ class WyomingHandler(AsyncEventHandler):
         }
 
     async def run(self) -> None:
+        """Serve the connection; nothing escapes (the `wyoming` server never awaits this task)."""
         if not self._s.allowed(self._address):
             log.warning("wyoming: refused a connection from %s: not in wyoming.allow_from", self._peer)
             self.writer.close()
             return
+        if not self._s.slots.take():
+            log.warning("wyoming: refused %s: already serving %d connections (wyoming.max_connections)",
+                        self._peer, self._s.slots.limit)
+            with contextlib.suppress(ConnectionError):
+                await self._error("busy", f"this server already serves {self._s.slots.limit} connections "
+                                          "(wyoming.max_connections); retry later")
+            self.writer.close()
+            return
         try:
-            await super().run()
+            await self._serve()
         except (ConnectionError, asyncio.IncompleteReadError) as exc:
             log.info("wyoming: %s went away (%s)", self._peer, type(exc).__name__)
+        except Exception:  # noqa: BLE001 - one connection's failure is logged, never lost in the task
+            log.exception("wyoming: %s: the connection failed", self._peer)
+        finally:
+            self._s.slots.give()
+            await self.disconnect()
+            self.writer.close()
+
+    async def _serve(self) -> None:
+        """Read events until the client leaves or an answer ends the connection. Each event must
+        arrive whole within `wyoming.idle_timeout_s`, so a stalled or trickling client is let go."""
+        self._is_running = True
+        while self._is_running:
+            try:
+                async with asyncio.timeout(self._s.idle_timeout_s):
+                    event = await read_event(self.reader, self._s.max_audio_bytes)
+            except TimeoutError:
+                log.info("wyoming: %s sent no whole event for %.0f s (wyoming.idle_timeout_s); closing",
+                         self._peer, self._s.idle_timeout_s)
+                return
+            except FramingError as exc:
+                log.info("wyoming: %s: %s", self._peer, exc)
+                await self._error(exc.code, str(exc))
+                await self._linger()
+                return
+            if event is None or not await self.handle_event(event):
+                return
 
     async def disconnect(self) -> None:
         if self._audio is not None:
@@ -247,6 +303,7 @@ class WyomingHandler(AsyncEventHandler):
         if self._speech is not None:
             return True  # the full text Home Assistant also sends during a stream, for older servers
         request = Synthesize.from_event(event)
+        check_text_length(request.text, 0, "synthesize")
         check_voice(request.voice, self._s.voice.name, self._s.voice.languages, "synthesize")
         speech = self._new_speech()
         await speech.push(request.text)
@@ -262,7 +319,13 @@ class WyomingHandler(AsyncEventHandler):
     async def _synthesize_chunk(self, event: Event) -> bool:
         if self._speech is None:
             raise ProtocolError("no-synthesize-start", "synthesize-chunk without synthesize-start")
-        await self._speech.push(SynthesizeChunk.from_event(event).text)
+        text = SynthesizeChunk.from_event(event).text
+        try:
+            check_text_length(text, self._speech.chars, "synthesize-chunk")
+        except ProtocolError:
+            self._speech = None
+            raise
+        await self._speech.push(text)
         return True
 
     async def _synthesize_stop(self, event: Event) -> bool:
