@@ -133,6 +133,7 @@ class ApiConfig:
     token_env: str = "VOICELOOP_API_TOKEN"
     max_upload_mb: int = field(default=25, metadata=_range(1, 2048))
     allowed_hosts: tuple[str, ...] = ()
+    max_audio_s: float = field(default=14400.0, metadata=_range(1, 604800))
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,7 @@ from voiceloop.api.lingering import LingeringClose
 from voiceloop.api.metrics import Metrics
 from voiceloop.api.uploads import UploadLimit
 from voiceloop.asr.segments import Abandoned
+from voiceloop.audio.decode import AudioTooLong
 from voiceloop.errors import AudioDecodeError, TtsError
 from voiceloop.scheduler import EngineBusy
 
@@ -55,6 +56,10 @@ def create_app(ctx: ApiContext, token: str | None) -> FastAPI:
 
 
 def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(AudioTooLong)
+    async def too_long(request: Request, exc: AudioTooLong):
+        return json_error(413, str(exc), "audio_too_long")
+
     @app.exception_handler(AudioDecodeError)
     async def bad_audio(request: Request, exc: AudioDecodeError):
         return json_error(400, f"unreadable audio: {exc}", "unreadable_audio")
