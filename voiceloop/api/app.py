@@ -22,6 +22,7 @@ from voiceloop.api.errors import json_error
 from voiceloop.api.hostguard import HostOriginGuard
 from voiceloop.api.lingering import LingeringClose
 from voiceloop.api.metrics import Metrics
+from voiceloop.api.slowclients import BodyDeadline, BodyTooSlow
 from voiceloop.api.uploads import UploadLimit
 from voiceloop.asr.segments import Abandoned
 from voiceloop.audio.decode import AudioTooLong
@@ -52,10 +53,15 @@ def create_app(ctx: ApiContext, token: str | None) -> FastAPI:
     app.add_middleware(HostOriginGuard, bind_host=ctx.cfg.api.host, allowed_hosts=ctx.cfg.api.allowed_hosts)
     app.add_middleware(RequestMetrics, metrics=ctx.metrics)
     app.add_middleware(LingeringClose)
+    app.add_middleware(BodyDeadline)
     return app
 
 
 def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(BodyTooSlow)
+    async def too_slow(request: Request, exc: BodyTooSlow):
+        return json_error(408, f"{exc.detail}; the connection is closed", "request_timeout", headers=exc.headers)
+
     @app.exception_handler(AudioTooLong)
     async def too_long(request: Request, exc: AudioTooLong):
         return json_error(413, str(exc), "audio_too_long")

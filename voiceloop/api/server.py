@@ -21,6 +21,7 @@ import uvicorn
 
 from voiceloop.api.auth import api_token, check_bind
 from voiceloop.api.context import ApiContext, Engines
+from voiceloop.api.slowclients import MAX_CONNECTIONS, HeadDeadlineProtocol
 from voiceloop.config import ApiConfig, Config, LlmConfig
 from voiceloop.errors import ConfigError
 from voiceloop.hotwords import HotwordStore
@@ -66,7 +67,8 @@ async def api_server(ctx: ApiContext, sock: socket.socket) -> AsyncIterator[str]
 
     app = create_app(ctx, api_token(ctx.cfg.api))
     config = uvicorn.Config(app, log_config=None, access_log=False, timeout_graceful_shutdown=3,
-                            lifespan="off", ws="none")
+                            lifespan="off", ws="none", http=HeadDeadlineProtocol,
+                            limit_concurrency=MAX_CONNECTIONS, timeout_keep_alive=5)
     server = _EmbeddedServer(config)
     task = asyncio.create_task(server.serve(sockets=[sock]), name="api-server")
     host, port = sock.getsockname()[:2]
