@@ -9,12 +9,16 @@ import gc
 import json
 import time
 
+import numpy as np
 import pytest
+from wyoming.audio import AudioChunk, AudioStart
 from wyoming.event import Event
 from wyoming.info import Describe
+from wyoming.ping import Ping
 from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart
 
 from voiceloop.wyoming.requests import MAX_TEXT_CHARS
+from support.memory import PeakRss
 from support.wyoming_peer import ServerThread, next_event, wyoming_config
 
 
@@ -127,3 +131,24 @@ async def test_connections_beyond_the_limit_are_told_to_retry(strict_server):
     await still_served(strict_server)
     second[1].close()
 
+
+
+async def test_a_big_chunk_at_a_low_rate_is_converted_in_bounded_memory_off_the_loop(seaco_server):
+    """1 MiB of 8 kHz 8-bit audio in one chunk (2.1 million samples out): converted by a streaming
+    resampler in a worker thread, not through index and weight tables of samples x taps on the
+    event loop (half a gigabyte here, gigabytes at lower rates)."""
+    fmt = {"rate": 8000, "width": 1, "channels": 1}
+    audio = (128 + 60 * np.sin(np.arange(2**20) * 0.3)).astype(np.uint8).tobytes()
+    async with seaco_server.client() as client, seaco_server.client() as other:
+        await client.write_event(AudioStart(**fmt).event())
+        with PeakRss() as rss:
+            await client.write_event(AudioChunk(audio=audio, **fmt).event())
+            await client.write_event(Ping(text="after").event())
+            await asyncio.sleep(0.05)
+            asked = time.monotonic()
+            await other.write_event(Ping(text="meanwhile").event())
+            assert (await other.read_event()).data["text"] == "meanwhile"
+            answered = time.monotonic() - asked
+            assert (await client.read_event()).data["text"] == "after"
+    assert rss.growth_mb < 100, f"{rss.growth_mb:.0f} MB to convert 1 MiB of audio"
+    assert answered < 0.5, f"another client waited {answered:.2f} s for its pong"

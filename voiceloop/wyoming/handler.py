@@ -40,6 +40,7 @@ from voiceloop.wyoming.speech import SpeechStream
 
 log = logging.getLogger(__name__)
 
+INLINE_BYTES = 64 * 1024  # bigger audio chunks are converted in a worker thread, off the event loop
 LINGER_S = 30.0  # after an error that ends the connection: how long what the client still sends is drained
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -102,6 +103,7 @@ class _AudioStream:
         self._parts: list[np.ndarray] = []
         self._max_bytes = max_bytes
         self.received = 0
+        self.converted = 0  # 16 kHz samples so far
 
     def add(self, chunk: AudioChunk) -> None:
         if (chunk.rate, chunk.width, chunk.channels) != self.format:
@@ -112,10 +114,16 @@ class _AudioStream:
         if self.received > self._max_bytes:
             raise ProtocolError("too-much-audio", f"more than {self._max_bytes / 2**20:g} MiB of audio in one "
                                 f"stream (api.max_upload_mb); send one utterance per audio-start", close=True)
-        self._parts.append(self._decoder.push(chunk.audio))
+        self._keep(self._decoder.push(chunk.audio))
 
     def samples(self) -> np.ndarray:
+        self._keep(self._decoder.finish())
         return np.concatenate(self._parts) if self._parts else np.zeros(0, np.float32)
+
+    def _keep(self, samples: np.ndarray) -> None:
+        """At most 8 bytes of samples per byte received (8 kHz 8-bit is the least a stream may be)."""
+        self.converted += samples.size
+        self._parts.append(samples)
 
 
 class WyomingHandler(AsyncEventHandler):
@@ -184,7 +192,7 @@ class WyomingHandler(AsyncEventHandler):
     async def disconnect(self) -> None:
         if self._audio is not None:
             log.info("wyoming: %s left mid-stream; dropped %.1f s of audio", self._peer,
-                     self._audio.samples().size / SAMPLE_RATE)
+                     self._audio.converted / SAMPLE_RATE)
             self._audio = None
 
     async def handle_event(self, event: Event) -> bool:
@@ -267,8 +275,12 @@ class WyomingHandler(AsyncEventHandler):
         if self._audio is None:
             raise ProtocolError("no-audio-start", "audio-chunk without audio-start: send transcribe (optional), "
                                                   "audio-start, the audio-chunks, then audio-stop", close=True)
+        chunk = AudioChunk.from_event(event)
         try:
-            self._audio.add(AudioChunk.from_event(event))
+            if len(chunk.audio) > INLINE_BYTES:
+                await asyncio.to_thread(self._audio.add, chunk)
+            else:
+                self._audio.add(chunk)
         except ProtocolError:
             self._audio = None
             raise
