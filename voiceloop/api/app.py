@@ -100,7 +100,8 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def crashed(request: Request, exc: Exception):
         log.exception("%s %s failed", request.method, request.url.path)
-        return json_error(500, f"internal error: {type(exc).__name__}: {exc}", "internal_error")
+        # The exception's text can hold paths and internals: it goes to the server's log only.
+        return json_error(500, "internal error; the server's log has the details", "internal_error")
 
 
 class RequestMetrics:

@@ -97,23 +97,32 @@ def prepare(cfg: Config) -> socket.socket:
 
 class LlmProbe:
     """For /status: whether the LLM answers (None) or why not; asked at most once per `cache_s`,
-    as an unreachable LLM costs its connect timeout."""
+    as an unreachable LLM costs its connect timeout, and by one request however many /status
+    calls arrive meanwhile (they all await the same answer)."""
 
     def __init__(self, cfg: LlmConfig, cache_s: float = 10.0):
         self._cfg = cfg
         self._cache_s = cache_s
         self._problem: str | None = None
         self._when = -cache_s
+        self._asking: asyncio.Future[str | None] | None = None
 
     async def __call__(self) -> str | None:
+        if time.monotonic() - self._when < self._cache_s:
+            return self._problem
+        if self._asking is None:
+            self._asking = asyncio.ensure_future(self._ask())
+        return await asyncio.shield(self._asking)  # one caller leaving does not cancel the others' answer
+
+    async def _ask(self) -> str | None:
         from voiceloop.llm.client import OpenAICompatibleClient
 
-        if time.monotonic() - self._when >= self._cache_s:
-            client = OpenAICompatibleClient(self._cfg)
-            try:
-                self._problem, self._when = await client.probe(), time.monotonic()
-            finally:
-                await client.aclose()
+        client = OpenAICompatibleClient(self._cfg)
+        try:
+            self._problem, self._when = await client.probe(), time.monotonic()
+        finally:
+            self._asking = None
+            await client.aclose()
         return self._problem
 
 

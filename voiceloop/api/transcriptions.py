@@ -16,7 +16,7 @@ from voiceloop.api.context import ApiContext
 from voiceloop.api.uploads import decoded_upload
 from voiceloop.asr.base import Transcript
 from voiceloop.asr.segments import transcribe_segments
-from voiceloop.hotwords import split_hotwords
+from voiceloop.hotwords import check_hotwords, split_hotwords
 from voiceloop.outputs import to_srt, to_vtt, transcript_cues
 
 router = APIRouter()
@@ -39,7 +39,8 @@ async def create_transcription(
 ):
     ctx: ApiContext = request.app.state.ctx
     engines = ctx.engines
-    words = tuple(dict.fromkeys((*engines.hotwords.current(), *split_hotwords(hotwords))))
+    words = tuple(dict.fromkeys((*engines.hotwords.current(),
+                                 *check_hotwords(split_hotwords(hotwords), "hotwords: "))))
     async with decoded_upload(file.file, _label(file.filename), ctx.cfg.api.max_audio_s,
                               request.is_disconnected) as (samples, segments):
         transcript = await transcribe_segments(engines.asr, engines.asr_jobs, samples, segments, words,
