@@ -128,8 +128,9 @@ def _lines_run(text: str, delta: int, budget: int) -> int:
     return count
 
 
-@pytest.mark.parametrize("unit", ["没有标点的很长的一段话", "no full stop here ", "版本v1.2和3.14，", "Mr. Mrs. "],
-                         ids=["no-punctuation", "english-words", "dots-and-commas", "abbreviations"])
+@pytest.mark.parametrize("unit", ["没有标点的很长的一段话", "no full stop here ", "版本v1.2和3.14，", "Mr. Mrs. ",
+                                  "```\nx = 1  # code\n"],
+                         ids=["no-punctuation", "english-words", "dots-and-commas", "abbreviations", "code-block"])
 def test_work_grows_linearly_with_text_that_never_ends_a_sentence(unit):
     """100 kB pushed a few characters at a time: linear work, not a rescan of the buffer per delta."""
     head = "开头。"  # so commas after it are no longer first-clause cuts

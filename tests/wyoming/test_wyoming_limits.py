@@ -12,7 +12,6 @@ import time
 import numpy as np
 import pytest
 from wyoming.audio import AudioChunk, AudioStart
-from wyoming.event import Event
 from wyoming.info import Describe
 from wyoming.ping import Ping
 from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart

@@ -66,8 +66,8 @@ class UploadLimit:
 
 
 @contextlib.asynccontextmanager
-async def decoded_upload(file: BinaryIO, label: str, max_s: float,
-                         disconnected: Callable[[], Awaitable[bool]]) -> AsyncIterator[tuple[SpooledAudio, list[Segment]]]:
+async def decoded_upload(file: BinaryIO, label: str, max_s: float, disconnected: Callable[[], Awaitable[bool]],
+                         ) -> AsyncIterator[tuple[SpooledAudio, list[Segment]]]:
     """The upload decoded (off the event loop) into a private temporary folder and cut at pauses;
     the folder goes when the block ends. Decoding stops within half a second of the client hanging
     up (Abandoned), and at `max_s` seconds of audio (AudioTooLong naming api.max_audio_s). `label`
@@ -82,8 +82,8 @@ async def decoded_upload(file: BinaryIO, label: str, max_s: float,
                     stop.set()
             result = work.result()
         except AudioTooLong:
-            raise AudioTooLong(f"{label}: the audio is longer than api.max_audio_s ({max_s:g} s, "
-                               f"{max_s / 3600:g} h) allows; send a shorter recording") from None
+            raise AudioTooLong(f"{label}: the audio is longer than api.max_audio_s ({max_s:g} s) allows; "
+                               "send a shorter recording, or split it") from None
         except AudioDecodeError as exc:
             raise AudioDecodeError(str(exc).replace(str(path), label)) from None
         finally:

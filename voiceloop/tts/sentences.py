@@ -45,6 +45,7 @@ class SentenceSplitter:
         self._buf = ""
         self._pending: list[str] = []  # deltas not yet in `_buf`: none of them can end a sentence
         self._scan = 0  # where the next scan of `_buf` starts: everything before it is decided
+        self._fence_seen = 0  # where the search for an open code block's closing fence goes on
         self._emitted = 0
 
     def push(self, delta: str) -> list[str]:
@@ -59,7 +60,7 @@ class SentenceSplitter:
         if self._buf.strip():
             out.append(self._buf.strip())
         self._buf = ""
-        self._scan = 0
+        self._scan = self._fence_seen = 0
         self._emitted = 0
         return out
 
@@ -71,7 +72,7 @@ class SentenceSplitter:
         while (cut := self._boundary(final)) is not None:
             sentence = self._buf[:cut].strip()
             self._buf = self._buf[cut:].lstrip()
-            self._scan = 0
+            self._scan = self._fence_seen = 0
             if sentence:
                 out.append(sentence)
                 self._emitted += 1
@@ -152,8 +153,9 @@ class SentenceSplitter:
         """End of the line that closes the fenced block opened at `start`."""
         buf = self._buf
         marker = buf[start:start + 3]
-        close = buf.find(marker, start + 3)
+        close = buf.find(marker, max(start + 3, self._fence_seen))
         if close < 0:
+            self._fence_seen = max(start + 3, len(buf) - 2)  # the next search starts there
             return len(buf) if final else None
         line_end = buf.find("\n", close + 3)
         if line_end < 0:
