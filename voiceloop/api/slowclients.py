@@ -48,8 +48,8 @@ class HeadDeadlineProtocol(H11Protocol):
         self._await_head()
 
     def on_response_complete(self) -> None:
+        self._await_head()  # first: a pipelined request that starts in super() is a new cycle, exempt
         super().on_response_complete()
-        self._await_head()
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._head_timer is not None:
