@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from voiceloop.audio.decode import decode_file
+from voiceloop.audio.decode import AudioTooLong, decode_file
 from voiceloop.audio.frames import SAMPLE_RATE, resample
 from voiceloop.errors import AudioDecodeError
 
-from support.audiofiles import write_audio
+from support.audiofiles import constant_flac, write_audio
+from support.memory import PeakRss
 
 CLIP = "aishell1_BAC009S0724W0121.wav"
 
@@ -77,3 +78,18 @@ def test_truncated_file_keeps_what_decodes_or_says_why(tmp_path, speech):
     with pytest.raises(AudioDecodeError) as info:
         decode_file(header_only)
     assert str(header_only) in str(info.value)
+
+
+def test_a_long_file_is_held_once_and_a_limit_stops_it_early(tmp_path):
+    """An hour decodes into one buffer (220 MiB), not a list of chunks joined into a second copy;
+    with `max_s` decoding stops as soon as it passes the limit."""
+    hour = constant_flac(tmp_path / "hour.flac", 3600)
+    with PeakRss() as rss:
+        samples = decode_file(hour)
+    held = samples.nbytes / 2**20
+    assert samples.size == 3600 * SAMPLE_RATE and 215 < held < 225
+    del samples
+    assert rss.growth_mb < 1.3 * held, f"{rss.growth_mb:.0f} MB resident to decode {held:.0f} MB of audio"
+    with pytest.raises(AudioTooLong, match="longer than 60 s"), PeakRss() as rss:
+        decode_file(hour, max_s=60)
+    assert rss.growth_mb < 30

@@ -132,6 +132,8 @@ class ApiConfig:
     port: int = field(default=8765, metadata=_range(0, 65535))
     token_env: str = "VOICELOOP_API_TOKEN"
     max_upload_mb: int = field(default=25, metadata=_range(1, 2048))
+    allowed_hosts: tuple[str, ...] = ()
+    max_audio_s: float = field(default=14400.0, metadata=_range(1, 604800))
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +142,8 @@ class WyomingConfig:
     uri: str = "tcp://127.0.0.1:10300"
     zeroconf: bool = False
     allow_from: tuple[str, ...] = ()
+    idle_timeout_s: float = field(default=60.0, metadata=_range(1, 86400))
+    max_connections: int = field(default=32, metadata=_range(1, 10000))
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,6 +27,18 @@ def split_hotwords(text: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(w for w in _SEPARATORS.split(text) if w))
 
 
+def check_hotwords(words: tuple[str, ...], where: str = "") -> tuple[str, ...]:
+    """`words` unchanged, or ValueError for too many or one too long: each one costs the
+    recogniser work on every segment, so a request cannot ask for thousands."""
+    if len(words) > MAX_HOTWORDS:
+        raise ValueError(f"{where}{len(words)} hotwords: at most {MAX_HOTWORDS} are allowed")
+    for w in words:
+        if len(w) > MAX_HOTWORD_CHARS or _SEPARATORS.search(w):
+            raise ValueError(f"{where}hotword {w[:60]!r}: expected one word of at most {MAX_HOTWORD_CHARS} "
+                             "characters without spaces or commas")
+    return words
+
+
 class HotwordStore:
     """The hotwords of `asr.hotwords_file`; "" disables the file (the list is then always empty)."""
 
@@ -63,13 +75,7 @@ class HotwordStore:
         """Replace the list (atomically); raises ValueError for an unusable list, OSError if unwritable."""
         if self.path is None:
             raise ValueError("asr.hotwords_file is empty: set it to a file path to keep hotwords")
-        words = tuple(dict.fromkeys(w.strip() for w in words if w.strip()))
-        if len(words) > MAX_HOTWORDS:
-            raise ValueError(f"{len(words)} hotwords: at most {MAX_HOTWORDS} are allowed")
-        for w in words:
-            if len(w) > MAX_HOTWORD_CHARS or _SEPARATORS.search(w):
-                raise ValueError(f"hotword {w[:60]!r}: expected one word of at most {MAX_HOTWORD_CHARS} "
-                                 "characters without spaces or commas")
+        words = check_hotwords(tuple(dict.fromkeys(w.strip() for w in words if w.strip())))
         with self._lock:
             write_text_atomic(self.path, "".join(w + "\n" for w in words))
             self._stamp = None  # re-read (and re-stamp) on the next `current()`

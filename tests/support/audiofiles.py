@@ -35,3 +35,21 @@ def write_audio(path: Path, samples: np.ndarray, rate: int, channels: int = 1) -
         for packet in stream.encode(None):
             out.mux(packet)
     return path
+
+
+def constant_flac(path: Path, seconds: int, rate: int = 8000) -> Path:
+    """A constant signal (not silence) as FLAC: an hour at 8 kHz fits in under 700 kB, and decodes
+    to 220 MiB of 16 kHz float32 (a decompression bomb)."""
+    import av
+
+    with av.open(str(path), "w", format="flac") as out:
+        stream = out.add_stream("flac", rate=rate, layout="mono")
+        block = np.full((1, rate * 10), 300, np.int16)
+        for _ in range(seconds // 10):
+            frame = av.AudioFrame.from_ndarray(block, format="s16", layout="mono")
+            frame.sample_rate = rate
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    return path

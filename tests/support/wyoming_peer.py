@@ -42,6 +42,12 @@ class ServerThread:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="wyoming-test-server", daemon=True)
         self.server = None
+        self.loop_errors: list[dict] = []  # what the loop reported: e.g. "Task exception was never retrieved"
+        self._loop.set_exception_handler(self._loop_error)
+
+    def _loop_error(self, loop: asyncio.AbstractEventLoop, context: dict) -> None:
+        self.loop_errors.append(context)
+        loop.default_exception_handler(context)
 
     def __enter__(self) -> ServerThread:  # noqa: PYI034 - not subclassed
         from voiceloop.wyoming.server import WyomingServer

@@ -94,3 +94,47 @@ def test_flush_resets_for_the_next_reply():
     s.push("一二三四五，六")
     s.flush()
     assert s.push("七八九十一，二。三") == ["七八九十一，", "二。"]
+
+
+def _lines_run(text: str, delta: int, budget: int) -> int:
+    """Push `text` in `delta`-character pieces and flush; the number of lines of the splitter's
+    module that ran (a count of its work that no machine's speed or load changes). Fails as soon
+    as it passes `budget`."""
+    import sys
+
+    import voiceloop.tts.sentences as module
+
+    count = 0
+
+    def local(frame, event, arg):
+        nonlocal count
+        if event == "line":
+            count += 1
+            if count > budget:
+                raise AssertionError(f"the splitter ran more than {budget} lines for {len(text)} characters")
+        return local
+
+    def calls(frame, event, arg):
+        return local if frame.f_code.co_filename == module.__file__ else None
+
+    splitter = module.SentenceSplitter(20)
+    sys.settrace(calls)
+    try:
+        for at in range(0, len(text), delta):
+            splitter.push(text[at:at + delta])
+        splitter.flush()
+    finally:
+        sys.settrace(None)
+    return count
+
+
+@pytest.mark.parametrize("unit", ["没有标点的很长的一段话", "no full stop here ", "版本v1.2和3.14，", "Mr. Mrs. ",
+                                  "```\nx = 1  # code\n"],
+                         ids=["no-punctuation", "english-words", "dots-and-commas", "abbreviations", "code-block"])
+def test_work_grows_linearly_with_text_that_never_ends_a_sentence(unit):
+    """100 kB pushed a few characters at a time: linear work, not a rescan of the buffer per delta."""
+    head = "开头。"  # so commas after it are no longer first-clause cuts
+    small = head + unit * (10_000 // len(unit))
+    large = head + unit * (100_000 // len(unit))
+    per_char = _lines_run(small, 7, budget=60 * len(small)) / len(small)
+    assert _lines_run(large, 7, budget=int(2 * per_char * len(large))) <= 2 * per_char * len(large)

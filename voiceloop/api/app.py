@@ -19,10 +19,13 @@ from voiceloop.api import speech, system, transcriptions
 from voiceloop.api.auth import BearerAuth
 from voiceloop.api.context import ApiContext
 from voiceloop.api.errors import json_error
+from voiceloop.api.hostguard import HostOriginGuard
 from voiceloop.api.lingering import LingeringClose
 from voiceloop.api.metrics import Metrics
+from voiceloop.api.slowclients import BodyDeadline, BodyTooSlow
 from voiceloop.api.uploads import UploadLimit
 from voiceloop.asr.segments import Abandoned
+from voiceloop.audio.decode import AudioTooLong
 from voiceloop.errors import AudioDecodeError, TtsError
 from voiceloop.scheduler import EngineBusy
 
@@ -47,12 +50,22 @@ def create_app(ctx: ApiContext, token: str | None) -> FastAPI:
     _add_error_handlers(app)
     app.add_middleware(UploadLimit, max_bytes=int(ctx.cfg.api.max_upload_mb * 2**20))
     app.add_middleware(BearerAuth, token=token)
+    app.add_middleware(HostOriginGuard, bind_host=ctx.cfg.api.host, allowed_hosts=ctx.cfg.api.allowed_hosts)
     app.add_middleware(RequestMetrics, metrics=ctx.metrics)
     app.add_middleware(LingeringClose)
+    app.add_middleware(BodyDeadline)
     return app
 
 
 def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(BodyTooSlow)
+    async def too_slow(request: Request, exc: BodyTooSlow):
+        return json_error(408, f"{exc.detail}; the connection is closed", "request_timeout", headers=exc.headers)
+
+    @app.exception_handler(AudioTooLong)
+    async def too_long(request: Request, exc: AudioTooLong):
+        return json_error(413, str(exc), "audio_too_long")
+
     @app.exception_handler(AudioDecodeError)
     async def bad_audio(request: Request, exc: AudioDecodeError):
         return json_error(400, f"unreadable audio: {exc}", "unreadable_audio")
@@ -87,7 +100,8 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def crashed(request: Request, exc: Exception):
         log.exception("%s %s failed", request.method, request.url.path)
-        return json_error(500, f"internal error: {type(exc).__name__}: {exc}", "internal_error")
+        # The exception's text can hold paths and internals: it goes to the server's log only.
+        return json_error(500, "internal error; the server's log has the details", "internal_error")
 
 
 class RequestMetrics:

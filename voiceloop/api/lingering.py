@@ -15,16 +15,24 @@ import logging
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from voiceloop.api.slowclients import BodyTooSlow
+
 log = logging.getLogger(__name__)
 
 LINGER_S = 30.0
+MAX_LINGERING = 64  # connections draining at once; beyond that an early answer closes at once
+MAX_DRAIN_BYTES = 256 * 2**20  # what one connection may still send after its answer
 
 
 class LingeringClose:
-    """ASGI middleware: hold back the end of a response until the request body has been read."""
+    """ASGI middleware: hold back the end of a response until the request body has been read.
+
+    Bounded per connection (`LINGER_S`, `MAX_DRAIN_BYTES`, and the body's minimum rate, see
+    `slowclients`) and in total (`MAX_LINGERING`), so lingering cannot be made to hold the server."""
 
     def __init__(self, app: ASGIApp):
         self.app = app
+        self.lingering = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -40,9 +48,14 @@ class LingeringClose:
             return message
 
         async def lingering_send(message: Message) -> None:
-            if message["type"] == "http.response.body" and not message.get("more_body") and not body_in:
+            if (message["type"] == "http.response.body" and not message.get("more_body") and not body_in
+                    and self.lingering < MAX_LINGERING):
                 await send({**message, "more_body": True})  # the whole answer is on the wire now
-                await _drain(receive, scope)
+                self.lingering += 1
+                try:
+                    await _drain(receive, scope)
+                finally:
+                    self.lingering -= 1
                 message = {"type": "http.response.body", "body": b""}
             await send(message)
 
@@ -59,6 +72,10 @@ async def _drain(receive: Receive, scope: Scope) -> None:
                 dropped += len(message.get("body", b""))
                 if message["type"] != "http.request" or not message.get("more_body", False):
                     return
-    except TimeoutError:
-        log.info("%s %s: closing after %.0f s with the request body still arriving (%d bytes dropped)",
-                 scope["method"], scope["path"], LINGER_S, dropped)
+                if dropped > MAX_DRAIN_BYTES:
+                    log.info("%s %s: closing after dropping %d bytes of request body", scope["method"],
+                             scope["path"], dropped)
+                    return
+    except (TimeoutError, BodyTooSlow):
+        log.info("%s %s: closing with the request body still arriving, too long or too slowly (%d bytes "
+                 "dropped)", scope["method"], scope["path"], dropped)

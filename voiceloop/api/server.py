@@ -21,6 +21,7 @@ import uvicorn
 
 from voiceloop.api.auth import api_token, check_bind
 from voiceloop.api.context import ApiContext, Engines
+from voiceloop.api.slowclients import MAX_CONNECTIONS, HeadDeadlineProtocol
 from voiceloop.config import ApiConfig, Config, LlmConfig
 from voiceloop.errors import ConfigError
 from voiceloop.hotwords import HotwordStore
@@ -66,7 +67,8 @@ async def api_server(ctx: ApiContext, sock: socket.socket) -> AsyncIterator[str]
 
     app = create_app(ctx, api_token(ctx.cfg.api))
     config = uvicorn.Config(app, log_config=None, access_log=False, timeout_graceful_shutdown=3,
-                            lifespan="off", ws="none")
+                            lifespan="off", ws="none", http=HeadDeadlineProtocol,
+                            limit_concurrency=MAX_CONNECTIONS, timeout_keep_alive=5)
     server = _EmbeddedServer(config)
     task = asyncio.create_task(server.serve(sockets=[sock]), name="api-server")
     host, port = sock.getsockname()[:2]
@@ -95,23 +97,32 @@ def prepare(cfg: Config) -> socket.socket:
 
 class LlmProbe:
     """For /status: whether the LLM answers (None) or why not; asked at most once per `cache_s`,
-    as an unreachable LLM costs its connect timeout."""
+    as an unreachable LLM costs its connect timeout, and by one request however many /status
+    calls arrive meanwhile (they all await the same answer)."""
 
     def __init__(self, cfg: LlmConfig, cache_s: float = 10.0):
         self._cfg = cfg
         self._cache_s = cache_s
         self._problem: str | None = None
         self._when = -cache_s
+        self._asking: asyncio.Future[str | None] | None = None
 
     async def __call__(self) -> str | None:
+        if time.monotonic() - self._when < self._cache_s:
+            return self._problem
+        if self._asking is None:
+            self._asking = asyncio.ensure_future(self._ask())
+        return await asyncio.shield(self._asking)  # one caller leaving does not cancel the others' answer
+
+    async def _ask(self) -> str | None:
         from voiceloop.llm.client import OpenAICompatibleClient
 
-        if time.monotonic() - self._when >= self._cache_s:
-            client = OpenAICompatibleClient(self._cfg)
-            try:
-                self._problem, self._when = await client.probe(), time.monotonic()
-            finally:
-                await client.aclose()
+        client = OpenAICompatibleClient(self._cfg)
+        try:
+            self._problem, self._when = await client.probe(), time.monotonic()
+        finally:
+            self._asking = None
+            await client.aclose()
         return self._problem
 
 

@@ -1,29 +1,29 @@
 """`POST /v1/audio/transcriptions`, OpenAI-compatible, plus the SeACo `hotwords` extension field.
 
-Any length of audio: the upload is decoded off the event loop, cut at pauses, and each segment
-queued on the shared ASR scheduler behind the spoken dialogue.
+Any length of audio up to `api.max_audio_s`: the upload is decoded off the event loop into a
+temporary file, cut at pauses as it decodes, and each segment read back and queued on the shared
+ASR scheduler behind the spoken dialogue.
 """
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from voiceloop.api.context import ApiContext
-from voiceloop.api.uploads import decode_upload
+from voiceloop.api.uploads import decoded_upload
 from voiceloop.asr.base import Transcript
-from voiceloop.asr.segments import split_at_pauses, transcribe_segments
-from voiceloop.hotwords import split_hotwords
+from voiceloop.asr.segments import transcribe_segments
+from voiceloop.hotwords import check_hotwords, split_hotwords
 from voiceloop.outputs import to_srt, to_vtt, transcript_cues
 
 router = APIRouter()
 
 ResponseFormat = Literal["json", "text", "srt", "vtt", "verbose_json"]
 _ERRORS = {400: {"description": "unreadable audio or a bad field"}, 401: {"description": "missing or wrong token"},
-           413: {"description": "upload over api.max_upload_mb"}, 503: {"description": "engine busy; see Retry-After"}}
+           413: {"description": "upload over api.max_upload_mb, or audio over api.max_audio_s"}, 503: {"description": "engine busy; see Retry-After"}}
 
 
 @router.post("/v1/audio/transcriptions", responses=_ERRORS, tags=["audio"])
@@ -39,11 +39,12 @@ async def create_transcription(
 ):
     ctx: ApiContext = request.app.state.ctx
     engines = ctx.engines
-    samples = await decode_upload(file.file, _label(file.filename))
-    segments = await asyncio.to_thread(split_at_pauses, samples)
-    words = tuple(dict.fromkeys((*engines.hotwords.current(), *split_hotwords(hotwords))))
-    transcript = await transcribe_segments(engines.asr, engines.asr_jobs, samples, segments, words,
-                                           abandoned=request.is_disconnected)
+    words = tuple(dict.fromkeys((*engines.hotwords.current(),
+                                 *check_hotwords(split_hotwords(hotwords), "hotwords: "))))
+    async with decoded_upload(file.file, _label(file.filename), ctx.cfg.api.max_audio_s,
+                              request.is_disconnected) as (samples, segments):
+        transcript = await transcribe_segments(engines.asr, engines.asr_jobs, samples, segments, words,
+                                               abandoned=request.is_disconnected)
     ctx.metrics.asr_rtf.labels("api").observe(transcript.rtf)
     return render(transcript, response_format, language or _engine_language(ctx))
 

@@ -1,4 +1,4 @@
-"""Upload size limit and the temporary file an upload is decoded from.
+"""Upload size limit, and the temporary folder an upload is decoded in.
 
 The limit is enforced twice, both before the body is read in full: a declared `Content-Length`
 over it gets 413 at once, and a body without one (chunked) is counted while it streams in and cut
@@ -9,20 +9,25 @@ The client still gets to read that 413 after sending its whole body: see `api/li
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 import tempfile
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import BinaryIO
 
-import numpy as np
 from fastapi import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from voiceloop.api.errors import json_error
-from voiceloop.audio.decode import decode_file
+from voiceloop.asr.segments import Segment
+from voiceloop.asr.spool import SpooledAudio, spool_and_segment
+from voiceloop.audio.decode import AudioTooLong
 from voiceloop.errors import AudioDecodeError
 
 FORM_OVERHEAD = 64 * 1024  # multipart boundaries and the small form fields beside the file
+_POLL_S = 0.5  # how often a decoding upload asks whether its client is still there
 
 
 class UploadTooLarge(HTTPException):
@@ -60,19 +65,36 @@ class UploadLimit:
         await self.app(scope, counting_receive, send)
 
 
-async def decode_upload(file: BinaryIO, label: str) -> np.ndarray:
-    """Decode an uploaded file via a private temporary file (removed after use). `label` (the
-    client's file name) only appears in messages, never in a path."""
+@contextlib.asynccontextmanager
+async def decoded_upload(file: BinaryIO, label: str, max_s: float, disconnected: Callable[[], Awaitable[bool]],
+                         ) -> AsyncIterator[tuple[SpooledAudio, list[Segment]]]:
+    """The upload decoded (off the event loop) into a private temporary folder and cut at pauses;
+    the folder goes when the block ends. Decoding stops within half a second of the client hanging
+    up (Abandoned), and at `max_s` seconds of audio (AudioTooLong naming api.max_audio_s). `label`
+    (the client's file name) only appears in messages, never in a path."""
     with tempfile.TemporaryDirectory(prefix="voiceloop-upload-") as folder:
-        path = Path(folder) / "upload"
+        path, spool = Path(folder) / "upload", Path(folder) / "decoded.f32"
+        stop = threading.Event()
+        work = asyncio.ensure_future(asyncio.to_thread(_copy_and_spool, file, path, spool, max_s, stop))
         try:
-            return await asyncio.to_thread(_copy_and_decode, file, path)
+            while not (await asyncio.wait({work}, timeout=_POLL_S))[0]:
+                if await disconnected():
+                    stop.set()
+            result = work.result()
+        except AudioTooLong:
+            raise AudioTooLong(f"{label}: the audio is longer than api.max_audio_s ({max_s:g} s) allows; "
+                               "send a shorter recording, or split it") from None
         except AudioDecodeError as exc:
             raise AudioDecodeError(str(exc).replace(str(path), label)) from None
+        finally:
+            stop.set()
+            await asyncio.wait({work})  # the worker thread is done with the folder before it goes
+        yield result
 
 
-def _copy_and_decode(file: BinaryIO, path: Path) -> np.ndarray:
+def _copy_and_spool(file: BinaryIO, path: Path, spool: Path, max_s: float,
+                    stop: threading.Event) -> tuple[SpooledAudio, list[Segment]]:
     file.seek(0)
     with open(path, "wb") as out:
         shutil.copyfileobj(file, out, 1 << 20)
-    return decode_file(path)
+    return spool_and_segment(path, spool, max_s, stop)

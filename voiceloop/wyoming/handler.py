@@ -9,11 +9,12 @@ the person talking to the desk.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from wyoming.asr import Transcribe, Transcript
@@ -32,15 +33,34 @@ from voiceloop.scheduler import EngineBusy, EngineScheduler, Priority
 from voiceloop.tts.base import Synthesizer
 from voiceloop.wyoming.describe import PROGRAM, Voice
 from voiceloop.wyoming.language import ScriptConverter
+from voiceloop.wyoming.framing import FramingError, read_event
 from voiceloop.wyoming.pcm import PcmDecoder, check_format
-from voiceloop.wyoming.requests import AsrRequest, ProtocolError, check_voice, parse_transcribe
+from voiceloop.wyoming.requests import AsrRequest, ProtocolError, check_text_length, check_voice, parse_transcribe
 from voiceloop.wyoming.speech import SpeechStream
 
 log = logging.getLogger(__name__)
 
+INLINE_BYTES = 64 * 1024  # bigger audio chunks are converted in a worker thread, off the event loop
 LINGER_S = 30.0  # after an error that ends the connection: how long what the client still sends is drained
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class ConnectionSlots:
+    """How many connections are served at once (`wyoming.max_connections`); the loop's only, no lock."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.used = 0
+
+    def take(self) -> bool:
+        if self.used >= self.limit:
+            return False
+        self.used += 1
+        return True
+
+    def give(self) -> None:
+        self.used -= 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +77,8 @@ class Services:
     max_audio_bytes: int
     first_clause_chars: int
     allow_from: tuple[Network, ...] = ()
+    idle_timeout_s: float = 60.0
+    slots: ConnectionSlots = field(default_factory=lambda: ConnectionSlots(32))
 
     def allowed(self, peer: object) -> bool:
         """Loopback and unix-socket peers always; others only from `wyoming.allow_from`."""
@@ -81,6 +103,7 @@ class _AudioStream:
         self._parts: list[np.ndarray] = []
         self._max_bytes = max_bytes
         self.received = 0
+        self.converted = 0  # 16 kHz samples so far
 
     def add(self, chunk: AudioChunk) -> None:
         if (chunk.rate, chunk.width, chunk.channels) != self.format:
@@ -91,10 +114,16 @@ class _AudioStream:
         if self.received > self._max_bytes:
             raise ProtocolError("too-much-audio", f"more than {self._max_bytes / 2**20:g} MiB of audio in one "
                                 f"stream (api.max_upload_mb); send one utterance per audio-start", close=True)
-        self._parts.append(self._decoder.push(chunk.audio))
+        self._keep(self._decoder.push(chunk.audio))
 
     def samples(self) -> np.ndarray:
+        self._keep(self._decoder.finish())
         return np.concatenate(self._parts) if self._parts else np.zeros(0, np.float32)
+
+    def _keep(self, samples: np.ndarray) -> None:
+        """At most 8 bytes of samples per byte received (8 kHz 8-bit is the least a stream may be)."""
+        self.converted += samples.size
+        self._parts.append(samples)
 
 
 class WyomingHandler(AsyncEventHandler):
@@ -116,19 +145,54 @@ class WyomingHandler(AsyncEventHandler):
         }
 
     async def run(self) -> None:
+        """Serve the connection; nothing escapes (the `wyoming` server never awaits this task)."""
         if not self._s.allowed(self._address):
             log.warning("wyoming: refused a connection from %s: not in wyoming.allow_from", self._peer)
             self.writer.close()
             return
+        if not self._s.slots.take():
+            log.warning("wyoming: refused %s: already serving %d connections (wyoming.max_connections)",
+                        self._peer, self._s.slots.limit)
+            with contextlib.suppress(ConnectionError):
+                await self._error("busy", f"this server already serves {self._s.slots.limit} connections "
+                                          "(wyoming.max_connections); retry later")
+            self.writer.close()
+            return
         try:
-            await super().run()
+            await self._serve()
         except (ConnectionError, asyncio.IncompleteReadError) as exc:
             log.info("wyoming: %s went away (%s)", self._peer, type(exc).__name__)
+        except Exception:  # noqa: BLE001 - one connection's failure is logged, never lost in the task
+            log.exception("wyoming: %s: the connection failed", self._peer)
+        finally:
+            self._s.slots.give()
+            await self.disconnect()
+            self.writer.close()
+
+    async def _serve(self) -> None:
+        """Read events until the client leaves or an answer ends the connection. Each event must
+        arrive whole within `wyoming.idle_timeout_s`, so a stalled or trickling client is let go."""
+        self._is_running = True
+        while self._is_running:
+            try:
+                async with asyncio.timeout(self._s.idle_timeout_s):
+                    event = await read_event(self.reader, self._s.max_audio_bytes)
+            except TimeoutError:
+                log.info("wyoming: %s sent no whole event for %.0f s (wyoming.idle_timeout_s); closing",
+                         self._peer, self._s.idle_timeout_s)
+                return
+            except FramingError as exc:
+                log.info("wyoming: %s: %s", self._peer, exc)
+                await self._error(exc.code, str(exc))
+                await self._linger()
+                return
+            if event is None or not await self.handle_event(event):
+                return
 
     async def disconnect(self) -> None:
         if self._audio is not None:
             log.info("wyoming: %s left mid-stream; dropped %.1f s of audio", self._peer,
-                     self._audio.samples().size / SAMPLE_RATE)
+                     self._audio.converted / SAMPLE_RATE)
             self._audio = None
 
     async def handle_event(self, event: Event) -> bool:
@@ -211,8 +275,12 @@ class WyomingHandler(AsyncEventHandler):
         if self._audio is None:
             raise ProtocolError("no-audio-start", "audio-chunk without audio-start: send transcribe (optional), "
                                                   "audio-start, the audio-chunks, then audio-stop", close=True)
+        chunk = AudioChunk.from_event(event)
         try:
-            self._audio.add(AudioChunk.from_event(event))
+            if len(chunk.audio) > INLINE_BYTES:
+                await asyncio.to_thread(self._audio.add, chunk)
+            else:
+                self._audio.add(chunk)
         except ProtocolError:
             self._audio = None
             raise
@@ -247,6 +315,7 @@ class WyomingHandler(AsyncEventHandler):
         if self._speech is not None:
             return True  # the full text Home Assistant also sends during a stream, for older servers
         request = Synthesize.from_event(event)
+        check_text_length(request.text, 0, "synthesize")
         check_voice(request.voice, self._s.voice.name, self._s.voice.languages, "synthesize")
         speech = self._new_speech()
         await speech.push(request.text)
@@ -262,7 +331,13 @@ class WyomingHandler(AsyncEventHandler):
     async def _synthesize_chunk(self, event: Event) -> bool:
         if self._speech is None:
             raise ProtocolError("no-synthesize-start", "synthesize-chunk without synthesize-start")
-        await self._speech.push(SynthesizeChunk.from_event(event).text)
+        text = SynthesizeChunk.from_event(event).text
+        try:
+            check_text_length(text, self._speech.chars, "synthesize-chunk")
+        except ProtocolError:
+            self._speech = None
+            raise
+        await self._speech.push(text)
         return True
 
     async def _synthesize_stop(self, event: Event) -> bool:

@@ -16,6 +16,7 @@ from voiceloop.wyoming.language import normalise
 DEFAULT_LANGUAGE = "zh-cn"  # what a stream without `transcribe` (or without a language) is taken to be
 MAX_HOTWORDS = 200
 MAX_HOTWORD_CHARS = 32
+MAX_TEXT_CHARS = 10_000  # of one answer to speak: minutes of speech; more is a mistake or an attack
 
 
 class ProtocolError(Exception):
@@ -85,3 +86,10 @@ def check_voice(voice: SynthesizeVoice | None, name: str, languages: tuple[str, 
     if voice.language is not None and normalise(str(voice.language)) not in languages:
         raise ProtocolError("unsupported-language", f"{event}: language {voice.language!r} is not spoken here; "
                                                     f"choose one of {', '.join(languages)}")
+
+
+def check_text_length(text: object, before: int, event: str) -> None:
+    """Refuse text to speak once the answer (`before` characters so far, plus `text`) passes the cap."""
+    if isinstance(text, str) and before + len(text) > MAX_TEXT_CHARS:
+        raise ProtocolError("text-too-long", f"{event}: the text to speak is over {MAX_TEXT_CHARS} characters; "
+                                             "send a shorter answer", close=event != "synthesize")

@@ -24,7 +24,7 @@ from voiceloop.netaddr import is_loopback
 from voiceloop.scheduler import EngineScheduler
 from voiceloop.tts.base import Synthesizer
 from voiceloop.wyoming.describe import build_info, served_voice
-from voiceloop.wyoming.handler import Network, Services, WyomingHandler
+from voiceloop.wyoming.handler import ConnectionSlots, Network, Services, WyomingHandler
 from voiceloop.wyoming.language import ScriptConverter, asr_languages
 
 log = logging.getLogger(__name__)
@@ -72,7 +72,8 @@ class WyomingServer:
             asr=asr, asr_jobs=asr_jobs, tts=tts, info=build_info(cfg, asr.info(), voice), voice=voice,
             asr_languages=asr_languages(cfg.asr.engine, cfg.asr.whisper.language), script=ScriptConverter(),
             max_audio_bytes=cfg.api.max_upload_mb * 2**20, first_clause_chars=cfg.dialogue.first_clause_chars,
-            allow_from=parse_allow_from(cfg.wyoming))
+            allow_from=parse_allow_from(cfg.wyoming), idle_timeout_s=cfg.wyoming.idle_timeout_s,
+            slots=ConnectionSlots(cfg.wyoming.max_connections))
         self._server: AsyncServer | None = None
         self._discovery = None
 

@@ -37,8 +37,10 @@ class SpeechStream:
         self._started = False
         self._failures: list[str] = []
         self.samples = 0
+        self.chars = 0  # of text pushed so far
 
     async def push(self, text: str) -> None:
+        self.chars += len(text)
         for sentence in self._splitter.push(text):
             await self._speak(sentence)
 
