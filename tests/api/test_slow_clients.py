@@ -67,6 +67,11 @@ async def test_trickling_clients_neither_block_health_nor_stay_open(api):
     for task in done:
         task.result()
     assert max(closed_at) - started < HEAD_TIMEOUT_S + BODY_GRACE_S + 15
+    # A slow body is answered 408 and the connection closed. The trickler is still sending, so the
+    # close can reset the connection and destroy the 408 before it is read (TCP's rule for unread
+    # data; lingering here would keep the very connections open that this is meant to shed): each
+    # slow body sees the 408 or a reset, never another answer, and the 408 names the reason.
     slow_bodies = [a for a in answers if a.startswith(b"HTTP/1.1 408")]
-    assert len(slow_bodies) == BODIES, set(a[:300] for a in answers)
+    assert all(a == b"" or a.startswith(b"HTTP/1.1 408") for a in answers), {a[:100] for a in answers}
+    assert slow_bodies, "no slow body was told why it was closed"
     assert b"slower than 8 KiB/s" in slow_bodies[0]
