@@ -134,6 +134,9 @@ class ApiConfig:
     max_upload_mb: int = field(default=25, metadata=_range(1, 2048))
     allowed_hosts: tuple[str, ...] = ()
     max_audio_s: float = field(default=14400.0, metadata=_range(1, 604800))
+    decode_workers: int = field(default=2, metadata=_range(1, 64))
+    max_transcriptions: int = field(default=4, metadata=_range(1, 1000))
+    max_syntheses: int = field(default=2, metadata=_range(1, 1000))
 
 
 @dataclass(frozen=True, slots=True)

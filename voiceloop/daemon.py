@@ -73,7 +73,8 @@ async def serve(cfg: Config, port: AudioPort, asr: AsrEngine,
         stages = (Stages(port, asr, llm, pre.tts) if engines is None else
                   Stages(port, asr, llm, pre.tts, asr_jobs=engines.asr_jobs, hotwords=engines.hotwords.current))
         assistant = Assistant(cfg, stages, Conversation(cfg.llm, cfg.dialogue), on_event=on_event)
-        async with wyoming_alongside(cfg, asr, stages.asr_jobs, pre.tts):  # only if wyoming.enabled
+        shared = (None, None) if engines is None else (engines.decode, engines.service_tts)
+        async with wyoming_alongside(cfg, asr, stages.asr_jobs, pre.tts, *shared):  # only if wyoming.enabled
             if ready is not None:
                 ready.set()
             await assistant.run(frontend_events(port.frames(), pre.front))
@@ -169,10 +170,12 @@ async def _api_alongside(cfg: Config, asr: AsrEngine, tts: Synthesizer, api_sock
         return
     from voiceloop.api.context import ApiContext, Engines
     from voiceloop.api.server import LlmProbe, api_server
-    from voiceloop.hotwords import HotwordStore
     from voiceloop.scheduler import EngineScheduler
 
-    engines = Engines(asr, EngineScheduler("asr"), tts, HotwordStore(cfg.asr.hotwords_file))
+    engines = Engines.shared(cfg, asr, EngineScheduler("asr"), tts)
     ctx = ApiContext(cfg, engines, config_file, mode="run", llm_probe=LlmProbe(cfg.llm))
-    async with api_server(ctx, api_sock):
-        yield ctx.on_event, engines
+    try:
+        async with api_server(ctx, api_sock):
+            yield ctx.on_event, engines
+    finally:
+        engines.decode.close()

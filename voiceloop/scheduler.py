@@ -6,7 +6,9 @@ upload for more than the one inference already running. Long work (a 10-minute u
 submitted segment by segment for that bound to hold, and `hold()` (called when the user starts
 speaking) starts no new service job until the utterance's own job arrives, so the turn waits at
 most for the remainder of the segment already running while the user talks. Service jobs beyond `max_waiting` are
-refused with `EngineBusy`, which the ways in turn into 503 + Retry-After or a protocol error.
+refused with `EngineBusy`, which the ways in turn into 503 + Retry-After or a protocol error; work
+cut into many jobs asks `check_room()` once up front and then submits them `admitted`, so it is
+never refused half-way (its own bound, `servicejobs.Admission`, keeps the queue bounded).
 """
 
 from __future__ import annotations
@@ -33,8 +35,8 @@ class Priority(enum.IntEnum):
 class EngineBusy(Exception):
     """Too many service jobs are already waiting; try again after `retry_after_s`."""
 
-    def __init__(self, engine: str, waiting: int, retry_after_s: int):
-        super().__init__(f"the {engine} engine is busy ({waiting} jobs waiting); retry in {retry_after_s} s")
+    def __init__(self, engine: str, waiting: int, retry_after_s: int, why: str = ""):
+        super().__init__(why or f"the {engine} engine is busy ({waiting} jobs waiting); retry in {retry_after_s} s")
         self.engine = engine
         self.retry_after_s = retry_after_s
 
@@ -69,8 +71,11 @@ class EngineScheduler:
         self._busy_s = 0.0
         self._hold: asyncio.TimerHandle | None = None  # set while the dialogue holds service jobs back
 
-    async def run(self, fn: Callable[..., T], *args, priority: Priority = Priority.SERVICE, **kwargs) -> T:
-        await self._acquire(priority)
+    async def run(self, fn: Callable[..., T], *args, priority: Priority = Priority.SERVICE,
+                  admitted: bool = False, **kwargs) -> T:
+        """`admitted`: the job belongs to work already let in under a bound of its own (an upload's
+        later segments), so it waits its turn instead of being refused half-way."""
+        await self._acquire(priority, admitted)
         loop = asyncio.get_running_loop()
         started = time.monotonic()
 
@@ -105,6 +110,16 @@ class EngineScheduler:
             self._hold.cancel()
             self._hold = None
 
+    def check_room(self) -> None:
+        """Raise `EngineBusy` now if a new service job would be refused: before work that would be
+        thrown away by a refusal later (decoding an upload)."""
+        waiting = self._waiting(Priority.SERVICE)
+        if waiting >= self._max_waiting:
+            raise EngineBusy(self.name, waiting, self._retry_after_s)
+
+    def _waiting(self, priority: Priority) -> int:
+        return sum(1 for p, _, f in self._heap if p == priority and not f.done())
+
     def stats(self) -> SchedulerStats:
         waiting = [p for p, _, f in self._heap if not f.done()]
         return SchedulerStats(self.name, self._running, waiting.count(Priority.DIALOGUE),
@@ -113,16 +128,14 @@ class EngineScheduler:
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
-    async def _acquire(self, priority: Priority) -> None:
+    async def _acquire(self, priority: Priority, admitted: bool = False) -> None:
         if priority == Priority.DIALOGUE:
             self._clear_hold()  # the utterance is here: it goes first, service jobs follow it
         if not self._running and (priority == Priority.DIALOGUE or self._hold is None):
             self._running = True
             return
-        if priority != Priority.DIALOGUE:
-            waiting = sum(1 for p, _, f in self._heap if p == priority and not f.done())
-            if waiting >= self._max_waiting:
-                raise EngineBusy(self.name, waiting, self._retry_after_s)
+        if priority != Priority.DIALOGUE and not admitted:
+            self.check_room()
         fut = asyncio.get_running_loop().create_future()
         heapq.heappush(self._heap, (int(priority), next(self._seq), fut))
         try:

@@ -76,6 +76,14 @@ class ServerThread:
         return asyncio.run_coroutine_threadsafe(self.jobs.run(time.sleep, seconds, priority=Priority.DIALOGUE),
                                                 self._loop)
 
+    async def until_waiting(self, service_jobs: int) -> None:
+        """Return once `service_jobs` service jobs wait in the engine's queue (asked on the server's loop)."""
+        async def waiting() -> int:
+            return self.jobs.stats().waiting_service
+
+        while await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(waiting(), self._loop)) < service_jobs:
+            await asyncio.sleep(0.01)
+
     @property
     def port(self) -> int:
         return int(self.cfg.wyoming.uri.rsplit(":", 1)[1])

@@ -10,7 +10,9 @@ from wyoming.audio import AudioChunk, AudioStart
 from wyoming.event import Event
 from wyoming.info import Describe
 
-from support.wyoming_peer import next_event
+from support.recordings import ZH
+from support.wyoming_peer import next_event, pcm16
+from voiceloop.audio.decode import decode_file
 
 MONO16 = {"rate": 16000, "width": 2, "channels": 1}
 
@@ -99,14 +101,15 @@ async def test_garbage_instead_of_an_event_closes_only_that_connection(seaco_ser
 async def test_a_busy_engine_is_reported_and_the_connection_can_retry(seaco_server):
     """The desk's dialogue holds the engine and one service job already waits: the next is refused
     with `busy` (and when to retry) instead of queueing without bound; a retry is then served."""
-    audio = AudioChunk(audio=b"\1\0" * 16000, **MONO16).event()
+    speech = pcm16(decode_file(ZH / "aishell1_BAC009S0724W0121.wav")[:16000])  # silence would skip the engine
+    audio = AudioChunk(audio=speech, **MONO16).event()
     dialogue = seaco_server.occupy_engine(2.0)
     async with seaco_server.client() as waiting, seaco_server.client() as refused:
         for client in (waiting, refused):
             await client.write_event(AudioStart(**MONO16).event())
             await client.write_event(audio)
         await waiting.write_event(Event("audio-stop"))
-        await asyncio.sleep(0.3)
+        await seaco_server.until_waiting(1)
         await refused.write_event(Event("audio-stop"))
         error = await refused.read_event()
         assert error.type == "error" and error.data["code"] == "busy", error

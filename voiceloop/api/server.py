@@ -24,7 +24,6 @@ from voiceloop.api.context import ApiContext, Engines
 from voiceloop.api.slowclients import MAX_CONNECTIONS, HeadDeadlineProtocol
 from voiceloop.config import ApiConfig, Config, LlmConfig
 from voiceloop.errors import ConfigError
-from voiceloop.hotwords import HotwordStore
 from voiceloop.scheduler import EngineScheduler
 
 log = logging.getLogger("voiceloop.api")
@@ -133,8 +132,7 @@ def serve_main(cfg: Config, config_file: Path | None) -> int:
 
     sock = prepare(cfg)
     log.info("loading %s ASR model (this can take a minute)", cfg.asr.engine)
-    engines = Engines(create_engine(cfg.asr), EngineScheduler("asr"), create_synthesizer(cfg.tts),
-                      HotwordStore(cfg.asr.hotwords_file))
+    engines = Engines.shared(cfg, create_engine(cfg.asr), EngineScheduler("asr"), create_synthesizer(cfg.tts))
     return asyncio.run(_serve_until_signal(ApiContext(cfg, engines, config_file, mode="serve"), sock))
 
 
@@ -146,6 +144,6 @@ async def _serve_until_signal(ctx: ApiContext, sock: socket.socket) -> int:
     with contextlib.suppress(asyncio.CancelledError):
         async with api_server(ctx, sock):
             await asyncio.Event().wait()
-    ctx.engines.asr_jobs.close()
+    ctx.engines.close()
     log.info("stopped")
     return 0

@@ -1,5 +1,9 @@
 """`POST /v1/audio/speech`, OpenAI-compatible: the configured voice (with its offline fallback),
-spoken sentence by sentence and streamed in the asked format as it is produced."""
+spoken sentence by sentence and streamed in the asked format as it is produced.
+
+It speaks with the dialogue's voices as a service caller (`Engines.service_tts`): behind the
+dialogue's next clause, with its own Edge-down state, and at most `api.max_syntheses` at once
+(one more gets 503 + Retry-After before any audio is made)."""
 
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ from pydantic import BaseModel, Field
 
 from voiceloop.api.context import ApiContext
 from voiceloop.api.encode import StreamEncoder
+from voiceloop.servicejobs import Ticket
 from voiceloop.tts.base import Synthesizer
 from voiceloop.tts.sentences import SentenceSplitter
 from voiceloop.tts.textclean import speakable
@@ -33,18 +38,25 @@ class SpeechRequest(BaseModel):
 @router.post("/v1/audio/speech", tags=["audio"],
              responses={200: {"content": {"audio/mpeg": {}, "audio/wav": {}, "audio/ogg": {}, "audio/flac": {},
                                           "audio/pcm": {}}},
-                        400: {"description": "nothing speakable"}, 503: {"description": "no voice could speak"}})
+                        400: {"description": "nothing speakable"},
+                        503: {"description": "no voice could speak, or api.max_syntheses in progress"}})
 async def create_speech(body: SpeechRequest, request: Request) -> StreamingResponse:
     ctx: ApiContext = request.app.state.ctx
     sentences = [s for s in (speakable(x) for x in _sentences(body.input, ctx.cfg.dialogue.first_clause_chars)) if s]
     if not sentences:
         raise HTTPException(400, "input: nothing speakable in it (only markup, symbols or whitespace)")
-    audio = _audio(ctx.engines.tts, sentences)
-    first = await anext(audio, None)  # fail as a JSON error while no byte has been sent yet
-    if first is None:
-        raise HTTPException(400, "input: the voice produced no audio for it (nothing it can pronounce)")
+    voice = ctx.engines.service_tts
+    ticket = voice.admit()
+    try:
+        audio = _audio(voice.tts, sentences)
+        first = await anext(audio, None)  # fail as a JSON error while no byte has been sent yet
+        if first is None:
+            raise HTTPException(400, "input: the voice produced no audio for it (nothing it can pronounce)")
+    except BaseException:
+        ticket.release()
+        raise
     encoder = StreamEncoder(body.response_format, speed=body.speed)
-    return StreamingResponse(_encoded(encoder, first, audio), media_type=encoder.media_type)
+    return StreamingResponse(_encoded(encoder, first, audio, ticket), media_type=encoder.media_type)
 
 
 def _sentences(text: str, first_clause_chars: int) -> list[str]:
@@ -60,10 +72,12 @@ async def _audio(tts: Synthesizer, sentences: list[str]) -> AsyncIterator[np.nda
                     yield chunk
 
 
-async def _encoded(encoder: StreamEncoder, first: np.ndarray, rest: AsyncIterator[np.ndarray]) -> AsyncIterator[bytes]:
-    async with aclosing(rest):
-        yield encoder.encode(first)
-        async for chunk in rest:
-            if data := encoder.encode(chunk):
-                yield data
-    yield encoder.finish()
+async def _encoded(encoder: StreamEncoder, first: np.ndarray, rest: AsyncIterator[np.ndarray],
+                   ticket: Ticket) -> AsyncIterator[bytes]:
+    with ticket:
+        async with aclosing(rest):
+            yield encoder.encode(first)
+            async for chunk in rest:
+                if data := encoder.encode(chunk):
+                    yield data
+        yield encoder.finish()

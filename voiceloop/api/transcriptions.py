@@ -1,8 +1,9 @@
 """`POST /v1/audio/transcriptions`, OpenAI-compatible, plus the SeACo `hotwords` extension field.
 
-Any length of audio up to `api.max_audio_s`: the upload is decoded off the event loop into a
-temporary file, cut at pauses as it decodes, and each segment read back and queued on the shared
-ASR scheduler behind the spoken dialogue.
+Any length of audio up to `api.max_audio_s`: the upload is decoded on the API's own decode threads
+into a temporary file, cut at pauses as it decodes, and each segment read back and queued on the
+shared ASR scheduler behind the spoken dialogue. A full queue or `api.max_transcriptions` uploads
+in progress answer 503 before decoding starts; once started, an upload is never refused half-way.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ router = APIRouter()
 
 ResponseFormat = Literal["json", "text", "srt", "vtt", "verbose_json"]
 _ERRORS = {400: {"description": "unreadable audio or a bad field"}, 401: {"description": "missing or wrong token"},
-           413: {"description": "upload over api.max_upload_mb, or audio over api.max_audio_s"}, 503: {"description": "engine busy; see Retry-After"}}
+           413: {"description": "upload over api.max_upload_mb, or audio over api.max_audio_s"},
+           503: {"description": "engine busy, or api.max_transcriptions in progress; see Retry-After"}}
 
 
 @router.post("/v1/audio/transcriptions", responses=_ERRORS, tags=["audio"])
@@ -41,10 +43,12 @@ async def create_transcription(
     engines = ctx.engines
     words = tuple(dict.fromkeys((*engines.hotwords.current(),
                                  *check_hotwords(split_hotwords(hotwords), "hotwords: "))))
-    async with decoded_upload(file.file, _label(file.filename), ctx.cfg.api.max_audio_s,
-                              request.is_disconnected) as (samples, segments):
-        transcript = await transcribe_segments(engines.asr, engines.asr_jobs, samples, segments, words,
-                                               abandoned=request.is_disconnected)
+    engines.asr_jobs.check_room()  # refused now, or never half-way (the segments are admitted)
+    with engines.decode.admit():  # or 503 before any of it is decoded
+        async with decoded_upload(file.file, _label(file.filename), ctx.cfg.api.max_audio_s,
+                                  request.is_disconnected, engines.decode) as (samples, segments):
+            transcript = await transcribe_segments(engines.asr, engines.asr_jobs, samples, segments, words,
+                                                   abandoned=request.is_disconnected)
     ctx.metrics.asr_rtf.labels("api").observe(transcript.rtf)
     return render(transcript, response_format, language or _engine_language(ctx))
 

@@ -25,6 +25,7 @@ from voiceloop.asr.segments import Segment
 from voiceloop.asr.spool import SpooledAudio, spool_and_segment
 from voiceloop.audio.decode import AudioTooLong
 from voiceloop.errors import AudioDecodeError
+from voiceloop.servicejobs import DecodePool
 
 FORM_OVERHEAD = 64 * 1024  # multipart boundaries and the small form fields beside the file
 _POLL_S = 0.5  # how often a decoding upload asks whether its client is still there
@@ -67,15 +68,15 @@ class UploadLimit:
 
 @contextlib.asynccontextmanager
 async def decoded_upload(file: BinaryIO, label: str, max_s: float, disconnected: Callable[[], Awaitable[bool]],
-                         ) -> AsyncIterator[tuple[SpooledAudio, list[Segment]]]:
-    """The upload decoded (off the event loop) into a private temporary folder and cut at pauses;
+                         pool: DecodePool) -> AsyncIterator[tuple[SpooledAudio, list[Segment]]]:
+    """The upload decoded (on `pool`'s threads) into a private temporary folder and cut at pauses;
     the folder goes when the block ends. Decoding stops within half a second of the client hanging
     up (Abandoned), and at `max_s` seconds of audio (AudioTooLong naming api.max_audio_s). `label`
     (the client's file name) only appears in messages, never in a path."""
     with tempfile.TemporaryDirectory(prefix="voiceloop-upload-") as folder:
         path, spool = Path(folder) / "upload", Path(folder) / "decoded.f32"
         stop = threading.Event()
-        work = asyncio.ensure_future(asyncio.to_thread(_copy_and_spool, file, path, spool, max_s, stop))
+        work = asyncio.ensure_future(pool.run(_copy_and_spool, file, path, spool, max_s, stop))
         try:
             while not (await asyncio.wait({work}, timeout=_POLL_S))[0]:
                 if await disconnected():

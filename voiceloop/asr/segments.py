@@ -73,10 +73,14 @@ class Abandoned(Exception):
 
 async def transcribe_segments(engine: AsrEngine, jobs: EngineScheduler, samples: np.ndarray,
                               segments: list[Segment], hotwords: tuple[str, ...] = (),
-                              abandoned: Callable[[], Awaitable[bool]] | None = None) -> Transcript:
+                              abandoned: Callable[[], Awaitable[bool]] | None = None,
+                              timestamps: bool = True) -> Transcript:
     """Recognise each segment with speech as its own service job; one `Transcript` for the whole.
 
-    `abandoned` is asked before each segment, so a client that gave up stops costing engine time."""
+    `abandoned` is asked before each segment, so a client that gave up stops costing engine time.
+    The caller was let in under a bound of its own (`servicejobs.DecodePool`) after the scheduler's
+    `check_room()`: the segments wait their turn rather than be refused half-way, which would
+    throw away the segments done."""
     started = time.perf_counter()
     sentences: list[Sentence] = []
     texts: list[str] = []
@@ -86,7 +90,8 @@ async def transcribe_segments(engine: AsrEngine, jobs: EngineScheduler, samples:
             continue
         if abandoned is not None and await abandoned():
             raise Abandoned(f"stopped after {len(texts)} of {len(segments)} segments")
-        part = await jobs.run(engine.transcribe, samples[seg.start: seg.end], hotwords, priority=Priority.SERVICE)
+        part = await jobs.run(engine.transcribe, samples[seg.start: seg.end], hotwords, timestamps,
+                              priority=Priority.SERVICE, admitted=True)
         last = part
         offset = seg.start * 1000 // SAMPLE_RATE
         if part.text:

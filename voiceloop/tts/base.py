@@ -20,3 +20,11 @@ class Synthesizer(Protocol):
     def synthesize(self, text: str) -> AsyncIterator[np.ndarray]:
         """Yield float32 chunks of 16 kHz mono audio, in [-1, 1]; raise `TtsError` on failure."""
         ...
+
+
+def for_service(voice: Synthesizer) -> Synthesizer:
+    """A twin of `voice` for API and Wyoming callers where it keeps state or priority (a fallback
+    chain's "primary is down", the offline voice's scheduler priority); stateless voices (Edge,
+    espeak) are shared as they are."""
+    twin = getattr(voice, "for_service", None)
+    return twin() if twin is not None else voice

@@ -24,7 +24,7 @@ import numpy as np
 
 from voiceloop.config import TtsConfig
 from voiceloop.errors import TtsError
-from voiceloop.tts.base import Synthesizer
+from voiceloop.tts.base import Synthesizer, for_service
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,12 @@ class FallbackSynthesizer:
         if self._primary_spoke:
             return self._primary.name
         return getattr(self._secondary, "last_engine", self._secondary.name)
+
+    def for_service(self) -> FallbackSynthesizer:
+        """The same voices for API and Wyoming callers, with their own "primary is down": a
+        failure they meet never switches the dialogue's voice."""
+        return FallbackSynthesizer(for_service(self._primary), for_service(self._secondary), self._retry_s,
+                                   self._clock)
 
     @property
     def primary_down(self) -> bool:

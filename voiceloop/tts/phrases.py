@@ -17,7 +17,7 @@ import numpy as np
 
 from voiceloop.config import DialogueConfig
 from voiceloop.errors import TtsError
-from voiceloop.tts.base import Synthesizer
+from voiceloop.tts.base import Synthesizer, for_service
 from voiceloop.tts.textclean import speakable
 
 log = logging.getLogger(__name__)
@@ -51,6 +51,10 @@ class CachedPhrases:
     @property
     def last_engine(self) -> str:
         return getattr(self._tts, "last_engine", self._tts.name)
+
+    def for_service(self) -> Synthesizer:
+        """The phrases are the dialogue's; service callers get the chain behind them."""
+        return for_service(self._tts)
 
     async def prepare(self) -> list[str]:
         """Synthesise every phrase now; returns the keys that could not be made (logged)."""

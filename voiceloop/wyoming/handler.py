@@ -3,7 +3,10 @@
 Framing is the `wyoming` package's (`AsyncEventHandler`); this class only decides what each event
 means. Every connection is its own task, so a client that misbehaves or vanishes ends only its own
 connection. Recognition runs through the engine's shared scheduler at service priority, behind
-the person talking to the desk.
+the person talking to the desk: a stream is cut at pauses into segments of at most 4 s (on the
+decode threads), each its own job, so the desk waits for one segment at most. Streams in
+recognition (`api.max_transcriptions`) and answers being spoken (`api.max_syntheses`) are bounded;
+one more gets `busy` before any work is done for it.
 """
 
 from __future__ import annotations
@@ -27,10 +30,11 @@ from wyoming.server import AsyncEventHandler
 from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, SynthesizeStop, SynthesizeStopped
 
 from voiceloop.asr.base import AsrEngine
+from voiceloop.asr.segments import split_at_pauses, transcribe_segments
 from voiceloop.audio.frames import SAMPLE_RATE
 from voiceloop.errors import TtsError
-from voiceloop.scheduler import EngineBusy, EngineScheduler, Priority
-from voiceloop.tts.base import Synthesizer
+from voiceloop.scheduler import EngineBusy, EngineScheduler
+from voiceloop.servicejobs import DecodePool, ServiceVoice, Ticket
 from voiceloop.wyoming.describe import PROGRAM, Voice
 from voiceloop.wyoming.language import ScriptConverter
 from voiceloop.wyoming.framing import FramingError, read_event
@@ -69,7 +73,7 @@ class Services:
 
     asr: AsrEngine
     asr_jobs: EngineScheduler
-    tts: Synthesizer
+    tts: ServiceVoice
     info: Info
     voice: Voice
     asr_languages: tuple[str, ...]
@@ -79,6 +83,7 @@ class Services:
     allow_from: tuple[Network, ...] = ()
     idle_timeout_s: float = 60.0
     slots: ConnectionSlots = field(default_factory=lambda: ConnectionSlots(32))
+    decode: DecodePool = field(default_factory=DecodePool)
 
     def allowed(self, peer: object) -> bool:
         """Loopback and unix-socket peers always; others only from `wyoming.allow_from`."""
@@ -136,6 +141,7 @@ class WyomingHandler(AsyncEventHandler):
         self._request = AsrRequest()
         self._audio: _AudioStream | None = None
         self._speech: SpeechStream | None = None
+        self._speaking: Ticket | None = None  # the streamed answer's place among `api.max_syntheses`
         self._routes: dict[str, Callable[[Event], Awaitable[bool]]] = {
             "describe": self._describe, "ping": self._ping, "select-program": self._select_program,
             "transcribe": self._transcribe,
@@ -194,6 +200,13 @@ class WyomingHandler(AsyncEventHandler):
             log.info("wyoming: %s left mid-stream; dropped %.1f s of audio", self._peer,
                      self._audio.converted / SAMPLE_RATE)
             self._audio = None
+        self._end_speech()
+
+    def _end_speech(self) -> None:
+        self._speech = None
+        if self._speaking is not None:
+            self._speaking.release()
+            self._speaking = None
 
     async def handle_event(self, event: Event) -> bool:
         route = self._routes.get(event.type)
@@ -278,7 +291,7 @@ class WyomingHandler(AsyncEventHandler):
         chunk = AudioChunk.from_event(event)
         try:
             if len(chunk.audio) > INLINE_BYTES:
-                await asyncio.to_thread(self._audio.add, chunk)
+                await self._s.decode.run(self._audio.add, chunk)
             else:
                 self._audio.add(chunk)
         except ProtocolError:
@@ -290,16 +303,17 @@ class WyomingHandler(AsyncEventHandler):
         audio, self._audio = self._audio, None
         if audio is None:
             raise ProtocolError("no-audio-start", "audio-stop without audio-start", close=True)
-        samples = audio.samples()
         started = time.perf_counter()
-        try:
-            result = await self._s.asr_jobs.run(self._s.asr.transcribe, samples, audio.request.hotwords,
-                                                timestamps=False, priority=Priority.SERVICE)
-        except EngineBusy:
-            raise
-        except Exception as exc:  # noqa: BLE001 - an engine failure ends this request, not the server
-            log.exception("wyoming: recognition failed for %s", self._peer)
-            raise ProtocolError("asr-failed", f"recognition failed: {type(exc).__name__}: {exc}") from exc
+        self._s.asr_jobs.check_room()  # busy now, or never half-way (the segments are admitted)
+        with self._s.decode.admit():
+            samples = audio.samples()
+            try:
+                segments = await self._s.decode.run(split_at_pauses, samples)
+                result = await transcribe_segments(self._s.asr, self._s.asr_jobs, samples, segments,
+                                                   audio.request.hotwords, timestamps=False)
+            except Exception as exc:  # noqa: BLE001 - an engine failure ends this request, not the server
+                log.exception("wyoming: recognition failed for %s", self._peer)
+                raise ProtocolError("asr-failed", f"recognition failed: {type(exc).__name__}: {exc}") from exc
         text = self._s.script.convert(result.text.strip(), audio.request.language)
         log.info("wyoming: %s: %.1f s of audio (%s) -> %r in %.2f s", self._peer, samples.size / SAMPLE_RATE,
                  audio.request.language, text, time.perf_counter() - started)
@@ -309,7 +323,7 @@ class WyomingHandler(AsyncEventHandler):
     # ----- text to speech ------------------------------------------------------------------------
 
     def _new_speech(self) -> SpeechStream:
-        return SpeechStream(self._s.tts, self.write_event, self._s.first_clause_chars)
+        return SpeechStream(self._s.tts.tts, self.write_event, self._s.first_clause_chars)
 
     async def _synthesize(self, event: Event) -> bool:
         if self._speech is not None:
@@ -317,14 +331,17 @@ class WyomingHandler(AsyncEventHandler):
         request = Synthesize.from_event(event)
         check_text_length(request.text, 0, "synthesize")
         check_voice(request.voice, self._s.voice.name, self._s.voice.languages, "synthesize")
-        speech = self._new_speech()
-        await speech.push(request.text)
-        await speech.finish()
+        with self._s.tts.admit():
+            speech = self._new_speech()
+            await speech.push(request.text)
+            await speech.finish()
         return True
 
     async def _synthesize_start(self, event: Event) -> bool:
         request = SynthesizeStart.from_event(event)
         check_voice(request.voice, self._s.voice.name, self._s.voice.languages, "synthesize-start")
+        self._end_speech()
+        self._speaking = self._s.tts.admit()
         self._speech = self._new_speech()
         return True
 
@@ -335,19 +352,21 @@ class WyomingHandler(AsyncEventHandler):
         try:
             check_text_length(text, self._speech.chars, "synthesize-chunk")
         except ProtocolError:
-            self._speech = None
+            self._end_speech()
             raise
         await self._speech.push(text)
         return True
 
     async def _synthesize_stop(self, event: Event) -> bool:
         SynthesizeStop.from_event(event)
-        speech, self._speech = self._speech, None
+        speech = self._speech
         if speech is None:
             raise ProtocolError("no-synthesize-start", "synthesize-stop without synthesize-start")
         try:
             await speech.finish()
         except TtsError as exc:
             await self._error("tts-failed", str(exc))
+        finally:
+            self._end_speech()
         await self.write_event(SynthesizeStopped().event())
         return True
