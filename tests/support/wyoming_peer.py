@@ -16,7 +16,7 @@ from wyoming.client import AsyncTcpClient
 from wyoming.event import Event
 
 from voiceloop.config import AsrConfig, Config, TtsConfig, WhisperConfig, WyomingConfig
-from voiceloop.scheduler import EngineScheduler
+from voiceloop.scheduler import EngineScheduler, Priority
 
 from support.net import closed_port
 
@@ -71,17 +71,20 @@ class ServerThread:
 
     def occupy_engine(self, seconds: float):
         """Keep the engine's scheduler busy with a dialogue-priority job; returns its future."""
-        from voiceloop.scheduler import Priority
-
         return asyncio.run_coroutine_threadsafe(self.jobs.run(time.sleep, seconds, priority=Priority.DIALOGUE),
                                                 self._loop)
 
     async def until_waiting(self, service_jobs: int) -> None:
         """Return once `service_jobs` service jobs wait in the engine's queue (asked on the server's loop)."""
-        async def waiting() -> int:
-            return self.jobs.stats().waiting_service
+        await self.until_queued(Priority.SERVICE, service_jobs)
 
-        while await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(waiting(), self._loop)) < service_jobs:
+    async def until_queued(self, priority, jobs: int = 1) -> None:
+        """Return once `jobs` jobs of `priority` wait in the engine's queue (asked on the server's loop)."""
+        async def waiting() -> int:
+            stats = self.jobs.stats()
+            return stats.waiting_dialogue if priority == Priority.DIALOGUE else stats.waiting_service
+
+        while await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(waiting(), self._loop)) < jobs:
             await asyncio.sleep(0.01)
 
     @property
