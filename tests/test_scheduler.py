@@ -134,3 +134,26 @@ async def test_hold_lets_the_job_in_flight_finish_and_ends_by_unhold_or_timeout(
     sched.hold(0.05)  # a hold that nobody ends expires by itself
     assert await asyncio.wait_for(sched.run(_job(log, "segment-3", 0.01, active)), 1.0) == "segment-3"
     sched.close()
+
+
+async def test_admitted_work_waits_where_new_work_is_refused_up_front():
+    """A long job asks `check_room()` once, then its later pieces wait their turn even past
+    `max_waiting`: a refusal half-way would throw away the pieces already done."""
+    jobs = EngineScheduler("asr", max_waiting=1)
+    release = threading.Event()
+    try:
+        running = asyncio.create_task(jobs.run(release.wait, 10))
+        waiting = asyncio.create_task(jobs.run(lambda: "first"))
+        while jobs.stats().waiting_service < 1:
+            await asyncio.sleep(0)
+        with pytest.raises(EngineBusy):
+            jobs.check_room()
+        admitted = asyncio.create_task(jobs.run(lambda: "piece", admitted=True))
+        while jobs.stats().waiting_service < 2:
+            await asyncio.sleep(0)
+        release.set()
+        assert [await running, await waiting, await admitted] == [True, "first", "piece"]
+        jobs.check_room()
+    finally:
+        release.set()
+        jobs.close()
