@@ -27,7 +27,7 @@ ROOM_PATHS = ("audio_devices/", "dialogue/test_daemon_", "dialogue/test_dialogue
 def tier_of(item: pytest.Item) -> str:
     """The tier the rules give a test that names none itself."""
     fixtures = set(getattr(item, "fixturenames", ()))
-    path = item.path.relative_to(TESTS).as_posix()
+    path = item.path.relative_to(TESTS).as_posix() if item.path.is_relative_to(TESTS) else ""
     if fixtures & BROWSER_FIXTURES:
         return "browser"
     if fixtures & ROOM_FIXTURES or path.startswith(ROOM_PATHS):
