@@ -1,4 +1,9 @@
-"""Suite-wide fixtures: the real recordings in ../shared/audio and the Whisper base model from PyPI."""
+"""Suite-wide fixtures: the real recordings in ../shared/audio and the Whisper base model from PyPI.
+
+Also the tiers (pyproject.toml's `markers`): every test gets exactly one of unit, room, browser,
+slow, from an explicit mark (a module's `pytestmark` or a decorator) or else from the rules below,
+so that `pytest -m unit` is the fast, machine-independent tier.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,38 @@ from pathlib import Path
 import pytest
 
 from support.recordings import SHARED_AUDIO
+
+TIERS = ("unit", "room", "browser", "slow")
+TESTS = Path(__file__).parent
+# Fixtures that put a test in a tier, checked in this order (the first match wins).
+BROWSER_FIXTURES = {"browser", "page"}  # Chromium through Playwright
+ROOM_FIXTURES = {"pulse"}  # a private PulseAudio server: real audio devices
+SLOW_FIXTURES = {"whisper_base_dir", "tiny_models"}  # a model built or loaded: seconds before the first assert
+# Files whose tests run in real time against audio devices, rooms or daemon subprocesses.
+ROOM_PATHS = ("audio_devices/", "dialogue/test_daemon_", "dialogue/test_dialogue_room.py",
+              "api/test_dialogue_and_api.py")
+
+
+def tier_of(item: pytest.Item) -> str:
+    """The tier the rules give a test that names none itself."""
+    fixtures = set(getattr(item, "fixturenames", ()))
+    path = item.path.relative_to(TESTS).as_posix() if item.path.is_relative_to(TESTS) else ""
+    if fixtures & BROWSER_FIXTURES:
+        return "browser"
+    if fixtures & ROOM_FIXTURES or path.startswith(ROOM_PATHS):
+        return "room"
+    if fixtures & SLOW_FIXTURES:
+        return "slow"
+    return "unit"
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        named = {mark.name for mark in item.iter_markers() if mark.name in TIERS}
+        if len(named) > 1:
+            raise pytest.UsageError(f"{item.nodeid}: more than one tier marked: {sorted(named)}")
+        if not named:
+            item.add_marker(tier_of(item))
 
 
 @pytest.fixture(scope="session")

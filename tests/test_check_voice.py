@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import pytest
+
 from support.cli import run_voiceloop
 from support.net import closed_port
 
 from voiceloop.check import voice_items
 from voiceloop.config import Config, TtsConfig
 
+
+@pytest.mark.slow  # a subprocess that loads the offline neural voice: ~5 s
 
 def test_check_reports_edge_down_as_a_warning_and_the_offline_voice_speaking(tmp_path):
     config = tmp_path / "voice.yaml"

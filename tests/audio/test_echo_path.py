@@ -22,6 +22,8 @@ from voiceloop.audio.port import Captured
 from voiceloop.config import AecConfig, Config, TtsConfig
 from voiceloop.tts.espeak import EspeakSynthesizer
 
+pytestmark = pytest.mark.slow  # long simulated rooms through the whole front end
+
 # Measured in this very scenario before the echo path work, at 0.05 s delay and no drift: 0.33-0.41 s
 # (the user's clip starts softly under a loud espeak echo after a long first reply); the 300 ms bound
 # of test_barge_in.py holds for its own scenario, which this change keeps passing.

@@ -10,6 +10,8 @@ from voiceloop.audio.frontend import FrontEnd, SpeechPossible, SpeechStarted, Ut
 from support.simroom import RoomSpec, SimulatedRoom, normalize_speech
 from voiceloop.config import Config
 
+pytestmark = pytest.mark.slow  # long simulated rooms through the whole front end
+
 TOLERANCE_S = 0.1
 
 

@@ -9,6 +9,8 @@ from devices_support import dominant_hz, sine, tone_residual_db
 from voiceloop.audio.playbuffer import PlaybackBuffer
 from voiceloop.audio.resampler import StreamResampler
 
+pytestmark = pytest.mark.unit  # pure DSP on arrays: no device, despite the folder
+
 RATES = [(48000, 16000), (16000, 48000), (44100, 16000), (16000, 44100), (22050, 16000), (16000, 16000)]
 
 

@@ -59,6 +59,8 @@ async def test_edge_unreachable_the_offline_voice_speaks_every_sentence_intellig
     assert mean <= CER_BOUND, f"read-back CER {mean:.3f}:\n" + "\n".join(report)
 
 
+@pytest.mark.room  # wall-clock ratio: a loaded machine slows the first piece (seen failing under -m unit)
+
 async def test_first_audio_comes_in_a_piece_long_before_the_sentence_is_made(voice):
     text = "好的，明天早上七点半叫你起床，记得早点睡觉。"
     assert split_clauses(text) == ["好的，明天早上七点半叫你起床，", "记得早点睡觉。"]
