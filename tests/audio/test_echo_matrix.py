@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from support.echo_cells import Cell, run_cell
-from voiceloop.audio.echopath import EchoPath
+from voiceloop.audio.echopath import EchoPath, PathChange
 
 pytestmark = pytest.mark.slow  # long simulated rooms through the whole front end
 
@@ -22,13 +22,14 @@ async def test_replies_with_nobody_talking_are_never_paused_and_the_user_is_hear
     assert result.barge_onset_s[1] <= 0.4, result  # the reply after a barge-in: the path is known
 
 
-def test_jitter_and_slow_drift_keep_the_path_and_a_new_path_takes_two_agreeing_estimates():
+def test_jitter_is_ignored_a_shift_and_a_new_path_each_take_two_agreeing_estimates():
     path = EchoPath()
-    assert path.update(0.400) and path.path_s == 0.400
-    # 60 s of 300 ppm drift (an estimate every 0.5 s), with +-6 ms of jitter on top
-    for k in range(1, 121):
-        assert not path.update(0.400 + 0.0003 * k * 0.5 * 0.5 + (0.006 if k % 2 else -0.006))
-    assert not path.update(0.100)  # one estimate far off: not yet
-    assert not path.update(0.409)  # back near the path
-    assert not path.update(0.150) and path.update(0.152)  # two agree: a new path
-    assert path.path_s == 0.152
+    assert path.update(0.400) is PathChange.NEW and path.path_s == 0.400
+    for k in range(40):  # +-2.5 ms of estimator jitter
+        assert path.update(0.400 + (0.0025 if k % 2 else -0.0025)) is PathChange.SAME
+    assert path.update(0.100) is PathChange.SAME  # one estimate far off: not yet
+    assert path.update(0.4001) is PathChange.SAME
+    assert path.update(0.380) is PathChange.SAME and path.update(0.381) is PathChange.SHIFTED  # a dropped block
+    assert path.path_s == 0.381
+    assert path.update(0.150) is PathChange.SAME and path.update(0.1515) is PathChange.NEW
+    assert path.path_s == 0.1515

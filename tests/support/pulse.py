@@ -153,10 +153,11 @@ def pulse_server(root: Path) -> Iterator[PulseServer]:
 
 @contextmanager
 def room_process(server: PulseServer, speech: list[tuple[Path, float]] = (), rt60_s: float = 0.3,
-                 echo_db: float = -6.0, delay_ms: float = 0.0) -> Iterator[subprocess.Popen]:
+                 echo_db: float = -6.0, delay_ms: float = 0.0, ppm: float = 0.0) -> Iterator[subprocess.Popen]:
     """Run `pulse_room.py` (speaker.monitor -> delay -> RIR -> + speech -> micsink) until the block ends."""
     script = Path(__file__).with_name("pulse_room.py")
-    args = [sys.executable, str(script), "--rt60", str(rt60_s), "--echo-db", str(echo_db), "--delay-ms", str(delay_ms)]
+    args = [sys.executable, str(script), "--rt60", str(rt60_s), "--echo-db", str(echo_db), "--delay-ms", str(delay_ms),
+            "--ppm", str(ppm)]
     for path, at in speech:
         args += ["--speech", f"{path}@{at}"]
     proc = subprocess.Popen(args, env=server.env, stdout=subprocess.PIPE, text=True)

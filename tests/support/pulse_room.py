@@ -9,6 +9,8 @@ scales it to the echo level, adds the scripted user's speech at given times and 
 
 `--delay-ms` adds that much delay to the echo path on top of the sound server's own buffering: a
 Bluetooth or HDMI speaker's output latency, which no timestamp of the daemon's streams shows.
+`--ppm` plays the speaker's sound that much fast (linear interpolation, before the room): a speaker
+on its own clock that nothing compensates, a drift the daemon's timestamps do not show either.
 
 It prints "ready" once both streams run; the speech times count from that moment. Stop it with
 SIGTERM.
@@ -70,6 +72,29 @@ class Room:
         return out.astype(np.float32)
 
 
+class Drift:
+    """A delay line read at `1 + ppm 1e-6` of its rate: the echo path slips by that much (a fast
+    speaker eats into the delay, 0.3 ms a second at 300 ppm)."""
+
+    def __init__(self, ppm: float, delay: int):
+        self._step = 1.0 + ppm * 1e-6
+        self._buf = np.zeros(delay)
+        self._pos = 0.0  # next read position in `_buf`
+
+    def process(self, block: np.ndarray) -> np.ndarray:
+        self._buf = np.concatenate([self._buf, block])
+        where = self._pos + np.arange(len(block)) * self._step
+        where = np.minimum(where, len(self._buf) - 1.001)  # a fast speaker never reads what is not there
+        base = where.astype(np.int64)
+        frac = where - base
+        out = self._buf[base] * (1 - frac) + self._buf[base + 1] * frac
+        self._pos = where[-1] + self._step
+        keep = int(self._pos) - 1
+        if keep > 0:
+            self._buf, self._pos = self._buf[keep:], self._pos - keep
+        return out
+
+
 def _pa(tool: str, device: str, latency_ms: int) -> list[str]:
     return [tool, f"--device={device}", "--raw", "--format=float32le", f"--rate={RATE}", "--channels=1",
             f"--latency-msec={latency_ms}"]
@@ -111,9 +136,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rt60", type=float, default=0.3, help="reverberation time of the room in seconds")
     parser.add_argument("--echo-db", type=float, default=-6.0, help="level of the speaker at the mic, dB")
     parser.add_argument("--delay-ms", type=float, default=0.0, help="extra speaker-to-mic delay (speaker latency)")
+    parser.add_argument("--ppm", type=float, default=0.0, help="speaker clock against the mic's, hidden from both")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    rir = np.concatenate([np.zeros(int(args.delay_ms * RATE / 1000)), synth_rir(args.rt60, seed=args.seed)])
+    delay = int(args.delay_ms * RATE / 1000)
+    drift = Drift(args.ppm, delay) if args.ppm else None
+    rir = np.concatenate([np.zeros(0 if drift else delay), synth_rir(args.rt60, seed=args.seed)])
     room = Room(rir.astype(np.float64), args.echo_db, _speech(args.speech))
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     rec = subprocess.Popen(_pa("parec", "speaker.monitor", 20), stdout=subprocess.PIPE, bufsize=0)
@@ -122,7 +150,8 @@ def main(argv: list[str] | None = None) -> int:
     fd, max_behind = rec.stdout.fileno(), int(MAX_BEHIND_S * RATE / BLOCK)
     try:
         while (raw := _read_block(fd)) is not None:
-            out = room.process(_samples(raw))
+            block = _samples(raw)
+            out = room.process(drift.process(block) if drift else block)
             if (behind := _queued_blocks(fd)) > max_behind:
                 print(f"room: {behind * BLOCK / RATE:.2f} s behind the speaker; dropped", file=sys.stderr, flush=True)
                 for _ in range(behind):  # through the room (its reverb and the speech schedule go on), unheard

