@@ -97,8 +97,10 @@ def _check_file(path: Path) -> None:
 
 
 class _Growing:
-    """One float32 buffer grown by doubling in place (`realloc`; large blocks move by remapping
-    pages on Linux, not by copying), so collecting never holds the audio twice."""
+    """One float32 buffer grown in place by a quarter at a time (`realloc`: large blocks move by
+    remapping pages on Linux, not by copying), so collecting never holds the audio twice. Numpy
+    zero-fills what a resize adds, so the spare room is resident too: a quarter at most (doubling
+    made it up to a whole second copy)."""
 
     def __init__(self, capacity: int = 1 << 20):
         self._data = np.empty(capacity, np.float32)
@@ -107,7 +109,7 @@ class _Growing:
     def append(self, chunk: np.ndarray) -> None:
         end = self._size + chunk.size
         if end > self._data.size:
-            self._data.resize(max(end, 2 * self._data.size), refcheck=False)
+            self._data.resize(max(end, self._data.size + self._data.size // 4), refcheck=False)
         self._data[self._size:end] = chunk
         self._size = end
 
