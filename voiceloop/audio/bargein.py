@@ -39,9 +39,6 @@ _ECHO_FLOOR = 10 ** (-70 / 10)  # echo estimates below -70 dBFS: nothing to conf
 _HOLD_FRAMES = 10  # double-talk holds 100 ms past its last frame, over gaps between syllables
 _BLIND_FRAMES = 4  # after a clipped mic frame, until its distortion has left the smoothed energies
 _EPS = 1e-12
-# A user even 10 dB under the echo leaves the output within ~10 dB of the mic; residue bursts of a
-# canceller that normally leaves -25..-35 dB (a path that jittered) stay under this.
-_FLOOR_DB = -12.0
 _CEILING_DB = -1.0  # output at or over the mic: the filter adds echo (e.g. a new reply's first frames), not the user
 _TAIL_DECAY = 10 ** (-1.0 / 10)  # 1 dB per frame: an echo's reverberant tail dies no faster (RT60 <= 0.6 s)
 
@@ -67,17 +64,11 @@ class BargeInDetector:
     def reset(self) -> None:
         """Forget the echo path (it changed): relearn the filter and the leak, which first blocks barge-in."""
         self._lin = LinearEchoCanceller(self._tail_ms)
-        self._out_pow = self._echo_pow = self._mic_pow = self._bg_pow = 0.0
+        self._out_pow = self._echo_pow = self._mic_pow = 0.0
         self._mic_ref = 0.0  # mic energy with a reverberation-like release: what the residual may trail
         self._leak_db = 0.0  # residual echo / mic; 0 dB = "cancels nothing yet"
         self._hold = 0
         self._blind = 0
-
-    def relearn_leak(self) -> None:
-        """The path shifted a little: the filter follows by itself, but how much echo it leaves must be
-        learnt again before any of its output is taken for the user (blocks barge-in meanwhile)."""
-        self._leak_db = 0.0
-        self._hold = 0
 
     @property
     def leak_db(self) -> float:
@@ -90,7 +81,6 @@ class BargeInDetector:
     def capture(self, frame: np.ndarray) -> BargeInFrame:
         result = self._lin.capture(frame)
         self._out_pow += _SMOOTH * (float(np.mean(result.out.astype(np.float64) ** 2)) - self._out_pow)
-        self._bg_pow += _SMOOTH * (result.background_power - self._bg_pow)
         self._echo_pow += _SMOOTH * (float(np.mean(result.echo.astype(np.float64) ** 2)) - self._echo_pow)
         self._mic_pow += _SMOOTH * (float(np.mean(frame.astype(np.float64) ** 2)) - self._mic_pow)
         self._mic_ref = max(self._mic_pow, self._mic_ref * _TAIL_DECAY)
@@ -107,11 +97,7 @@ class BargeInDetector:
             self._hold = 0
             return False  # a clipped echo leaves a residue the leak does not predict: not evidence
         ratio_db = 10 * math.log10((self._out_pow + _EPS) / (self._mic_ref + _EPS))
-        # The always-adapting background filter relearns a moved path within a few hundred ms, so when
-        # it cancels well the foreground's residue is misadjustment, not the user (who no filter cancels).
-        bg_db = 10 * math.log10((self._bg_pow + _EPS) / (self._mic_ref + _EPS))
-        threshold = max(self._leak_db + self._margin_db, _FLOOR_DB)
-        if threshold < min(ratio_db, bg_db) and ratio_db <= _CEILING_DB:
+        if self._leak_db + self._margin_db < ratio_db <= _CEILING_DB:
             self._hold = _HOLD_FRAMES
             return True
         if self._hold > 0:

@@ -44,8 +44,6 @@ class EchoDelayEstimator:
         self._candidate: float | None = None
         self.delay_s: float | None = None
         self.peak_ratio = 0.0
-        self.estimates = 0  # estimates made so far, agreed or not; the newest is `latest_s`
-        self.latest_s: float | None = None
 
     def push(self, reference: np.ndarray, mic: np.ndarray) -> bool:
         """Feed one frame pair; True when `delay_s` changed."""
@@ -61,8 +59,6 @@ class EchoDelayEstimator:
         found = self._estimate()
         if found is None:
             return False
-        self.estimates += 1
-        self.latest_s = found
         agreed = self._candidate is not None and abs(found - self._candidate) <= _AGREE_S
         self._candidate = found
         if agreed and (self.delay_s is None or abs(found - self.delay_s) > _AGREE_S):

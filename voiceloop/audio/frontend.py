@@ -19,8 +19,7 @@ pull the pairing apart), and the speaker-to-mic delay is measured while the spea
 see is held back by that delay less `_ALIGNED_DELAY_S` when it is longer than they handle as they
 are, so a 0.5 s Bluetooth speaker looks like a short desk path to both AEC3 and the linear
 barge-in canceller; the "speaker audible" window
-follows the measured delay too. The estimate is logged when known and when a new path is confirmed
-(`echopath`: 20 ms or more away; jitter and slow drift are left to the adaptive filters). A new
+follows the measured delay too. The estimate is logged when known and whenever it changes. A new
 hold-back starts fresh cancellers: at once when the echo is beyond their reach as they are (the
 first measurement of a slow speaker, mid-reply, and again once that reply is over),
 otherwise once no echo is arriving (never under a reply they are cancelling).
@@ -50,7 +49,6 @@ from voiceloop.audio.aec import EchoCanceller, create_echo_canceller
 from voiceloop.audio.align import ReferenceAligner
 from voiceloop.audio.bargein import BargeInDetector, BargeInFrame
 from voiceloop.audio.echodelay import MAX_DELAY_S, EchoDelayEstimator
-from voiceloop.audio.echopath import EchoPath, PathChange
 from voiceloop.audio.endpoint import (
     Endpointer,
     OnsetRejected,
@@ -74,7 +72,7 @@ _DELAY_SLACK_S = 0.05  # timestamp jitter and estimation error around the measur
 _AEC_HEADROOM_S = 0.02  # the reference reaches the cancellers this far ahead of its echo, until the delay is measured
 _NATIVE_DELAY_S = 0.2  # residual delays up to this the cancellers handle as they are (AEC3: 0-150 ms + headroom)
 _ALIGNED_DELAY_S = 0.06  # a longer path is held back to leave them this much
-_RELAG_S = 0.005  # a new path whose hold-back differs less than this keeps the reference where it is
+_RELAG_S = 0.005  # a measured delay that moves less than this leaves the cancellers alone
 _UNMEASURED_S = 8.0  # audible playback after which an echo too faint to measure is taken as no echo
 
 
@@ -141,10 +139,10 @@ class FrontEnd:
         self._t0: float | None = None
         self._align = ReferenceAligner()
         self._delay = EchoDelayEstimator()
-        self._path = EchoPath()  # the echo delay the cancellers are set for
         self._lag = 0  # samples the cancellers' reference is held back (measured delay less headroom)
         self._pending: tuple[int, int] | None = None  # (lag, AEC delay hint) waiting for a quiet moment
         self._restart_hint: int | None = None  # realigned under a reply: start afresh again once quiet
+        self._path_s: float | None = None  # the echo delay the cancellers were last set for
         self._set_lag(-int(_AEC_HEADROOM_S * SAMPLE_RATE))  # until measured: as if the echo came at once
         self._heard_s = 0.0  # audible playback the canceller has learnt from since the lag was set
         self._since_render_s = float("inf")  # since the last audible reference frame (as the cancellers see it)
@@ -169,26 +167,11 @@ class FrontEnd:
 
     def _echo_window_s(self) -> float:
         """How long after a reference frame its echo may still reach the mic."""
-        delay = MAX_DELAY_S if self._path.path_s is None else self._path.path_s
+        delay = MAX_DELAY_S if self._delay.delay_s is None else self._delay.delay_s
         return delay - self._lag / SAMPLE_RATE + _DELAY_SLACK_S + _REVERB_S
 
-    def _measure(self, reference: np.ndarray, mic: np.ndarray) -> None:
-        """Feed the delay estimator; set the cancellers for a new path (never for jitter or drift)."""
-        before = self._delay.estimates
-        agreed = self._delay.push(reference, mic)
-        if self._path.path_s is None:
-            if agreed:
-                self._path.update(self._delay.delay_s)
-                self._set_delay(self._path.path_s, moved=False)
-        elif self._delay.estimates != before:
-            change = self._path.update(self._delay.latest_s)
-            if change is PathChange.SAME:
-                log.debug("echo path: %.1f ms measured, cancellers kept on %.1f ms",
-                          self._delay.latest_s * 1000, self._path.path_s * 1000)
-            else:
-                self._set_delay(self._path.path_s, moved=True)
-
-    def _set_delay(self, delay_s: float, moved: bool) -> None:
+    def _set_delay(self, delay_s: float) -> None:
+        moved, self._path_s = self._path_s is not None, delay_s
         if delay_s + _AEC_HEADROOM_S <= _NATIVE_DELAY_S:
             lag = -int(_AEC_HEADROOM_S * SAMPLE_RATE)  # as from the start: nothing to relearn
         else:
@@ -200,8 +183,8 @@ class FrontEnd:
         if abs(lag - self._lag) < _RELAG_S * SAMPLE_RATE:
             self._aec.set_delay_hint_ms(hint_ms)
             self._pending = None
-            if self._barge and moved:  # the path shifted under the linear canceller: its filter follows,
-                self._barge.relearn_leak()  # but its residue is not taken for the user until the leak is known again
+            if self._barge and moved:  # the path moved under the linear canceller: relearn it
+                self._barge.reset()  # (blind until it has, so its stale residue is never taken for the user)
             return
         self._pending = (lag, hint_ms)
         if not 0.0 <= delay_s - self._lag / SAMPLE_RATE <= _NATIVE_DELAY_S:
@@ -238,7 +221,8 @@ class FrontEnd:
 
     def _cancel(self, item: Captured, pos: float) -> tuple[np.ndarray, BargeInFrame | None, bool]:
         """Both cancellers on one mic frame with its time-aligned reference; also: is echo arriving?"""
-        self._measure(self._align.read(pos), item.samples)
+        if self._delay.push(self._align.read(pos), item.samples):
+            self._set_delay(self._delay.delay_s)
         if self._pending and self._since_render_s >= self._echo_window_s():
             self._realign()
         if self._restart_hint is not None and self._since_render_s >= self._echo_window_s():

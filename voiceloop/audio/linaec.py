@@ -47,7 +47,6 @@ class LinearResult:
     out: np.ndarray
     echo: np.ndarray
     clipped: bool = False
-    background_power: float = 0.0  # mean square of the always-adapting background filter's error
 
 
 class LinearEchoCanceller:
@@ -77,8 +76,7 @@ class LinearEchoCanceller:
         self._quiet = self._quiet + 1 if not far.any() else 0
         if self._quiet > self._parts:  # the whole filter span is silent: nothing to cancel or learn
             self._x.fill(0.0)
-            return LinearResult(frame.astype(np.float32, copy=True), np.zeros(_N, dtype=np.float32),
-                                background_power=float(np.mean(frame.astype(np.float64) ** 2)))
+            return LinearResult(frame.astype(np.float32, copy=True), np.zeros(_N, dtype=np.float32))
         self._x = np.roll(self._x, 1, axis=0)
         self._x[0] = np.fft.rfft(block)
         echo_fg = self._filter(self._w_fg)
@@ -92,8 +90,7 @@ class LinearEchoCanceller:
         if self._e_bg < _COPY_MARGIN * self._e_fg:
             self._w_fg[:] = self._w_bg
             self._e_fg = self._e_bg
-        return LinearResult(err_fg.astype(np.float32), echo_fg.astype(np.float32), clipped,
-                            float(np.mean(err_bg ** 2)))
+        return LinearResult(err_fg.astype(np.float32), echo_fg.astype(np.float32), clipped)
 
     def _filter(self, w: np.ndarray) -> np.ndarray:
         return np.fft.irfft(np.sum(w * self._x, axis=0))[_N:]
