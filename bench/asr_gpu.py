@@ -56,7 +56,6 @@ def make_inputs(work: Path, files: int, long_s: int) -> tuple[Path, list[Path]]:
 
 def run_case(args) -> dict:
     """In a fresh process: one precision, every batch size."""
-    import numpy as np
     import torch
 
     from voiceloop.asr.paraformer import ParaformerEngine

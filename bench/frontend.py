@@ -15,6 +15,10 @@ Everything runs in `SimulatedRoom` (RT60 0.3 s) with the real Mandarin clips in 
   reply); "missed" counts barge-ins never heard; "echo onsets" are `SpeechStarted` events in the
   same replies without a user (must be 0), "echo pauses" `SpeechPossible` events there (each a
   pause of a few tens of ms); cpu is the whole front end per 10 ms frame.
+- Listening to silence (the box's usual state): CPU per 10 ms frame of the whole front end and of
+  each stage (aligner, echo-delay estimator, AEC3, double-talk detector, speech detector), with an
+  idle speaker and a quiet room (-65 dBFS noise), as a share of one core. Target: <= 5 % in all.
+  The whole daemon idling in a PulseAudio room: `bench/room_dialogue.py --idle`.
 - VAD (silero, webrtcvad) through the endpointer at 20 and 5 dB SNR: frame precision/recall
   against the energy truth, utterance counts, start error and end-of-utterance delay (from the
   true end to the moment `UtteranceEnd` fires), CPU per frame.
@@ -182,8 +186,49 @@ async def bench_vad(engine: str, snr_db: float) -> dict:
             "cpu_ms": busy / len(probs) * 1e3}
 
 
+def bench_idle(seconds: float = 60.0) -> dict[str, float]:
+    """CPU seconds per 10 ms frame of each front-end stage while nobody talks and nothing plays."""
+    front = FrontEnd(Config())
+    spent: dict[str, float] = {}
+
+    def timed(obj, name: str, stage: str) -> None:
+        method = getattr(obj, name)
+
+        def wrapper(*args, **kwargs):
+            t = time.process_time()
+            try:
+                return method(*args, **kwargs)
+            finally:
+                spent[stage] = spent.get(stage, 0.0) + time.process_time() - t
+        setattr(obj, name, wrapper)
+
+    timed(front._align, "read", "aligner")
+    timed(front._delay, "push", "echo delay")
+    timed(front._aec, "render", "AEC3")
+    timed(front._aec, "capture", "AEC3")
+    if front._barge is not None:
+        timed(front._barge, "capture", "double-talk")
+    timed(front._vad, "probability", "speech detector")
+    rng = np.random.default_rng(0)
+    frames = int(seconds / 0.01)
+    noise = (rng.standard_normal((frames, 160)) * 10 ** (-65 / 20)).astype(np.float32)
+    silence = np.zeros(160, dtype=np.float32)
+    total = 0.0
+    for i in range(frames):
+        t = time.process_time()
+        front.push(Rendered(silence, i * 0.01, 100.0 + i * 0.01))
+        front.push(Captured(noise[i], i * 0.01, 100.0 + i * 0.01 + 0.004))
+        total += time.process_time() - t
+    spent = {stage: s / frames for stage, s in spent.items()}
+    spent["the rest"] = total / frames - sum(spent.values())
+    return {"front end": total / frames, **spent}
+
+
 async def main() -> None:
-    print("== AEC (RT60 0.3 s, bulk delay 80 ms, echo 6 dB over the user, NS off) ==")
+    print("== Listening to silence: CPU per 10 ms frame (% of one core; target <= 5 % in all) ==")
+    for stage, s in bench_idle().items():
+        print(f"{stage:16} {s * 1e3:6.3f} ms {s / 0.01 * 100:5.1f} %")
+    print("\n== AEC (RT60 0.3 s, bulk delay 80 ms, echo 6 dB over the user, NS off) ==")
     results = {engine: await bench_aec(engine) for engine in ("webrtc", "speexdsp", "none")}
     print(f"{'engine':10} {'converge':>9} {'ERLE>2s':>8} {'DT loss':>8} {'NE loss':>8} {'cpu ms/frame':>13}")
     for engine, r in results.items():

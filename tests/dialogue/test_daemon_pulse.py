@@ -16,7 +16,6 @@ import time
 
 import httpx
 import numpy as np
-import pytest
 
 from support.cer import cer
 from support.net import closed_port

@@ -49,6 +49,7 @@ class ReferenceAligner:
     def __init__(self) -> None:
         self._ring = np.zeros(_RING, dtype=np.float32)
         self._written = 0  # render samples stored so far
+        self._sound_end = 0  # render samples up to the end of the newest frame that was not all zeros
         self._last_render: tuple[int, float] | None = None  # (first sample index, time) of the newest frame
         self._timed = True  # every frame so far carried `at`
         self._captures = 0  # capture frames seen
@@ -65,6 +66,8 @@ class ReferenceAligner:
     def render(self, item: Rendered) -> None:
         i = self._written % _RING
         self._ring[i:i + FRAME_SAMPLES] = item.samples
+        if item.samples.any():
+            self._sound_end = self._written + FRAME_SAMPLES
         self._timed &= item.at is not None
         self._last_render = (self._written, item.at if self._timed else item.t)
         self._written += FRAME_SAMPLES
@@ -91,6 +94,8 @@ class ReferenceAligner:
         """One frame of speaker samples from `pos` at the speaker's rate against the mic's, as the mic
         clock would have sampled them; zeros for any not yet rendered or already overwritten."""
         step = 1.0 + self._fit.slope / FRAME_SAMPLES
+        if pos - _TAPS >= self._sound_end or pos + FRAME_SAMPLES * step + _TAPS < self._written - _RING:
+            return np.zeros(FRAME_SAMPLES, dtype=np.float32)  # an idle speaker: nothing to interpolate
         where = pos + np.arange(FRAME_SAMPLES) * step
         base = np.floor(where).astype(np.int64)
         frac = where - base

@@ -70,6 +70,15 @@ class BargeInDetector:
         self._hold = 0
         self._blind = 0
 
+    def sleep(self) -> None:
+        """No echo will arrive until the speaker plays again: forget the reference history and the
+        speech detector's state (the filter and the leak it learnt are kept), so the frames that are
+        not fed meanwhile leave no trace."""
+        self._lin.forget_reference()
+        self._vad.reset()
+        self._out_pow = self._echo_pow = self._mic_pow = self._mic_ref = 0.0
+        self._hold = self._blind = 0
+
     @property
     def leak_db(self) -> float:
         """What the linear canceller currently leaves of the echo, dB (more negative = better)."""

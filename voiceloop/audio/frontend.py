@@ -131,6 +131,7 @@ class FrontEnd:
         self._vad = detector or create_speech_detector(cfg.vad)
         self._endpointer = Endpointer(cfg.vad, self._vad.hangover_s, self._vad.onset_lag_s)
         self._barge = create_barge_in_detector(cfg)
+        self._barge_awake = False  # it runs while echo can arrive, and one frame after
         self._preroll_s = cfg.vad.preroll_ms / 1000
         ring_frames = int((self._preroll_s + cfg.vad.start_ms / 1000) / _FRAME_S) + 2
         self._ring: deque[Captured] = deque(maxlen=ring_frames)
@@ -231,15 +232,19 @@ class FrontEnd:
         ref = self._align.read(pos - self._lag)
         self._aec.render(ref)
         clean = self._aec.capture(item.samples)
-        barge = None
-        if self._barge:
-            self._barge.render(ref)
-            barge = self._barge.capture(item.samples)
         self._since_render_s += _FRAME_S
         if np.max(np.abs(ref)) > _AUDIBLE:
             self._heard_s += _FRAME_S
             self._since_render_s = 0.0
-        return clean, barge, self._since_render_s < self._echo_window_s()
+        playing = self._since_render_s < self._echo_window_s()
+        barge = None
+        if self._barge and (playing or self._barge_awake):
+            self._barge.render(ref)
+            barge = self._barge.capture(item.samples)
+        if self._barge and self._barge_awake and not playing:
+            self._barge.sleep()  # no echo to tell the user from: it costs nothing while the speaker is idle
+        self._barge_awake = playing
+        return clean, barge, playing
 
     def _process(self, item: Captured, pos: float) -> list[FrontEndEvent]:
         if self._t0 is None:

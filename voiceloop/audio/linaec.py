@@ -64,6 +64,13 @@ class LinearEchoCanceller:
         self._e_bg = self._e_fg = 0.0
         self._quiet = self._parts  # frames since the reference last had a non-zero sample
 
+    def forget_reference(self) -> None:
+        """As if the reference had been silent for the whole filter span; the filters are kept."""
+        self._x.fill(0.0)
+        self._last_far = np.zeros(_N)
+        self._far.clear()
+        self._quiet = self._parts + 1
+
     def render(self, frame: np.ndarray) -> None:
         if len(self._far) >= _MAX_BACKLOG:
             self._far.popleft()
