@@ -11,7 +11,7 @@ into the first reply 2 s in and into the reply after that one. Printed per cell:
 nobody talking, pauses for nothing (`SpeechPossible`) and cuts for nothing (`SpeechStarted`) there,
 and the two barge-ins' delays from the user's first sound to the speaker silenced / the onset.
 `--quick` runs the cells tests/audio/test_echo_matrix.py runs. Measures the front end only: what
-reaches the LLM is the dialogue's echo check's part (voiceloop/echotext.py).
+reaches the LLM is the dialogue's echo check's part (voiceloop/dialogue/echotext.py).
 """
 
 from __future__ import annotations

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from voiceloop.config import Config
+from voiceloop.dialogue.turnlog import TurnLog, TurnRecord
 from voiceloop.paths import expand_path
-from voiceloop.turns import TurnLog, TurnRecord
 
 
 def test_defaults_follow_xdg_and_fall_back_to_the_spec_defaults(monkeypatch, tmp_path):

@@ -20,10 +20,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from voiceloop.asr.base import AsrEngine
-from voiceloop.assistant import Assistant, AssistantEvent, Stages
 from voiceloop.audio.frontend import FrontEnd, frontend_events
 from voiceloop.audio.port import AudioPort
 from voiceloop.config import Config
+from voiceloop.dialogue.assistant import Assistant, Stages
+from voiceloop.dialogue.events import AssistantEvent
 from voiceloop.llm.client import OpenAICompatibleClient
 from voiceloop.llm.memory import Conversation
 from voiceloop.sdnotify import SystemdNotifier

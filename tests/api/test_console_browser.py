@@ -11,16 +11,15 @@ import time
 
 import httpx
 import pytest
+from api.conftest import make_engines
 from playwright.sync_api import expect, sync_playwright
-
-from voiceloop.assistant import StateChanged, TurnFinished, TurnState
-from voiceloop.turns import TurnRecord
 from support.api_server import running_api
 from support.cer import cer
 from support.net import closed_port
 from support.recordings import ZH, read_manifest
 
-from api.conftest import make_engines
+from voiceloop.dialogue.events import StateChanged, TurnFinished, TurnState
+from voiceloop.dialogue.turnlog import TurnRecord
 
 TOKEN = "console-test-token"
 RECORDING = "aishell1_BAC009S0764W0121.wav"

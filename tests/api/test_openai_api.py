@@ -15,17 +15,16 @@ import httpx
 import numpy as np
 import openai
 import pytest
-
-from voiceloop.asr.segments import MAX_SEGMENT_S
-from voiceloop.assistant import StateChanged, TurnFinished, TurnState
-from voiceloop.audio.decode import decode_file
-from voiceloop.turns import TurnRecord
+from api.conftest import make_engines
 from support.api_server import running_api
 from support.audiofiles import write_audio
 from support.early_answer import answer_before_body_ends
 from support.recordings import ZH
 
-from api.conftest import make_engines
+from voiceloop.asr.segments import MAX_SEGMENT_S
+from voiceloop.audio.decode import decode_file
+from voiceloop.dialogue.events import StateChanged, TurnFinished, TurnState
+from voiceloop.dialogue.turnlog import TurnRecord
 
 CLIP = ZH / "funasr_asr_example.wav"  # 5.5 s
 

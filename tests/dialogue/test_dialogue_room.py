@@ -12,17 +12,16 @@ import dataclasses
 import json
 
 import pytest
-
-from voiceloop.assistant import StateChanged, TurnFinished, TurnState
-from voiceloop.audio.decode import decode_file
-from support.simroom import RoomSpec, SimulatedRoom
-from voiceloop.config import AsrConfig, Config, DialogueConfig, LlmConfig, TtsConfig, WhisperConfig
-from voiceloop.daemon import serve
-
 from support.cer import cer
 from support.net import closed_port
 from support.openai_server import OpenAIServer, Script
 from support.recordings import ZH, read_manifest, with_pause
+from support.simroom import RoomSpec, SimulatedRoom
+
+from voiceloop.audio.decode import decode_file
+from voiceloop.config import AsrConfig, Config, DialogueConfig, LlmConfig, TtsConfig, WhisperConfig
+from voiceloop.daemon import serve
+from voiceloop.dialogue.events import StateChanged, TurnFinished, TurnState
 
 USER_1 = "aishell1_BAC009S0724W0121.wav"  # 广州市房地产中介协会分析
 USER_2 = "aishell1_BAC009S0764W0121.wav"  # 甚至出现交易几乎停滞的情况

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 
 import numpy as np
-
 from support.scripted_port import ScriptedPort
-from voiceloop.playout import Playout
+
+from voiceloop.dialogue.playout import Playout
 
 S1, S2, S3 = "今天天气很好。", "我们去公园吧。", "记得带上雨伞和水。"
 

@@ -10,8 +10,9 @@ import sys
 from pathlib import Path
 
 from support.recordings import REPO
+
 from voiceloop.config import DialogueConfig
-from voiceloop.turns import TurnLog, TurnRecord
+from voiceloop.dialogue.turnlog import TurnLog, TurnRecord
 
 
 def record(n: int) -> TurnRecord:

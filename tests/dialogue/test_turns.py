@@ -12,16 +12,18 @@ from collections.abc import AsyncIterator, Callable
 
 import numpy as np
 import pytest
-
 from support.openai_server import OpenAIServer, Script
 from support.scripted_port import ScriptedPort
+
 from voiceloop.asr.base import Transcript
-from voiceloop.assistant import PHRASES, Assistant, Stages, TurnFinished
 from voiceloop.audio.frontend import SpeechDiscarded, SpeechPossible, SpeechRejected, SpeechStarted, Utterance
 from voiceloop.config import Config, DialogueConfig, LlmConfig
+from voiceloop.dialogue.assistant import Assistant, Stages
+from voiceloop.dialogue.events import TurnFinished
+from voiceloop.dialogue.turnlog import TurnLog
 from voiceloop.llm.client import OpenAICompatibleClient
 from voiceloop.llm.memory import Conversation
-from voiceloop.turns import TurnLog
+from voiceloop.tts.phrases import PHRASES
 
 APOLOGY = PHRASES["zh"]["apology"]
 UTTERANCE = Utterance(np.zeros(16000, dtype=np.float32), 0.0, 1.0)

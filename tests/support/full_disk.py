@@ -16,7 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from voiceloop.turns import TurnLog, TurnRecord
+from voiceloop.dialogue.turnlog import TurnLog, TurnRecord
 
 
 class _Collect(logging.Handler):
@@ -31,8 +31,8 @@ class _Collect(logging.Handler):
 def main(mount: Path) -> None:
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)], check=True)
     logs = _Collect()
-    logging.getLogger("voiceloop.turns").addHandler(logs)
-    logging.getLogger("voiceloop.turns").setLevel(logging.INFO)
+    logging.getLogger("voiceloop.dialogue.turnlog").addHandler(logs)
+    logging.getLogger("voiceloop.dialogue.turnlog").setLevel(logging.INFO)
     path = mount / "state" / "turns.jsonl"
     turn_log = TurnLog(str(path), max_bytes=1 << 20, keep=2, transcripts=True)
     n = 0

@@ -23,13 +23,13 @@ import numpy as np
 import psutil
 
 from support.openai_server import Script, ThreadedOpenAIServer
-from voiceloop.asr.base import AsrEngine
-from voiceloop.assistant import StateChanged, TurnFinished, TurnState
-from voiceloop.audio.frames import FRAME_SAMPLES
 from support.rir import apply_room, synth_rir
 from support.simroom import RoomSpec, SimulatedRoom, normalize_speech
+from voiceloop.asr.base import AsrEngine
+from voiceloop.audio.frames import FRAME_SAMPLES
 from voiceloop.config import Config, DialogueConfig, LlmConfig, TtsConfig
 from voiceloop.daemon import serve
+from voiceloop.dialogue.events import StateChanged, TurnFinished, TurnState
 
 REPLY = ("好的。",)
 ESPEAK = TtsConfig(engine="espeak")

@@ -14,25 +14,24 @@ import sys
 import threading
 
 import pytest
-from wyoming.asr import Transcribe
-from wyoming.info import Describe, Info
-
-from voiceloop.assistant import TurnFinished
-from voiceloop.audio.decode import decode_file
-from support.simroom import RoomSpec, SimulatedRoom
-from voiceloop.config import DialogueConfig, LlmConfig, WyomingConfig
-from voiceloop.daemon import serve
-from voiceloop.errors import VoiceloopError
-from voiceloop.tts.fallback import create_synthesizer
-from voiceloop.wyoming import WyomingServer, wyoming_alongside
-
 from support.cer import cer
 from support.cli import run_voiceloop
 from support.net import closed_port
 from support.netns import in_new_netns
 from support.openai_server import OpenAIServer, Script
 from support.recordings import ZH, read_manifest
+from support.simroom import RoomSpec, SimulatedRoom
 from support.wyoming_peer import ServerThread, pcm16, send_audio, whisper_config, wyoming_config
+from wyoming.asr import Transcribe
+from wyoming.info import Describe, Info
+
+from voiceloop.audio.decode import decode_file
+from voiceloop.config import DialogueConfig, LlmConfig, WyomingConfig
+from voiceloop.daemon import serve
+from voiceloop.dialogue.events import TurnFinished
+from voiceloop.errors import VoiceloopError
+from voiceloop.tts.fallback import create_synthesizer
+from voiceloop.wyoming import WyomingServer, wyoming_alongside
 
 CLIP_1 = "aishell1_BAC009S0724W0121.wav"  # 广州市房地产中介协会分析
 CLIP_2 = "aishell1_BAC009S0764W0121.wav"  # 甚至出现交易几乎停滞的情况

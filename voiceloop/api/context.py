@@ -14,8 +14,8 @@ from typing import Literal
 from voiceloop.api.events import EventHub
 from voiceloop.api.metrics import Metrics
 from voiceloop.asr.base import AsrEngine
-from voiceloop.assistant import AssistantEvent
 from voiceloop.config import Config
+from voiceloop.dialogue.events import AssistantEvent
 from voiceloop.hotwords import HotwordStore
 from voiceloop.scheduler import EngineScheduler
 from voiceloop.servicejobs import DecodePool, ServiceVoice

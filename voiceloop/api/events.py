@@ -13,7 +13,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from voiceloop.assistant import AssistantEvent, StateChanged, TurnFinished
+from voiceloop.dialogue.events import AssistantEvent, StateChanged, TurnFinished
 
 RECENT_TURNS = 20
 _QUEUE = 100

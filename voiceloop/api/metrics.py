@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from voiceloop.assistant import AssistantEvent, TurnFinished
+from voiceloop.dialogue.events import AssistantEvent, TurnFinished
 from voiceloop.scheduler import EngineScheduler
 
 _LATENCY_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0)
 _RTF_BUCKETS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0)
-# Per-turn stages as spans between two of the turn's marks (voiceloop.turns.MARKS).
+# Per-turn stages as spans between two of the turn's marks (voiceloop.dialogue.turnlog.MARKS).
 STAGES = {"asr": ("endpoint", "asr_done"), "llm_first_token": ("asr_done", "llm_first_token"),
           "first_audio": ("speech_end", "playback_start"), "tts_first_audio": ("first_sentence", "tts_first_audio")}
 

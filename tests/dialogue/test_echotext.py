@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from voiceloop.echotext import match_echo, syllables
+from voiceloop.dialogue.echotext import match_echo, syllables
 
 PLAYED = "好的，我听到了你说的话。广州的房地产中介协会做了分析。今天气温是-5℃，风力3级。"
 

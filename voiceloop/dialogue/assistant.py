@@ -21,15 +21,11 @@ Nothing polls a flag; the event loop never waits on a cancellation.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import enum
 import logging
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-
-import numpy as np
 
 from voiceloop.asr.base import AsrEngine
 from voiceloop.audio.frontend import (
@@ -42,17 +38,18 @@ from voiceloop.audio.frontend import (
 )
 from voiceloop.audio.port import AudioPort
 from voiceloop.config import Config
-from voiceloop.echotext import match_echo
+from voiceloop.dialogue.echotext import match_echo
+from voiceloop.dialogue.events import AssistantEvent, StateChanged, TurnFinished, TurnState
+from voiceloop.dialogue.playout import Playout
+from voiceloop.dialogue.reply import ReplySpeaker
+from voiceloop.dialogue.turn import Turn, cut, join
+from voiceloop.dialogue.turnlog import TurnLog, TurnRecord
 from voiceloop.errors import LlmError
 from voiceloop.llm.base import LanguageModel
 from voiceloop.llm.memory import Conversation
-from voiceloop.playout import Playout
 from voiceloop.scheduler import EngineScheduler, Priority
 from voiceloop.tts.base import Synthesizer
 from voiceloop.tts.phrases import PHRASES
-from voiceloop.tts.sentences import SentenceSplitter
-from voiceloop.tts.textclean import speakable
-from voiceloop.turns import TurnLog, TurnRecord
 
 log = logging.getLogger(__name__)
 
@@ -67,27 +64,6 @@ _ECHO_REACH_S = 1.5
 
 class SilentReply(Exception):
     """The LLM and TTS finished without a sound: answered with the apology, never with silence."""
-
-
-class TurnState(enum.Enum):
-    LISTENING = "listening"
-    THINKING = "thinking"
-    SPEAKING = "speaking"
-
-
-@dataclass(frozen=True, slots=True)
-class StateChanged:
-    state: TurnState
-    turn: int
-    at: float  # monotonic seconds
-
-
-@dataclass(frozen=True, slots=True)
-class TurnFinished:
-    record: TurnRecord
-
-
-AssistantEvent = StateChanged | TurnFinished
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,12 +93,13 @@ class Assistant:
                  turn_log: TurnLog | None = None, on_event: Callable[[AssistantEvent], None] | None = None):
         self._cfg = cfg
         self._s = stages
+        self._reply = ReplySpeaker(stages.llm, stages.tts, cfg.dialogue.first_clause_chars)
         self._conversation = conversation
         self._turn_log = turn_log or TurnLog.from_config(cfg.dialogue)
         self._on_event = on_event or (lambda event: None)
         self._turn_count = 0
-        self._live: _Turn | None = None
-        self._recent: deque[_Turn] = deque(maxlen=2)  # whose replies an utterance may hold the echo of
+        self._live: Turn | None = None
+        self._recent: deque[Turn] = deque(maxlen=2)  # whose replies an utterance may hold the echo of
         self._tasks: set[asyncio.Task] = set()
 
     async def run(self, events: AsyncIterator[FrontEndEvent]) -> None:
@@ -145,11 +122,11 @@ class Assistant:
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
-    def _busy(self) -> _Turn | None:
+    def _busy(self) -> Turn | None:
         turn = self._live
         return turn if turn is not None and turn.task is not None and not turn.task.done() else None
 
-    def _may_pause(self) -> _Turn | None:
+    def _may_pause(self) -> Turn | None:
         """The live turn whose reply a user's speech would pause, if any."""
         turn = self._busy()
         if turn is None or turn.held is not None:
@@ -209,16 +186,16 @@ class Assistant:
                 return
             else:
                 turn.outcome = "continued"
-                utterance = _join(turn.utterance, utterance)
+                utterance = join(turn.utterance, utterance)
                 log.info("the user went on speaking before the reply was heard: joined %.1f s + the rest",
                          len(turn.utterance.samples) / 16000)
             turn.task.cancel()
-            _cut(turn.interrupts)  # the user went on talking over that reply: cut before the turn even ran
+            cut(turn.interrupts)  # the user went on talking over that reply: cut before the turn even ran
         self._start_turn(utterance)
 
-    def _start_turn(self, utterance: Utterance, interrupts: _Turn | None = None) -> None:
+    def _start_turn(self, utterance: Utterance, interrupts: Turn | None = None) -> None:
         self._turn_count += 1
-        turn = _Turn(self._turn_count, utterance, Playout(self._s.port), interrupts=interrupts,
+        turn = Turn(self._turn_count, utterance, Playout(self._s.port), interrupts=interrupts,
                      played=self._played_around(utterance))
         before = [task for task in self._tasks if interrupts is None or task is not interrupts.task]
         turn.task = asyncio.create_task(self._turn(turn, before, time.monotonic()), name=f"turn-{turn.n}")
@@ -233,7 +210,7 @@ class Assistant:
         since = time.monotonic() - spoken_s - _ECHO_REACH_S
         return "".join(turn.playout.heard_text_since(since) for turn in self._recent)
 
-    def _is_echo(self, turn: _Turn, text: str) -> bool:
+    def _is_echo(self, turn: Turn, text: str) -> bool:
         """Does the transcript repeat what the speaker played around it?"""
         found = match_echo(text, turn.played) if turn.played else None
         if found is None:
@@ -245,7 +222,7 @@ class Assistant:
                         found.syllables, found.distance)
         return True
 
-    def _play_on(self, turn: _Turn) -> None:
+    def _play_on(self, turn: Turn) -> None:
         """The utterance spoken over a paused reply was not the user's words: the reply plays on."""
         old, turn.interrupts = turn.interrupts, None
         if old is None or old.task is None or old.task.done():
@@ -257,13 +234,13 @@ class Assistant:
         self._state(TurnState.SPEAKING, old.n)
         log.info("not the user after all: reply resumed")
 
-    async def _barge_in(self, turn: _Turn) -> None:
+    async def _barge_in(self, turn: Turn) -> None:
         """The user spoke over `turn.interrupts`: cut it, and let it write its history first."""
         old, turn.interrupts = turn.interrupts, None
         if old is None or old.task is None or old.task.done():
             return
         log.info("barge-in: the user spoke over the reply")
-        _cut(old)
+        cut(old)
         await asyncio.wait([old.task])
 
     def _emit(self, event: AssistantEvent) -> None:
@@ -275,7 +252,7 @@ class Assistant:
     def _state(self, state: TurnState, turn: int) -> None:
         self._emit(StateChanged(state, turn, time.monotonic()))
 
-    async def _turn(self, turn: _Turn, before: list[asyncio.Task], endpoint: float) -> None:
+    async def _turn(self, turn: Turn, before: list[asyncio.Task], endpoint: float) -> None:
         """One turn, start to finish; every failure ends here, logged and apologised for."""
         if before:  # cancelled turns first write their history
             await asyncio.wait(before)
@@ -290,7 +267,7 @@ class Assistant:
             record.interrupted = not record.continued
             raise
         finally:
-            _cut(turn.interrupts)  # recognition failed, or the user went on talking: the reply is over
+            cut(turn.interrupts)  # recognition failed, or the user went on talking: the reply is over
             turn.playout.stop()
             record.reply_text = turn.playout.text()
             record.heard_text = turn.playout.heard_text()
@@ -304,7 +281,7 @@ class Assistant:
             if self._busy() in (None, turn):
                 self._state(TurnState.LISTENING, n)
 
-    async def _respond(self, turn: _Turn, record: TurnRecord) -> None:
+    async def _respond(self, turn: Turn, record: TurnRecord) -> None:
         """Answer; any error (ASR, LLM, TTS, a bug) ends in the apology, spoken once."""
         try:
             await self._answer(turn, record)
@@ -321,7 +298,7 @@ class Assistant:
             except Exception:
                 log.exception("could not speak the apology either")
 
-    async def _answer(self, turn: _Turn, record: TurnRecord) -> None:
+    async def _answer(self, turn: Turn, record: TurnRecord) -> None:
         started = time.perf_counter()
         transcript = await self._s.asr_jobs.run(self._s.asr.transcribe, turn.utterance.samples, self._s.hotwords(),
                                                 timestamps=False, priority=Priority.DIALOGUE)
@@ -343,104 +320,20 @@ class Assistant:
             return
         record.user_text = text
         self._conversation.add_user(text)
-        await self._stream_reply(turn, record)
+        await self._reply.stream(self._conversation.messages(), turn.playout, record,
+                                 lambda: self._state(TurnState.SPEAKING, turn.n))
         if not turn.playout.samples:
             raise SilentReply("the reply had nothing to say aloud (empty, only a <think> block, or no audio from TTS)")
 
-    async def _say(self, turn: _Turn, record: TurnRecord, phrase: str) -> None:
+    async def _say(self, turn: Turn, record: TurnRecord, phrase: str) -> None:
         """One of the assistant's own phrases (PHRASES); never part of the conversation history."""
         text = PHRASES[self._cfg.dialogue.language][phrase]
         if phrase == "apology":
             text = self._cfg.dialogue.apology or text
-        await self._speak_sentences(_one(text), turn, record, history=False)
-
-    async def _stream_reply(self, turn: _Turn, record: TurnRecord) -> None:
-        """LLM deltas become sentences in one task while another speaks them: first audio after sentence one."""
-        sentences: asyncio.Queue[str | None] = asyncio.Queue(maxsize=8)
-        async with asyncio.TaskGroup() as group:
-            group.create_task(self._sentences_from_llm(record, sentences))
-            group.create_task(self._speak_sentences(_drain(sentences), turn, record))
-
-    async def _sentences_from_llm(self, record: TurnRecord, out: asyncio.Queue[str | None]) -> None:
-        splitter = SentenceSplitter(self._cfg.dialogue.first_clause_chars)
-        async with contextlib.aclosing(self._s.llm.stream(self._conversation.messages())) as deltas:
-            async for delta in deltas:
-                record.mark("llm_first_token")
-                for sentence in splitter.push(delta):
-                    record.mark("first_sentence")
-                    await out.put(sentence)
-        for sentence in splitter.flush():
-            record.mark("first_sentence")
-            await out.put(sentence)
-        await out.put(None)
-
-    async def _speak_sentences(self, sentences: AsyncIterator[str], turn: _Turn, record: TurnRecord,
-                               history: bool = True) -> None:
-        async for sentence in sentences:
-            text = speakable(sentence)
-            if not text:
-                continue
-            turn.playout.begin(sentence if history else "")
-            await self._synthesize(text, turn, record)
-            turn.playout.end_sentence()
-        await turn.playout.drain()
-        if turn.playout.heard_samples():
-            record.mark("playback_end")
-
-    async def _synthesize(self, text: str, turn: _Turn, record: TurnRecord) -> None:
-        """One sentence into the playout; a TTS failure raises and so ends the turn in the apology."""
-        async with contextlib.aclosing(self._s.tts.synthesize(text)) as chunks:
-            async for chunk in chunks:
-                if chunk.size == 0:
-                    continue
-                record.mark("tts_first_audio")
-                if "playback_start" not in record.marks:
-                    self._state(TurnState.SPEAKING, turn.n)
-                    record.mark("playback_start")
-                await turn.playout.add(chunk.astype(np.float32, copy=False))
-
-
-@dataclass(eq=False, slots=True)
-class _Turn:
-    """The assistant's handle on one turn; `held` and `outcome` are set by the event loop."""
-
-    n: int
-    utterance: Utterance
-    playout: Playout
-    task: asyncio.Task | None = None
-    held: bool | None = None  # paused by a speech onset: True if the reply had been heard by then
-    # (a reply paused while `held` is None was paused by a possible onset, which may yet be rejected)
-    outcome: str | None = None  # why it was cancelled: "barge_in" or "continued"
-    interrupts: _Turn | None = None  # the paused reply this utterance was spoken over, until it is cut
-    played: str = ""  # what the speaker played around the utterance: its echo would repeat it
-    echo: bool = False  # the utterance was the assistant's own voice
-
-
-def _cut(turn: _Turn | None) -> None:
-    """Cancel a paused reply the user spoke over (a barge-in), if it is still live."""
-    if turn is not None and turn.task is not None and not turn.task.done():
-        turn.outcome = "barge_in"
-        turn.task.cancel()
-
-
-def _join(first: Utterance, rest: Utterance) -> Utterance:
-    """One utterance from two separated by a pause: recognised once, with the whole context.
-
-    The gap between them is their own tail and pre-roll (about half a second of the real room).
-    """
-    return Utterance(np.concatenate([first.samples, rest.samples]), first.start_t, rest.end_t)
+        await self._reply.say(text, turn.playout, record, lambda: self._state(TurnState.SPEAKING, turn.n))
 
 
 def _first_cause(exc: BaseException) -> BaseException:
     while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
         exc = exc.exceptions[0]
     return exc
-
-
-async def _one(text: str) -> AsyncIterator[str]:
-    yield text
-
-
-async def _drain(queue: asyncio.Queue[str | None]) -> AsyncIterator[str]:
-    while (item := await queue.get()) is not None:
-        yield item
