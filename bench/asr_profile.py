@@ -72,7 +72,7 @@ def loop_body_nodes(path: Path) -> set[str]:
 def graph_parts(model_dir: Path, quantize: bool, audio, timestamps: bool) -> None:
     import onnxruntime as ort
 
-    from voiceloop.asr.onnx_paraformer import OnnxParaformer
+    from voiceloop.asr.onnx.paraformer import OnnxParaformer
 
     asr = OnnxParaformer(model_dir, quantize, 2)
     feats = asr.front.features(audio)

@@ -124,7 +124,7 @@ def _cmd_transcribe(args, cfg: Config, path: Path | None) -> int:
 
 
 def _cmd_export_onnx(args, cfg: Config, path: Path | None) -> int:
-    from voiceloop.asr.onnx_export import export_configured
+    from voiceloop.asr.onnx.export import export_configured
 
     for result in export_configured(cfg.asr, quantize=args.quantize):
         files = ", ".join(f.name for f in result.files) or "nothing new (already exported)"

@@ -16,17 +16,16 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-
-from voiceloop.asr import create_engine
-from voiceloop.asr.onnx_engine import OnnxParaformerEngine
-from voiceloop.asr.onnx_export import ExportError, export_dir
-from voiceloop.asr.paraformer import ParaformerEngine
-from voiceloop.config import AsrConfig
-from voiceloop.errors import ModelNotFoundError
-
 from support.cli import run_voiceloop
 from support.onnx_models import cfg
 from support.recordings import ZH
+
+from voiceloop.asr import create_engine
+from voiceloop.asr.onnx.engine import OnnxParaformerEngine
+from voiceloop.asr.onnx.export import ExportError, export_dir
+from voiceloop.asr.paraformer import ParaformerEngine
+from voiceloop.config import AsrConfig
+from voiceloop.errors import ModelNotFoundError
 
 HANZI = re.compile(r"[\u4e00-\u9fff]")
 ONNX_NAMES = ("model.onnx", "model_quant.onnx", "model_eb.onnx", "model_eb_quant.onnx")

@@ -17,10 +17,10 @@ import pytest
 from support.onnx_models import cfg
 
 from voiceloop.asr import create_engine
-from voiceloop.asr.onnx_export import export_dir
-from voiceloop.asr.onnx_graph import VERSION_KEY, graph_version, remove_gates
-from voiceloop.asr.onnx_paraformer import _integrate
-from voiceloop.asr.onnx_session import open_session
+from voiceloop.asr.onnx.export import export_dir
+from voiceloop.asr.onnx.gates import VERSION_KEY, graph_version, remove_gates
+from voiceloop.asr.onnx.paraformer import _integrate
+from voiceloop.asr.onnx.session import open_session
 
 NO = np.array(False)
 
@@ -34,8 +34,8 @@ def engines(exported):
 @pytest.fixture(scope="module")
 def graph_run(exported, speech):
     """Runs the int8 SeACo graph on real speech with some gates closed: name -> output."""
-    from voiceloop.asr.onnx_front import FrontConfig, Frontend, load_cmvn
-    from voiceloop.asr.onnx_session import read_model_config
+    from voiceloop.asr.onnx.front import FrontConfig, Frontend, load_cmvn
+    from voiceloop.asr.onnx.session import read_model_config
 
     seaco = exported[0]["seaco"]
     front = Frontend(FrontConfig.from_model_config(read_model_config(seaco)), load_cmvn(seaco / "am.mvn"))
@@ -89,7 +89,7 @@ def test_text_without_timestamps_is_the_text_with_them(engines, long_speech, qua
 
 @pytest.mark.parametrize("quantize", [False, True], ids=["fp32", "int8"])
 def test_segments_side_by_side_give_the_one_by_one_sentences(exported, engines, long_speech, quantize, caplog):
-    with caplog.at_level(logging.INFO, logger="voiceloop.asr.onnx_engine"):
+    with caplog.at_level(logging.INFO, logger="voiceloop.asr.onnx.engine"):
         batch = create_engine(cfg(exported[0], backend="onnx", quantize=quantize), batch=True)
     assert "2 x 1 threads" in caplog.text
     for hotwords in ((), ("魔搭",)):
@@ -121,7 +121,7 @@ def test_an_older_export_is_upgraded_in_place(exported, engines, tmp_path, speec
 
 
 def test_the_vad_hands_out_each_minutes_segments_before_cutting_the_next(exported, long_speech):
-    from voiceloop.asr.onnx_vad import OnnxVad
+    from voiceloop.asr.onnx.vad import OnnxVad
 
     vad = OnnxVad(exported[0]["vad"], quantize=True, threads=1)
     two_minutes = np.concatenate([long_speech, long_speech])

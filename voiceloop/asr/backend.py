@@ -15,7 +15,7 @@ from pathlib import Path
 
 from voiceloop.asr.base import AsrEngine
 from voiceloop.asr.models import configured_models, resolve_model
-from voiceloop.asr.onnx_session import EXPORT_FIX, has_export
+from voiceloop.asr.onnx.session import EXPORT_FIX, has_export
 from voiceloop.config import AsrConfig
 from voiceloop.errors import ConfigError, ModelNotFoundError
 
@@ -31,7 +31,7 @@ def create_paraformer(cfg: AsrConfig, jobs: int = 1, batch: bool = False) -> Asr
     names = dict(configured_models(cfg))
     paths = {role: resolve_model(name, role, cfg.cache_dir) for role, name in names.items()}
     if choose_backend(cfg, paths) == "onnx":
-        from voiceloop.asr.onnx_engine import OnnxParaformerEngine
+        from voiceloop.asr.onnx.engine import OnnxParaformerEngine
 
         threads = max(1, (cfg.threads or os.cpu_count() or 1) // max(1, jobs))
         return OnnxParaformerEngine(replace(cfg, threads=threads), paths, names, quantize=cfg.quantize,

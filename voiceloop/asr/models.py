@@ -14,7 +14,7 @@ import threading
 from pathlib import Path
 
 from voiceloop.asr.base import ModelInfo
-from voiceloop.asr.onnx_session import EXPORT_FIX, has_export
+from voiceloop.asr.onnx.session import EXPORT_FIX, has_export
 from voiceloop.config import AsrConfig
 from voiceloop.errors import ModelNotFoundError
 from voiceloop.paths import expand_path

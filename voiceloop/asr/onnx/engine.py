@@ -20,9 +20,9 @@ import numpy as np
 
 from voiceloop.asr.assemble import combine
 from voiceloop.asr.base import EngineInfo, ModelInfo, Transcript
-from voiceloop.asr.onnx_paraformer import OnnxParaformer, Recognised
-from voiceloop.asr.onnx_punc import OnnxPunc
-from voiceloop.asr.onnx_vad import OnnxVad
+from voiceloop.asr.onnx.paraformer import OnnxParaformer, Recognised
+from voiceloop.asr.onnx.punc import OnnxPunc
+from voiceloop.asr.onnx.vad import OnnxVad
 from voiceloop.asr.paraformer import _parse_results, hotword_argument, trim_heap
 from voiceloop.audio.frames import SAMPLE_RATE
 from voiceloop.config import AsrConfig

@@ -19,7 +19,7 @@ from __future__ import annotations
 import onnx
 from onnx import TensorProto, helper
 
-from voiceloop.asr.onnx_session import CIF_PEAKS, HOTWORDS, TIMESTAMPS
+from voiceloop.asr.onnx.session import CIF_PEAKS, HOTWORDS, TIMESTAMPS
 
 GRAPH_VERSION = "2"  # metadata `voiceloop_graph`; 2: gates below, LSTM weights int8 in _quant files
 VERSION_KEY = "voiceloop_graph"

@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from voiceloop.asr.models import configured_models, resolve_model
-from voiceloop.asr.onnx_graph import GRAPH_VERSION, add_gates, graph_version, remove_gates
-from voiceloop.asr.onnx_session import read_model_config
+from voiceloop.asr.onnx.gates import GRAPH_VERSION, add_gates, graph_version, remove_gates
+from voiceloop.asr.onnx.session import read_model_config
 from voiceloop.config import AsrConfig
 from voiceloop.errors import ModelNotFoundError, VoiceloopError
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from voiceloop.asr.onnx_session import open_session, read_model_config, read_tokens, require_file
+from voiceloop.asr.onnx.session import open_session, read_model_config, read_tokens, require_file
 
 SPLIT_SIZE = 20
 CARRY_LIMIT = 200

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from voiceloop.asr.onnx_front import FrontConfig, Frontend, load_cmvn
-from voiceloop.asr.onnx_session import (
+from voiceloop.asr.onnx.front import FrontConfig, Frontend, load_cmvn
+from voiceloop.asr.onnx.session import (
     CIF_PEAKS,
     HOTWORDS,
     TIMESTAMPS,

@@ -25,8 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from voiceloop.asr.onnx_front import FrontConfig, Frontend, load_cmvn
-from voiceloop.asr.onnx_session import open_session, read_model_config, require_file
+from voiceloop.asr.onnx.front import FrontConfig, Frontend, load_cmvn
+from voiceloop.asr.onnx.session import open_session, read_model_config, require_file
 
 CHUNK_MS = 60000
 SCHEDULE = ((10000, 2000), (20000, 1000), (30000, 800), (40000, 600), (50000, 400), (60000, 200),
