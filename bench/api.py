@@ -161,7 +161,7 @@ def main() -> int:
     from asr_throughput import speech
     from support.api_server import running_api
 
-    from voiceloop.api.context import Engines
+    from voiceloop.engines import Engines
     from voiceloop.asr.paraformer import ParaformerEngine
     from voiceloop.asr.segments import MAX_SEGMENT_S
     from voiceloop.config import AsrConfig, Config

@@ -97,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _cmd_transcribe(args, cfg: Config, path: Path | None) -> int:
     from voiceloop.asr import create_engine
+    from voiceloop.hotwords import HotwordStore, check_hotwords, split_hotwords
     from voiceloop.outputs import FORMATS
     from voiceloop.transcribe import BatchOptions, expand_inputs, print_summary, transcribe_files
 
@@ -107,7 +108,12 @@ def _cmd_transcribe(args, cfg: Config, path: Path | None) -> int:
         return 2
     if args.engine:
         cfg = dataclasses.replace(cfg, asr=dataclasses.replace(cfg.asr, engine=args.engine))
-    hotwords = tuple(w for w in (args.hotwords or "").replace("，", ",").replace(",", " ").split() if w)
+    try:
+        asked = check_hotwords(split_hotwords(args.hotwords or ""), "--hotwords: ")
+        hotwords = tuple(dict.fromkeys((*HotwordStore(cfg.asr.hotwords_file).current(), *asked)))
+    except ValueError as exc:
+        print(f"voiceloop: {exc}", file=sys.stderr)
+        return 2
     if not 1 <= args.jobs <= 64:
         print(f"voiceloop: --jobs {args.jobs}: expected a whole number from 1 to 64", file=sys.stderr)
         return 2

@@ -17,7 +17,6 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from voiceloop.asr.base import AsrEngine
 from voiceloop.audio.frontend import FrontEnd, frontend_events
@@ -25,6 +24,7 @@ from voiceloop.audio.port import AudioPort
 from voiceloop.config import Config
 from voiceloop.dialogue.assistant import Assistant, Stages
 from voiceloop.dialogue.events import AssistantEvent
+from voiceloop.engines import Engines
 from voiceloop.llm.client import OpenAICompatibleClient
 from voiceloop.llm.memory import Conversation
 from voiceloop.sdnotify import SystemdNotifier
@@ -32,9 +32,6 @@ from voiceloop.tts.base import Synthesizer
 from voiceloop.tts.fallback import create_synthesizer
 from voiceloop.tts.phrases import CachedPhrases, phrase_texts
 from voiceloop.wyoming import wyoming_alongside
-
-if TYPE_CHECKING:
-    from voiceloop.api.context import Engines
 
 log = logging.getLogger("voiceloop.daemon")
 
@@ -60,28 +57,32 @@ async def serve(cfg: Config, port: AudioPort, asr: AsrEngine,
     """Run the assistant on `port` until cancelled; owns and closes the LLM client and the port.
 
     `preloaded` may be built beforehand, so that `ready` follows the devices' opening at once.
-    `engines` shares the ASR scheduler and hotwords with the HTTP API (its voice is `preloaded.tts`).
+    `engines` are shared with the HTTP API (their voice is `preloaded.tts`); without them the
+    dialogue and Wyoming get engines of their own, closed at the end.
     """
     llm = OpenAICompatibleClient(cfg.llm)
+    own = None
     try:
         problem = await llm.probe()
         pre = preloaded or await preload(cfg)
+        if engines is None:
+            engines = own = Engines.shared(cfg, asr, pre.tts)
         info = asr.info()
         log.info("ready: asr %s on %s; llm %s %s; tts %s (fallback %s); barge-in %s",
                  info.engine, info.device, cfg.llm.base_url,
                  "reachable" if problem is None else f"NOT reachable ({problem})",
                  cfg.tts.engine, cfg.tts.fallback, "on" if cfg.dialogue.barge_in else "off")
-        stages = (Stages(port, asr, llm, pre.tts) if engines is None else
-                  Stages(port, asr, llm, pre.tts, asr_jobs=engines.asr_jobs, hotwords=engines.hotwords.current))
+        stages = Stages(port, asr, llm, pre.tts, asr_jobs=engines.asr_jobs, hotwords=engines.hotwords_for)
         assistant = Assistant(cfg, stages, Conversation(cfg.llm, cfg.dialogue), on_event=on_event)
-        shared = (None, None) if engines is None else (engines.decode, engines.service_tts)
-        async with wyoming_alongside(cfg, asr, stages.asr_jobs, pre.tts, *shared):  # only if wyoming.enabled
+        async with wyoming_alongside(cfg, engines):  # only if wyoming.enabled
             if ready is not None:
                 ready.set()
             await assistant.run(frontend_events(port.frames(), pre.front))
     finally:
         await llm.aclose()
         await port.aclose()
+        if own is not None:
+            own.close()
 
 
 async def prepared_voice(cfg: Config) -> CachedPhrases:
@@ -121,9 +122,13 @@ async def _main(cfg: Config, asr: AsrEngine, api_sock: socket.socket | None = No
     try:
         with contextlib.suppress(asyncio.CancelledError):
             preloaded = await preload(cfg)
-            async with _api_alongside(cfg, asr, preloaded.tts, api_sock, config_file) as (on_event, engines):
-                port = await _open_devices(cfg, notifier)
-                await serve(cfg, port, asr, on_event=on_event, ready=ready, preloaded=preloaded, engines=engines)
+            engines = Engines.shared(cfg, asr, preloaded.tts)
+            try:
+                async with _api_alongside(cfg, engines, api_sock, config_file) as on_event:
+                    port = await _open_devices(cfg, notifier)
+                    await serve(cfg, port, asr, on_event=on_event, ready=ready, preloaded=preloaded, engines=engines)
+            finally:
+                engines.close()
     finally:
         herald.cancel()
         await asyncio.gather(herald, return_exceptions=True)
@@ -162,21 +167,15 @@ async def _tell_systemd(notifier: SystemdNotifier, ready: asyncio.Event) -> None
 
 
 @contextlib.asynccontextmanager
-async def _api_alongside(cfg: Config, asr: AsrEngine, tts: Synthesizer, api_sock: socket.socket | None,
-                         config_file: Path | None):
-    """The HTTP API in this loop (when api.enabled), sharing one ASR scheduler, the voice and the
-    hotwords with the dialogue; it serves already while the sound devices are awaited."""
+async def _api_alongside(cfg: Config, engines: Engines, api_sock: socket.socket | None, config_file: Path | None):
+    """The HTTP API in this loop (when api.enabled) on the dialogue's engines; it serves already
+    while the sound devices are awaited. Yields the dialogue's event observer (None without it)."""
     if api_sock is None:
-        yield None, None
+        yield None
         return
-    from voiceloop.api.context import ApiContext, Engines
+    from voiceloop.api.context import ApiContext
     from voiceloop.api.server import LlmProbe, api_server
-    from voiceloop.scheduler import EngineScheduler
 
-    engines = Engines.shared(cfg, asr, EngineScheduler("asr"), tts)
     ctx = ApiContext(cfg, engines, config_file, mode="run", llm_probe=LlmProbe(cfg.llm))
-    try:
-        async with api_server(ctx, api_sock):
-            yield ctx.on_event, engines
-    finally:
-        engines.decode.close()
+    async with api_server(ctx, api_sock):
+        yield ctx.on_event

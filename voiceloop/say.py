@@ -22,8 +22,7 @@ from voiceloop.audio.frames import SAMPLE_RATE, resample, to_int16
 from voiceloop.config import Config
 from voiceloop.errors import DeviceError, TtsError
 from voiceloop.tts.fallback import VOICE_ORDER, create_synthesizer
-from voiceloop.tts.sentences import SentenceSplitter
-from voiceloop.tts.textclean import speakable
+from voiceloop.tts.speak import Sentence, sentence_audio, speakable_sentences
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +30,7 @@ log = logging.getLogger(__name__)
 def say_main(cfg: Config, text: str, voice: str | None = None, output: str | None = None) -> int:
     """Speak or write `text`; prints which voice spoke. 0 when something was spoken or written, else 1."""
     cfg = with_voice(cfg, voice) if voice else cfg
-    sentences = [s for s in (speakable(s) for s in split_sentences(text)) if s]
+    sentences = speakable_sentences(text, cfg.dialogue.first_clause_chars)
     if not sentences:
         print(f"voiceloop say: nothing to say in {text!r} (only markup, emoji or punctuation)", file=sys.stderr)
         return 1
@@ -67,18 +66,13 @@ def with_voice(cfg: Config, voice: str) -> Config:
     return dataclasses.replace(cfg, tts=tts)
 
 
-def split_sentences(text: str) -> list[str]:
-    splitter = SentenceSplitter()
-    return splitter.push(text) + splitter.flush()
-
-
-async def synthesize_all(cfg: Config, sentences: list[str]) -> tuple[np.ndarray, list[str]]:
+async def synthesize_all(cfg: Config, sentences: list[Sentence]) -> tuple[np.ndarray, list[str]]:
     """All sentences through the chain; the audio and the voices that spoke, in order of first use."""
     synth = create_synthesizer(cfg.tts)
     parts: list[np.ndarray] = []
     voices: list[str] = []
     for sentence in sentences:
-        async with aclosing(synth.synthesize(sentence)) as chunks:
+        async with aclosing(sentence_audio(synth, sentence)) as chunks:
             async for chunk in chunks:
                 parts.append(chunk)
         engine = getattr(synth, "last_engine", synth.name)

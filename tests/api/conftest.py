@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from voiceloop.api.context import Engines
+from voiceloop.engines import Engines
 from voiceloop.config import ApiConfig, AsrConfig, Config, TtsConfig
 from voiceloop.hotwords import HotwordStore
 from voiceloop.scheduler import EngineScheduler

@@ -9,7 +9,8 @@ import dataclasses
 import httpx
 import numpy as np
 
-from voiceloop.api.context import ApiContext, Engines
+from voiceloop.api.context import ApiContext
+from voiceloop.engines import Engines
 from voiceloop.api.server import api_server, bind_socket
 from voiceloop.asr.base import Transcript
 from voiceloop.audio.decode import decode_file

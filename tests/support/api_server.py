@@ -9,7 +9,8 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from voiceloop.api.context import ApiContext, Engines
+from voiceloop.api.context import ApiContext
+from voiceloop.engines import Engines
 from voiceloop.api.server import api_server, bind_socket
 from voiceloop.config import Config
 

@@ -15,10 +15,10 @@ from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.client import AsyncTcpClient
 from wyoming.event import Event
 
-from voiceloop.config import AsrConfig, Config, TtsConfig, WhisperConfig, WyomingConfig
-from voiceloop.scheduler import EngineScheduler, Priority
-
 from support.net import closed_port
+from voiceloop.config import AsrConfig, Config, TtsConfig, WhisperConfig, WyomingConfig
+from voiceloop.engines import Engines
+from voiceloop.scheduler import EngineScheduler, Priority
 
 READ_TIMEOUT_S = 60
 
@@ -38,7 +38,8 @@ class ServerThread:
 
     def __init__(self, cfg: Config, asr, tts, jobs: EngineScheduler | None = None):
         self.cfg, self._asr, self._tts = cfg, asr, tts
-        self.jobs = jobs or EngineScheduler("asr")
+        self.engines = Engines.shared(cfg, asr, tts, jobs)
+        self.jobs = self.engines.asr_jobs
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="wyoming-test-server", daemon=True)
         self.server = None
@@ -55,7 +56,7 @@ class ServerThread:
         self._thread.start()
 
         async def start():
-            server = WyomingServer(self.cfg, self._asr, self.jobs, self._tts)
+            server = WyomingServer(self.cfg, self.engines)
             await server.start()
             return server
 
@@ -67,7 +68,7 @@ class ServerThread:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=30)
         self._loop.close()
-        self.jobs.close()
+        self.engines.close()
 
     def occupy_engine(self, seconds: float):
         """Keep the engine's scheduler busy with a dialogue-priority job; returns its future."""

@@ -8,6 +8,7 @@ SeACo-Paraformer shows that hotwords given over the protocol reach the model.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 
 import numpy as np
@@ -22,7 +23,7 @@ from voiceloop.audio.decode import decode_file
 
 from support.cer import cer
 from support.recordings import ZH, read_manifest
-from support.wyoming_peer import pcm16, send_audio
+from support.wyoming_peer import ServerThread, pcm16, send_audio, wyoming_config
 
 CLIP_1 = "aishell1_BAC009S0724W0121.wav"  # 广州市房地产中介协会分析 (4.3 s)
 CLIP_2 = "aishell1_BAC009S0764W0121.wav"  # 甚至出现交易几乎停滞的情况 (4.2 s)
@@ -143,6 +144,22 @@ async def test_hotwords_over_the_protocol_reach_the_model(seaco_server, seaco_as
     assert await text(transcript_names=["魔搭"], transcript_terms=["达摩院"]) == biased  # wyoming 1.10 fields
     assert await text(context={"hotwords": "魔搭，达摩院"}) == biased
     assert await text() == plain, "one request's hotwords must not stick to the next"
+
+
+async def test_the_run_time_hotwords_file_applies_as_it_does_for_http_and_the_dialogue(
+        seaco_asr, seaco_config, hotword_audio, tmp_path):
+    from voiceloop.tts.fallback import create_synthesizer
+
+    audio, samples = hotword_audio
+    biased = T2S(_segmented(seaco_asr, samples, ("魔搭", "达摩院")))
+    assert biased != T2S(_segmented(seaco_asr, samples))
+    words = tmp_path / "hotwords.txt"
+    words.write_text("魔搭\n达摩院\n", encoding="utf-8")  # as the web console writes it
+    cfg = wyoming_config(dataclasses.replace(seaco_config, hotwords_file=str(words)))
+    with ServerThread(cfg, seaco_asr, create_synthesizer(cfg.tts)) as srv:
+        from_file = await transcript_of(srv, audio, 16000)
+        both = await transcript_of(srv, audio, 16000, context={"hotwords": ["达摩院"]})
+    assert from_file.data["text"] == biased and both.data["text"] == biased
 
 
 async def test_a_client_dropping_mid_stream_leaves_the_server_serving(seaco_server, seaco_asr, hotword_audio,

@@ -29,6 +29,7 @@ from voiceloop.audio.decode import decode_file
 from voiceloop.config import DialogueConfig, LlmConfig, WyomingConfig
 from voiceloop.daemon import serve
 from voiceloop.dialogue.events import TurnFinished
+from voiceloop.engines import Engines
 from voiceloop.errors import VoiceloopError
 from voiceloop.tts.fallback import create_synthesizer
 from voiceloop.wyoming import WyomingServer, wyoming_alongside
@@ -114,12 +115,11 @@ async def test_a_taken_port_is_named_and_run_goes_on_without_wyoming(seaco_asr, 
         cfg = wyoming_config(seaco_config)
         cfg = dataclasses.replace(cfg, wyoming=WyomingConfig(enabled=True, uri=f"tcp://127.0.0.1:{taken.getsockname()[1]}"))
         tts = create_synthesizer(cfg.tts)
-        from voiceloop.scheduler import EngineScheduler
 
         with pytest.raises(VoiceloopError, match="wyoming.uri tcp://127.0.0.1:.*cannot listen there"):
-            await WyomingServer(cfg, seaco_asr, EngineScheduler("asr"), tts).start()
+            await WyomingServer(cfg, Engines.shared(cfg, seaco_asr, tts)).start()
         with caplog.at_level(logging.ERROR):
-            async with wyoming_alongside(cfg, seaco_asr, EngineScheduler("asr"), tts) as server:
+            async with wyoming_alongside(cfg, Engines.shared(cfg, seaco_asr, tts)) as server:
                 assert server is None
         assert "wyoming server not started" in caplog.text
 

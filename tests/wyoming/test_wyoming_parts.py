@@ -99,7 +99,7 @@ def test_listening_beyond_loopback_needs_the_clients_named():
 
 
 def test_only_loopback_and_allowed_clients_are_served():
-    services = Services(None, None, None, None, None, (), None, 0, 20,
+    services = Services(None, None, None, (), None, 0, 20,
                         allow_from=(ipaddress.ip_network("192.168.1.20"), ipaddress.ip_network("10.0.0.0/8")))
     assert services.allowed(("127.0.0.1", 5000)) and services.allowed(("::1", 5000, 0, 0))
     assert services.allowed(("192.168.1.20", 5000)) and services.allowed(("10.1.2.3", 5000))

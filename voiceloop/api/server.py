@@ -20,11 +20,11 @@ from pathlib import Path
 import uvicorn
 
 from voiceloop.api.auth import api_token, check_bind
-from voiceloop.api.context import ApiContext, Engines
+from voiceloop.api.context import ApiContext
 from voiceloop.api.slowclients import MAX_CONNECTIONS, HeadDeadlineProtocol
 from voiceloop.config import ApiConfig, Config, LlmConfig
+from voiceloop.engines import Engines
 from voiceloop.errors import ConfigError
-from voiceloop.scheduler import EngineScheduler
 
 log = logging.getLogger("voiceloop.api")
 
@@ -132,7 +132,7 @@ def serve_main(cfg: Config, config_file: Path | None) -> int:
 
     sock = prepare(cfg)
     log.info("loading %s ASR model (this can take a minute)", cfg.asr.engine)
-    engines = Engines.shared(cfg, create_engine(cfg.asr), EngineScheduler("asr"), create_synthesizer(cfg.tts))
+    engines = Engines.shared(cfg, create_engine(cfg.asr), create_synthesizer(cfg.tts))
     return asyncio.run(_serve_until_signal(ApiContext(cfg, engines, config_file, mode="serve"), sock))
 
 

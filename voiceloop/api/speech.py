@@ -20,8 +20,7 @@ from voiceloop.api.context import ApiContext
 from voiceloop.api.encode import StreamEncoder
 from voiceloop.servicejobs import Ticket
 from voiceloop.tts.base import Synthesizer
-from voiceloop.tts.sentences import SentenceSplitter
-from voiceloop.tts.textclean import speakable
+from voiceloop.tts.speak import Sentence, sentence_audio, speakable_sentences
 
 router = APIRouter()
 
@@ -42,7 +41,7 @@ class SpeechRequest(BaseModel):
                         503: {"description": "no voice could speak, or api.max_syntheses in progress"}})
 async def create_speech(body: SpeechRequest, request: Request) -> StreamingResponse:
     ctx: ApiContext = request.app.state.ctx
-    sentences = [s for s in (speakable(x) for x in _sentences(body.input, ctx.cfg.dialogue.first_clause_chars)) if s]
+    sentences = speakable_sentences(body.input, ctx.cfg.dialogue.first_clause_chars)
     if not sentences:
         raise HTTPException(400, "input: nothing speakable in it (only markup, symbols or whitespace)")
     voice = ctx.engines.service_tts
@@ -59,17 +58,11 @@ async def create_speech(body: SpeechRequest, request: Request) -> StreamingRespo
     return StreamingResponse(_encoded(encoder, first, audio, ticket), media_type=encoder.media_type)
 
 
-def _sentences(text: str, first_clause_chars: int) -> list[str]:
-    splitter = SentenceSplitter(first_clause_chars)
-    return splitter.push(text) + splitter.flush()
-
-
-async def _audio(tts: Synthesizer, sentences: list[str]) -> AsyncIterator[np.ndarray]:
+async def _audio(tts: Synthesizer, sentences: list[Sentence]) -> AsyncIterator[np.ndarray]:
     for sentence in sentences:
-        async with aclosing(tts.synthesize(sentence)) as chunks:
+        async with aclosing(sentence_audio(tts, sentence)) as chunks:
             async for chunk in chunks:
-                if chunk.size:
-                    yield chunk
+                yield chunk
 
 
 async def _encoded(encoder: StreamEncoder, first: np.ndarray, rest: AsyncIterator[np.ndarray],

@@ -41,8 +41,7 @@ async def create_transcription(
 ):
     ctx: ApiContext = request.app.state.ctx
     engines = ctx.engines
-    words = tuple(dict.fromkeys((*engines.hotwords.current(),
-                                 *check_hotwords(split_hotwords(hotwords), "hotwords: "))))
+    words = engines.hotwords_for(check_hotwords(split_hotwords(hotwords), "hotwords: "))
     engines.asr_jobs.check_room()  # refused now, or never half-way (the segments are admitted)
     with engines.decode.admit():  # or 503 before any of it is decoded
         async with decoded_upload(file.file, _label(file.filename), ctx.cfg.api.max_audio_s,

@@ -16,6 +16,14 @@ canceller (`linaec`), whose output keeps the user at full level, and answers two
    mic energy is held with a reverberation-like release, because in the gaps between the
    assistant's words the residual trails the mic by the room's decay.
 
+An echo path that moved (a block dropped or repeated by a sound server under load, clocks that
+drift apart) fails the energy test too: the filter is off, so its output jumps although only the
+speaker plays. What it leaves then is the echo misaligned, a linear function of the filter's own
+echo estimate, whereas the user's voice has nothing to do with it. So before a frame counts as
+double talk, the output of the last `_COHERENCE_FRAMES` is projected on the echo estimate, bin by
+bin (magnitude-squared coherence): if more than `_ECHO_SHARE` of its energy is explained that way,
+it is the echo, the leak relearns, and the filter catches up.
+
 The barge-in probability is the speech probability while double-talk holds, else 0. The user
 adds to the mic as much as to the output, so a real barge-in under echo leaves the output below
 the mic; output at or above the mic means the filter itself is wrong (early in a reply, before
@@ -26,10 +34,12 @@ the margin the test cannot pass at all: it can only miss a barge-in then, never 
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
 
+from voiceloop.audio.frames import FRAME_SAMPLES
 from voiceloop.audio.linaec import LinearEchoCanceller
 from voiceloop.audio.vad import SpeechDetector
 
@@ -41,6 +51,9 @@ _BLIND_FRAMES = 4  # after a clipped mic frame, until its distortion has left th
 _EPS = 1e-12
 _CEILING_DB = -1.0  # output at or over the mic: the filter adds echo (e.g. a new reply's first frames), not the user
 _TAIL_DECAY = 10 ** (-1.0 / 10)  # 1 dB per frame: an echo's reverberant tail dies no faster (RT60 <= 0.6 s)
+_COHERENCE_FRAMES = 8  # the output's last 80 ms, in 20 ms Hann segments a frame apart, is tested
+_ECHO_SHARE = 0.5  # more of its energy than this explained by the echo estimate: the echo, not the user
+_WINDOW = np.hanning(2 * FRAME_SAMPLES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +82,8 @@ class BargeInDetector:
         self._leak_db = 0.0  # residual echo / mic; 0 dB = "cancels nothing yet"
         self._hold = 0
         self._blind = 0
+        self._outs: deque[np.ndarray] = deque(maxlen=_COHERENCE_FRAMES)
+        self._echoes: deque[np.ndarray] = deque(maxlen=_COHERENCE_FRAMES)
 
     def sleep(self) -> None:
         """No echo will arrive until the speaker plays again: forget the reference history and the
@@ -78,6 +93,8 @@ class BargeInDetector:
         self._vad.reset()
         self._out_pow = self._echo_pow = self._mic_pow = self._mic_ref = 0.0
         self._hold = self._blind = 0
+        self._outs.clear()
+        self._echoes.clear()
 
     @property
     def leak_db(self) -> float:
@@ -94,6 +111,8 @@ class BargeInDetector:
         self._mic_pow += _SMOOTH * (float(np.mean(frame.astype(np.float64) ** 2)) - self._mic_pow)
         self._mic_ref = max(self._mic_pow, self._mic_ref * _TAIL_DECAY)
         self._blind = _BLIND_FRAMES if result.clipped else max(self._blind - 1, 0)
+        self._outs.append(result.out)
+        self._echoes.append(result.echo)
         double_talk = self._double_talk()
         probability = self._vad.probability(result.out)
         return BargeInFrame(result.out, probability if double_talk else 0.0, double_talk)
@@ -106,7 +125,7 @@ class BargeInDetector:
             self._hold = 0
             return False  # a clipped echo leaves a residue the leak does not predict: not evidence
         ratio_db = 10 * math.log10((self._out_pow + _EPS) / (self._mic_ref + _EPS))
-        if self._leak_db + self._margin_db < ratio_db <= _CEILING_DB:
+        if self._leak_db + self._margin_db < ratio_db <= _CEILING_DB and self.echo_share() <= _ECHO_SHARE:
             self._hold = _HOLD_FRAMES
             return True
         if self._hold > 0:
@@ -114,3 +133,17 @@ class BargeInDetector:
             return True
         self._leak_db += _LEAK_RATE * (ratio_db - self._leak_db)
         return False
+
+    def echo_share(self) -> float:
+        """Share of the recent output's energy that is a linear function of the echo estimate."""
+        if len(self._outs) < 2:
+            return 0.0
+        out = np.concatenate(self._outs).astype(np.float64)
+        echo = np.concatenate(self._echoes).astype(np.float64)
+        n, hop = _WINDOW.size, _WINDOW.size // 2
+        starts = range(0, out.size - n + 1, hop)
+        e = np.fft.rfft(np.stack([out[i:i + n] for i in starts]) * _WINDOW, axis=1)
+        y = np.fft.rfft(np.stack([echo[i:i + n] for i in starts]) * _WINDOW, axis=1)
+        cross = np.sum(e * np.conj(y), axis=0)
+        explained = np.sum(np.abs(cross) ** 2 / (np.sum(np.abs(y) ** 2, axis=0) + _EPS))
+        return float(explained / (np.sum(np.abs(e) ** 2) + _EPS))

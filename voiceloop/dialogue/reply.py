@@ -18,8 +18,7 @@ from voiceloop.dialogue.playout import Playout
 from voiceloop.dialogue.turnlog import TurnRecord
 from voiceloop.llm.base import LanguageModel
 from voiceloop.tts.base import Synthesizer
-from voiceloop.tts.sentences import SentenceSplitter
-from voiceloop.tts.textclean import speakable
+from voiceloop.tts.speak import Sentence, SpeakableSentences, sentence_audio, speakable_sentences
 
 
 class ReplySpeaker:
@@ -33,18 +32,19 @@ class ReplySpeaker:
     async def stream(self, messages: list[dict], playout: Playout, record: TurnRecord,
                      on_sound: Callable[[], None]) -> None:
         """The LLM's answer to `messages`, spoken sentence by sentence; `on_sound` once, at its first audio."""
-        sentences: asyncio.Queue[str | None] = asyncio.Queue(maxsize=8)
+        sentences: asyncio.Queue[Sentence | None] = asyncio.Queue(maxsize=8)
         async with asyncio.TaskGroup() as group:
             group.create_task(self._sentences_from_llm(messages, record, sentences))
             group.create_task(self._speak(_drain(sentences), playout, record, on_sound))
 
     async def say(self, text: str, playout: Playout, record: TurnRecord, on_sound: Callable[[], None]) -> None:
         """One of the assistant's own phrases: heard, but never part of the conversation history."""
-        await self._speak(_one(text), playout, record, on_sound, history=False)
+        await self._speak(_each(speakable_sentences(text, self._first_clause_chars)), playout, record, on_sound,
+                          history=False)
 
     async def _sentences_from_llm(self, messages: list[dict], record: TurnRecord,
-                                  out: asyncio.Queue[str | None]) -> None:
-        splitter = SentenceSplitter(self._first_clause_chars)
+                                  out: asyncio.Queue[Sentence | None]) -> None:
+        splitter = SpeakableSentences(self._first_clause_chars)
         async with contextlib.aclosing(self._llm.stream(messages)) as deltas:
             async for delta in deltas:
                 record.mark("llm_first_token")
@@ -56,25 +56,21 @@ class ReplySpeaker:
             await out.put(sentence)
         await out.put(None)
 
-    async def _speak(self, sentences: AsyncIterator[str], playout: Playout, record: TurnRecord,
+    async def _speak(self, sentences: AsyncIterator[Sentence], playout: Playout, record: TurnRecord,
                      on_sound: Callable[[], None], history: bool = True) -> None:
         async for sentence in sentences:
-            text = speakable(sentence)
-            if not text:
-                continue
-            playout.begin(sentence if history else "")
-            await self._synthesize(text, playout, record, on_sound)
+            playout.begin(sentence.text if history else "")
+            await self._synthesize(sentence, playout, record, on_sound)
             playout.end_sentence()
         await playout.drain()
         if playout.heard_samples():
             record.mark("playback_end")
 
-    async def _synthesize(self, text: str, playout: Playout, record: TurnRecord, on_sound: Callable[[], None]) -> None:
+    async def _synthesize(self, sentence: Sentence, playout: Playout, record: TurnRecord,
+                          on_sound: Callable[[], None]) -> None:
         """One sentence into the playout; a TTS failure raises and so ends the turn in the apology."""
-        async with contextlib.aclosing(self._tts.synthesize(text)) as chunks:
+        async with contextlib.aclosing(sentence_audio(self._tts, sentence)) as chunks:
             async for chunk in chunks:
-                if chunk.size == 0:
-                    continue
                 record.mark("tts_first_audio")
                 if "playback_start" not in record.marks:
                     on_sound()
@@ -82,10 +78,11 @@ class ReplySpeaker:
                 await playout.add(chunk.astype(np.float32, copy=False))
 
 
-async def _one(text: str) -> AsyncIterator[str]:
-    yield text
+async def _each(sentences: list[Sentence]) -> AsyncIterator[Sentence]:
+    for sentence in sentences:
+        yield sentence
 
 
-async def _drain(queue: asyncio.Queue[str | None]) -> AsyncIterator[str]:
+async def _drain(queue: asyncio.Queue[Sentence | None]) -> AsyncIterator[Sentence]:
     while (item := await queue.get()) is not None:
         yield item

@@ -29,15 +29,15 @@ from wyoming.ping import Ping, Pong
 from wyoming.server import AsyncEventHandler
 from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, SynthesizeStop, SynthesizeStopped
 
-from voiceloop.asr.base import AsrEngine
 from voiceloop.asr.segments import split_at_pauses, transcribe_segments
 from voiceloop.audio.frames import SAMPLE_RATE
+from voiceloop.engines import Engines
 from voiceloop.errors import TtsError
-from voiceloop.scheduler import EngineBusy, EngineScheduler
-from voiceloop.servicejobs import DecodePool, ServiceVoice, Ticket
+from voiceloop.scheduler import EngineBusy
+from voiceloop.servicejobs import Ticket
 from voiceloop.wyoming.describe import PROGRAM, Voice
-from voiceloop.wyoming.language import ScriptConverter
 from voiceloop.wyoming.framing import FramingError, read_event
+from voiceloop.wyoming.language import ScriptConverter
 from voiceloop.wyoming.pcm import PcmDecoder, check_format
 from voiceloop.wyoming.requests import AsrRequest, ProtocolError, check_text_length, check_voice, parse_transcribe
 from voiceloop.wyoming.speech import SpeechStream
@@ -71,9 +71,7 @@ class ConnectionSlots:
 class Services:
     """What every connection shares: the loaded engines, their scheduler, and the fixed answers."""
 
-    asr: AsrEngine
-    asr_jobs: EngineScheduler
-    tts: ServiceVoice
+    engines: Engines
     info: Info
     voice: Voice
     asr_languages: tuple[str, ...]
@@ -83,7 +81,6 @@ class Services:
     allow_from: tuple[Network, ...] = ()
     idle_timeout_s: float = 60.0
     slots: ConnectionSlots = field(default_factory=lambda: ConnectionSlots(32))
-    decode: DecodePool = field(default_factory=DecodePool)
 
     def allowed(self, peer: object) -> bool:
         """Loopback and unix-socket peers always; others only from `wyoming.allow_from`."""
@@ -291,7 +288,7 @@ class WyomingHandler(AsyncEventHandler):
         chunk = AudioChunk.from_event(event)
         try:
             if len(chunk.audio) > INLINE_BYTES:
-                await self._s.decode.run(self._audio.add, chunk)
+                await self._s.engines.decode.run(self._audio.add, chunk)
             else:
                 self._audio.add(chunk)
         except ProtocolError:
@@ -304,13 +301,14 @@ class WyomingHandler(AsyncEventHandler):
         if audio is None:
             raise ProtocolError("no-audio-start", "audio-stop without audio-start", close=True)
         started = time.perf_counter()
-        self._s.asr_jobs.check_room()  # busy now, or never half-way (the segments are admitted)
-        with self._s.decode.admit():
+        engines = self._s.engines
+        engines.asr_jobs.check_room()  # busy now, or never half-way (the segments are admitted)
+        with engines.decode.admit():
             samples = audio.samples()
             try:
-                segments = await self._s.decode.run(split_at_pauses, samples)
-                result = await transcribe_segments(self._s.asr, self._s.asr_jobs, samples, segments,
-                                                   audio.request.hotwords, timestamps=False)
+                segments = await engines.decode.run(split_at_pauses, samples)
+                result = await transcribe_segments(engines.asr, engines.asr_jobs, samples, segments,
+                                                   engines.hotwords_for(audio.request.hotwords), timestamps=False)
             except Exception as exc:  # noqa: BLE001 - an engine failure ends this request, not the server
                 log.exception("wyoming: recognition failed for %s", self._peer)
                 raise ProtocolError("asr-failed", f"recognition failed: {type(exc).__name__}: {exc}") from exc
@@ -323,7 +321,7 @@ class WyomingHandler(AsyncEventHandler):
     # ----- text to speech ------------------------------------------------------------------------
 
     def _new_speech(self) -> SpeechStream:
-        return SpeechStream(self._s.tts.tts, self.write_event, self._s.first_clause_chars)
+        return SpeechStream(self._s.engines.service_tts.tts, self.write_event, self._s.first_clause_chars)
 
     async def _synthesize(self, event: Event) -> bool:
         if self._speech is not None:
@@ -331,7 +329,7 @@ class WyomingHandler(AsyncEventHandler):
         request = Synthesize.from_event(event)
         check_text_length(request.text, 0, "synthesize")
         check_voice(request.voice, self._s.voice.name, self._s.voice.languages, "synthesize")
-        with self._s.tts.admit():
+        with self._s.engines.service_tts.admit():
             speech = self._new_speech()
             await speech.push(request.text)
             await speech.finish()
@@ -341,7 +339,7 @@ class WyomingHandler(AsyncEventHandler):
         request = SynthesizeStart.from_event(event)
         check_voice(request.voice, self._s.voice.name, self._s.voice.languages, "synthesize-start")
         self._end_speech()
-        self._speaking = self._s.tts.admit()
+        self._speaking = self._s.engines.service_tts.admit()
         self._speech = self._new_speech()
         return True
 

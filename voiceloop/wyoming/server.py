@@ -17,13 +17,10 @@ from urllib.parse import urlparse
 
 from wyoming.server import AsyncServer
 
-from voiceloop.asr.base import AsrEngine
 from voiceloop.config import Config, WyomingConfig
+from voiceloop.engines import Engines
 from voiceloop.errors import ConfigError, VoiceloopError
 from voiceloop.netaddr import is_loopback
-from voiceloop.scheduler import EngineScheduler
-from voiceloop.servicejobs import DecodePool, ServiceVoice
-from voiceloop.tts.base import Synthesizer
 from voiceloop.wyoming.describe import build_info, served_voice
 from voiceloop.wyoming.handler import ConnectionSlots, Network, Services, WyomingHandler
 from voiceloop.wyoming.language import ScriptConverter, asr_languages
@@ -63,25 +60,20 @@ def check_uri(cfg: WyomingConfig) -> tuple[str, str | None, int | None]:
 
 
 class WyomingServer:
-    """The server over already-loaded engines; `start` listens, `stop` closes every connection.
+    """The server over already-loaded engines (owned, and closed, by the caller); `start` listens,
+    `stop` closes every connection. Clients speak with the voice's service twin and decode on the
+    shared pool, both shared with the HTTP API inside `voiceloop run`."""
 
-    `tts` is the dialogue's voice; clients speak with its service twin (`speech`, shared with the
-    HTTP API inside `voiceloop run`), and their streams decode on `decode` (likewise shared)."""
-
-    def __init__(self, cfg: Config, asr: AsrEngine, asr_jobs: EngineScheduler, tts: Synthesizer,
-                 decode: DecodePool | None = None, speech: ServiceVoice | None = None):
+    def __init__(self, cfg: Config, engines: Engines):
         self._cfg = cfg
         self._scheme, self._host, self._port = check_uri(cfg.wyoming)
-        voice = served_voice(cfg, getattr(tts, "name", cfg.tts.engine))
-        self._own_decode = decode is None
-        decode = decode or DecodePool(cfg.api.decode_workers, cfg.api.max_transcriptions)
+        voice = served_voice(cfg, getattr(engines.tts, "name", cfg.tts.engine))
         self.services = Services(
-            asr=asr, asr_jobs=asr_jobs, tts=speech or ServiceVoice(tts, cfg.api.max_syntheses),
-            info=build_info(cfg, asr.info(), voice), voice=voice,
+            engines=engines, info=build_info(cfg, engines.asr.info(), voice), voice=voice,
             asr_languages=asr_languages(cfg.asr.engine, cfg.asr.whisper.language), script=ScriptConverter(),
             max_audio_bytes=cfg.api.max_upload_mb * 2**20, first_clause_chars=cfg.dialogue.first_clause_chars,
             allow_from=parse_allow_from(cfg.wyoming), idle_timeout_s=cfg.wyoming.idle_timeout_s,
-            slots=ConnectionSlots(cfg.wyoming.max_connections), decode=decode)
+            slots=ConnectionSlots(cfg.wyoming.max_connections))
         self._server: AsyncServer | None = None
         self._discovery = None
 
@@ -110,8 +102,6 @@ class WyomingServer:
         if self._server is not None:
             await self._server.stop()
             self._server = None
-        if self._own_decode:
-            self.services.decode.close()
 
     async def _publish(self) -> None:
         from voiceloop.wyoming.discovery import Discovery
@@ -127,9 +117,7 @@ class WyomingServer:
 
 
 @contextlib.asynccontextmanager
-async def wyoming_alongside(cfg: Config, asr: AsrEngine, asr_jobs: EngineScheduler, tts: Synthesizer,
-                            decode: DecodePool | None = None,
-                            speech: ServiceVoice | None = None) -> AsyncIterator[WyomingServer | None]:
+async def wyoming_alongside(cfg: Config, engines: Engines) -> AsyncIterator[WyomingServer | None]:
     """For `voiceloop run`: serve Wyoming on the dialogue's engines while the body runs, if enabled.
 
     A config mistake stops the daemon like any other; an address already in use is logged and the
@@ -138,7 +126,7 @@ async def wyoming_alongside(cfg: Config, asr: AsrEngine, asr_jobs: EngineSchedul
     if not cfg.wyoming.enabled:
         yield None
         return
-    server = WyomingServer(cfg, asr, asr_jobs, tts, decode, speech)
+    server = WyomingServer(cfg, engines)
     try:
         await server.start()
     except VoiceloopError as exc:

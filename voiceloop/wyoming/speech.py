@@ -17,8 +17,7 @@ from wyoming.event import Event
 from voiceloop.audio.frames import SAMPLE_RATE
 from voiceloop.errors import TtsError
 from voiceloop.tts.base import Synthesizer
-from voiceloop.tts.sentences import SentenceSplitter
-from voiceloop.tts.textclean import speakable
+from voiceloop.tts.speak import Sentence, SpeakableSentences, sentence_audio
 from voiceloop.wyoming.pcm import to_pcm16
 
 log = logging.getLogger(__name__)
@@ -33,7 +32,7 @@ class SpeechStream:
     def __init__(self, tts: Synthesizer, write: Callable[[Event], Awaitable[None]], first_clause_chars: int):
         self._tts = tts
         self._write = write
-        self._splitter = SentenceSplitter(first_clause_chars)
+        self._splitter = SpeakableSentences(first_clause_chars)
         self._started = False
         self._failures: list[str] = []
         self.samples = 0
@@ -58,17 +57,14 @@ class SpeechStream:
             self._started = True
             await self._write(AudioStart(rate=SAMPLE_RATE, width=WIDTH, channels=CHANNELS).event())
 
-    async def _speak(self, sentence: str) -> None:
-        text = speakable(sentence)
-        if not text:
-            return
+    async def _speak(self, sentence: Sentence) -> None:
         try:
-            async with aclosing(self._tts.synthesize(text)) as chunks:
+            async with aclosing(sentence_audio(self._tts, sentence)) as chunks:
                 async for chunk in chunks:
                     for at in range(0, chunk.size, CHUNK_SAMPLES):
                         await self._send(chunk[at:at + CHUNK_SAMPLES])
         except TtsError as exc:
-            log.error("wyoming: could not speak %r: %s", text[:30], exc)
+            log.error("wyoming: could not speak %r: %s", sentence.spoken[:30], exc)
             self._failures.append(str(exc))
 
     async def _send(self, samples) -> None:

@@ -8,7 +8,7 @@ import logging
 import signal
 
 from voiceloop.config import Config
-from voiceloop.scheduler import EngineScheduler
+from voiceloop.engines import Engines
 
 log = logging.getLogger("voiceloop.wyoming")
 
@@ -32,8 +32,8 @@ async def _serve(cfg: Config, asr, tts) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, main.cancel)
-    jobs = EngineScheduler("asr")
-    server = WyomingServer(cfg, asr, jobs, tts)
+    engines = Engines.shared(cfg, asr, tts)
+    server = WyomingServer(cfg, engines)
     await server.start()
     info = asr.info()
     log.info("ready: wyoming on %s; asr %s on %s; tts %s", cfg.wyoming.uri, info.engine, info.device,
@@ -43,6 +43,6 @@ async def _serve(cfg: Config, asr, tts) -> int:
             await asyncio.Event().wait()
     finally:
         await server.stop()
-        jobs.close()
+        engines.close()
     log.info("stopped")
     return 0
