@@ -29,7 +29,7 @@ from wyoming.ping import Ping, Pong
 from wyoming.server import AsyncEventHandler
 from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, SynthesizeStop, SynthesizeStopped
 
-from voiceloop.asr.segments import split_at_pauses, transcribe_segments
+from voiceloop.asr.segments import Abandoned, split_at_pauses, transcribe_segments
 from voiceloop.audio.frames import SAMPLE_RATE
 from voiceloop.engines import Engines
 from voiceloop.errors import TtsError
@@ -308,7 +308,11 @@ class WyomingHandler(AsyncEventHandler):
             try:
                 segments = await engines.decode.run(split_at_pauses, samples)
                 result = await transcribe_segments(engines.asr, engines.asr_jobs, samples, segments,
-                                                   engines.hotwords_for(audio.request.hotwords), timestamps=False)
+                                                   engines.hotwords_for(audio.request.hotwords), timestamps=False,
+                                                   abandoned=self._hung_up)
+            except Abandoned as exc:
+                log.info("wyoming: %s hung up waiting for its transcript; %s", self._peer, exc)
+                return False
             except Exception as exc:  # noqa: BLE001 - an engine failure ends this request, not the server
                 log.exception("wyoming: recognition failed for %s", self._peer)
                 raise ProtocolError("asr-failed", f"recognition failed: {type(exc).__name__}: {exc}") from exc
@@ -317,6 +321,12 @@ class WyomingHandler(AsyncEventHandler):
                  audio.request.language, text, time.perf_counter() - started)
         await self.write_event(Transcript(text=text, language=audio.request.language).event())
         return True
+
+    async def _hung_up(self) -> bool:
+        """The client closed its side: nobody will read the transcript, so its segments stop costing
+        engine time. (A client that half-closes and still reads is not a Wyoming client.)"""
+        await asyncio.sleep(0)  # let a pending end-of-stream reach the reader first
+        return self.reader.at_eof()
 
     # ----- text to speech ------------------------------------------------------------------------
 
