@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from voiceloop.audio.decode import AudioTooLong, decode_file
+from voiceloop.audio.decode import AudioTooLong, decode_file, decoded_chunks
 from voiceloop.audio.frames import SAMPLE_RATE, resample
 from voiceloop.errors import AudioDecodeError
 
@@ -102,3 +102,22 @@ def test_a_long_file_is_held_once_and_a_limit_stops_it_early(tmp_path):
     with pytest.raises(AudioTooLong, match="longer than 60 s"), PeakRss() as rss:
         decode_file(hour, max_s=60)
     assert rss.growth_mb < 30
+
+
+def test_a_header_announcing_more_than_the_limit_is_refused_before_a_sample_is_decoded(tmp_path):
+    """Ten hours of FLAC in 7 MB: its STREAMINFO says how long it is, so nothing is decoded."""
+    ten = constant_flac(tmp_path / "ten hours.flac", 36000)
+    chunks = decoded_chunks(ten, max_s=4 * 3600)
+    with pytest.raises(AudioTooLong) as info:
+        next(chunks)
+    assert str(info.value) == f"{ten}: the file says its audio lasts 36000 s, longer than 14400 s"
+
+
+def test_raw_pcm_past_the_limit_is_stopped_by_the_count_of_decoded_samples(tmp_path, speech):
+    """A WAV's header is not trusted (a truncated one overstates): its samples are counted."""
+    wav = write_audio(tmp_path / "long.wav", np.tile(speech, 4), SAMPLE_RATE)
+    decoded = 0
+    with pytest.raises(AudioTooLong, match=r"long.wav: the audio is longer than 10 s"):
+        for chunk in decoded_chunks(wav, max_s=10):
+            decoded += chunk.size
+    assert 9 * SAMPLE_RATE < decoded <= 10 * SAMPLE_RATE

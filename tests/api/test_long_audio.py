@@ -11,6 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from voiceloop.config import ApiConfig
+
 from support.api_server import running_api
 from support.audiofiles import constant_flac
 from support.memory import PeakRss
@@ -31,7 +33,7 @@ def api(tiny_cfg, tiny_asr):
         yield running
 
 
-def test_audio_longer_than_the_limit_is_refused_while_decoding(api, hour):
+def test_audio_longer_than_the_limit_is_refused_unrecognised(api, hour):
     with PeakRss() as rss, open(hour, "rb") as f:
         started = time.monotonic()
         r = httpx.post(api.url + "/v1/audio/transcriptions", files={"file": ("hour.flac", f)}, timeout=120)
@@ -42,6 +44,23 @@ def test_audio_longer_than_the_limit_is_refused_while_decoding(api, hour):
     assert "hour.flac" in error["message"] and "/tmp" not in error["message"]
     assert rss.growth_mb < 100, f"{rss.growth_mb:.0f} MB for a refused upload"
     assert took < 30, f"{took:.1f} s: decoding went on past the limit"
+
+
+def test_ten_hours_in_seven_megabytes_are_refused_at_once_with_the_default_limit(tiny_cfg, tiny_asr, tmp_path):
+    """The decode bomb of the review: its header announces ten hours, more than the default
+    api.max_audio_s (4 h), so the answer comes before a sample is decoded."""
+    ten = constant_flac(tmp_path / "ten.flac", 36000)
+    cfg = with_api(tiny_cfg, max_upload_mb=ApiConfig().max_upload_mb)  # and the default api.max_audio_s
+    engines = make_engines(cfg, tiny_asr)
+    with running_api(cfg, engines) as api, PeakRss() as rss, open(ten, "rb") as f:
+        started = time.monotonic()
+        r = httpx.post(api.url + "/v1/audio/transcriptions", files={"file": ("ten.flac", f)}, timeout=120)
+        took = time.monotonic() - started
+    assert r.status_code == 413, r.text
+    assert took < 5, f"{took:.1f} s: four hours were decoded before the refusal"
+    assert "api.max_audio_s (14400 s" in r.json()["error"]["message"]
+    assert rss.growth_mb < 60, f"{rss.growth_mb:.0f} MB for a refused upload"
+    assert engines.asr_jobs.stats().jobs_done == 0
 
 
 def test_an_hour_is_transcribed_in_bounded_memory(tiny_cfg, tiny_asr, hour):

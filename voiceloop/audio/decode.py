@@ -3,8 +3,9 @@
 PyAV bundles FFmpeg, so no system ffmpeg is needed. Decoding blocks: call it off the event loop.
 
 A few compressed megabytes can decode to hours (a FLAC of a constant signal is nearly free), so
-decoding is bounded by time, not bytes: `decoded_chunks` yields the audio as it decodes and stops
-with `AudioTooLong` as soon as it passes `max_s`, and `decode_file` collects into one buffer that
+decoding is bounded by time, not bytes: `decoded_chunks` refuses a file whose header announces
+more than `max_s`, yields the audio as it decodes and stops with `AudioTooLong` as soon as it
+passes `max_s`, and `decode_file` collects into one buffer that
 grows in place, never holding the audio twice.
 """
 
@@ -68,6 +69,7 @@ def decoded_chunks(path: str | Path, rate: int = SAMPLE_RATE, max_s: float | Non
         if not container.streams.audio:
             raise AudioDecodeError(f"{path}: contains no audio stream")
         stream = container.streams.audio[0]
+        _check_declared(path, container, stream, max_s)
         resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
         frames = container.decode(stream)
         while True:
@@ -85,6 +87,23 @@ def decoded_chunks(path: str | Path, rate: int = SAMPLE_RATE, max_s: float | Non
                 yield chunk
             if frame is None:
                 return
+
+
+def _check_declared(path: Path, container, stream, max_s: float | None) -> None:
+    """AudioTooLong at once when a compressed file says it lasts longer than `max_s`: ten hours
+    announced in a FLAC header are refused before a sample is decoded. (Raw PCM is bounded by its
+    bytes already, and a truncated WAV's header overstates its length.) A header that understates
+    is caught by the decoded count."""
+    if max_s is None or stream.codec_context.name.startswith("pcm_"):
+        return
+    if stream.duration is not None and stream.time_base:
+        declared = float(stream.duration * stream.time_base)
+    elif container.duration is not None:
+        declared = container.duration / 1_000_000  # AV_TIME_BASE
+    else:
+        return
+    if declared > max_s + 1.0:
+        raise AudioTooLong(f"{path}: the file says its audio lasts {declared:.0f} s, longer than {max_s:g} s")
 
 
 def _check_file(path: Path) -> None:
