@@ -62,6 +62,16 @@ def whisper_base_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def whisper(whisper_base_dir):
+    """Whisper base as an engine: reads synthesised speech back, recognises long files in blocks."""
+    from voiceloop.asr.whisper import WhisperEngine
+    from voiceloop.config import AsrConfig, WhisperConfig
+
+    return WhisperEngine(AsrConfig(engine="whisper", device="cpu", threads=2,
+                                   whisper=WhisperConfig(model=str(whisper_base_dir))))
+
+
+@pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory):
     """Tiny random-weight SeACo-Paraformer, Paraformer, FSMN-VAD and CT-punctuation model dirs."""
     from support.funasr_models import build_tiny_models

@@ -5,15 +5,19 @@ recognised, and with `jobs` > 1 that many files are recognised at once (the ONNX
 concurrent calls; the torch engine takes them one at a time). On a GPU (an engine with
 `batch_seconds` > 0) files are gathered into groups and their VAD segments recognised in batches
 packed by duration, so a folder of short recordings fills the GPU as one long file does.
-A bad file costs one line on stderr, never the batch: every good file is still transcribed and
-written (atomically), and the exit code says whether any failed.
+A file longer than a few minutes is decoded and recognised block by block (`audio.blocks`), so a
+three-hour recording takes the memory of five minutes. A bad file costs one line on stderr, never
+the batch: every good file is still transcribed and written (atomically), and the exit code says
+whether any failed.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
+import time
 from collections import deque
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,8 +26,9 @@ from typing import TextIO
 import numpy as np
 
 from voiceloop.asr.base import AsrEngine, Transcript
+from voiceloop.asr.segments import join_parts
 from voiceloop.atomic import write_text_atomic
-from voiceloop.audio.decode import decode_file
+from voiceloop.audio.blocks import BLOCK_S, Block, decoded_blocks
 from voiceloop.errors import AudioDecodeError
 from voiceloop.outputs import render
 
@@ -42,6 +47,7 @@ class BatchOptions:
     hotwords: tuple[str, ...] = ()
     jobs: int = 1  # files decoded and recognised at once
     batch_seconds: float | None = None  # segments packed per GPU batch; None: the engine's own, 0: file by file
+    block_s: float = BLOCK_S  # longer files are decoded and recognised in blocks of about this length
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,8 +100,8 @@ def transcribe_files(engine: AsrEngine, files: list[Path], options: BatchOptions
             ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="recognise") as recogniser:
         in_flight: deque[Future] = deque()
         for path, outputs in zip(files, targets):
-            decoded = decoder.submit(decode_file, path)
-            in_flight.append(recogniser.submit(_one_file, engine, path, decoded, options, outputs))
+            decoded = decoder.submit(_first_block, path, options.block_s)
+            in_flight.append(recogniser.submit(_one_file, engine, path, decoded, options, outputs, bar))
             while len(in_flight) > jobs:
                 results.append(_finished(in_flight.popleft(), bar))
         while in_flight:
@@ -114,13 +120,44 @@ def _finished_one(result: FileResult, bar) -> FileResult:
     return result
 
 
+def _first_block(path: Path, block_s: float) -> tuple[Block, Iterator[Block]]:
+    """Decoded in the decode thread; the file's later blocks (if any) are decoded by its recogniser."""
+    blocks = decoded_blocks(path, block_s)
+    return next(blocks), blocks
+
+
 def _one_file(engine: AsrEngine, path: Path, decoded: Future, options: BatchOptions,
-              targets: list[Path]) -> FileResult:
+              targets: list[Path], bar) -> FileResult:
     try:
-        samples: np.ndarray = decoded.result()
+        first, rest = decoded.result()
     except AudioDecodeError as exc:
         return _undecodable(path, exc)
-    return _recognise_one(engine, path, samples, options, targets)
+    if first.last:
+        return _recognise_one(engine, path, first.samples, options, targets)
+    return _recognise_blocks(engine, path, first, rest, options, targets, bar)
+
+
+def _recognise_blocks(engine: AsrEngine, path: Path, block: Block, rest: Iterator[Block], options: BatchOptions,
+                      targets: list[Path], bar) -> FileResult:
+    """A long file, block by block: one block of audio in memory at a time."""
+    started = time.perf_counter()
+    parts: list[tuple[int, int, Transcript]] = []
+    try:
+        while True:
+            end = block.start + block.samples.size
+            parts.append((block.start, end, engine.transcribe(block.samples, options.hotwords,
+                                                             timestamps=_timed(options))))
+            bar.set_postfix_str(f"{path.name[-40:]} {end / 16000 / 60:.0f} min", refresh=True)
+            if block.last:
+                break
+            block = next(rest)
+    except AudioDecodeError as exc:
+        return _undecodable(path, exc)
+    except Exception as exc:  # noqa: BLE001 - one file's failure must not end the batch
+        log.debug("recognition failed for %s", path, exc_info=True)
+        return FileResult(path, error=f"recognition failed: {exc}")
+    transcript = join_parts(parts, end, time.perf_counter() - started, engine.name)
+    return _write_outputs(path, transcript, options, targets)
 
 
 def _recognise_one(engine: AsrEngine, path: Path, samples: np.ndarray, options: BatchOptions,
@@ -149,11 +186,16 @@ def _in_groups(engine, files: list[Path], targets: list[list[Path]], options: Ba
         group.clear()
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="decode") as decoder:
-        for k, decoded in _decode_ahead(decoder, files, ahead=4):
+        for k, decoded in _decode_ahead(decoder, files, options.block_s, ahead=4):
             if isinstance(decoded, AudioDecodeError):
                 done[k] = _finished_one(_undecodable(files[k], decoded), bar)
                 continue
-            group.append((k, decoded))
+            first, rest = decoded
+            if not first.last:  # a long file is recognised block by block, on its own
+                done[k] = _finished_one(_recognise_blocks(engine, files[k], first, rest, options, targets[k], bar),
+                                        bar)
+                continue
+            group.append((k, first.samples))
             if sum(s.size for _, s in group) >= GROUP_BATCHES * batch_seconds * 16000 or len(group) >= MAX_GROUP_FILES:
                 flush()
         if group:
@@ -176,11 +218,12 @@ def _recognise_group(engine, group: list[tuple[Path, np.ndarray]], options: Batc
         yield k, _write_outputs(path, transcript, options, targets[k])
 
 
-def _decode_ahead(decoder: ThreadPoolExecutor, files: list[Path], ahead: int):
-    """(index, samples or the AudioDecodeError) in input order, at most `ahead` files decoded early."""
+def _decode_ahead(decoder: ThreadPoolExecutor, files: list[Path], block_s: float, ahead: int):
+    """(index, (first block, the rest) or the AudioDecodeError) in input order, at most `ahead` files
+    decoded early."""
     queue: deque[tuple[int, Future]] = deque()
     for k, path in enumerate(files):
-        queue.append((k, decoder.submit(decode_file, path)))
+        queue.append((k, decoder.submit(_first_block, path, block_s)))
         if len(queue) > ahead:
             yield _decoded(*queue.popleft())
     while queue:

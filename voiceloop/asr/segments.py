@@ -82,25 +82,34 @@ async def transcribe_segments(engine: AsrEngine, jobs: EngineScheduler, samples:
     `check_room()`: the segments wait their turn rather than be refused half-way, which would
     throw away the segments done."""
     started = time.perf_counter()
-    sentences: list[Sentence] = []
-    texts: list[str] = []
-    last = None
+    parts: list[tuple[int, int, Transcript]] = []
     for seg in segments:
         if not seg.has_speech:
             continue
         if abandoned is not None and await abandoned():
-            raise Abandoned(f"stopped after {len(texts)} of {len(segments)} segments")
+            raise Abandoned(f"stopped after {len(parts)} of {len(segments)} segments")
         part = await jobs.run(engine.transcribe, samples[seg.start: seg.end], hotwords, timestamps,
                               priority=Priority.SERVICE, admitted=True)
-        last = part
-        offset = seg.start * 1000 // SAMPLE_RATE
+        parts.append((seg.start, seg.end, part))
+    return join_parts(parts, samples.size, time.perf_counter() - started, engine.name)
+
+
+def join_parts(parts: list[tuple[int, int, Transcript]], total: int, processing_s: float,
+               engine: str) -> Transcript:
+    """One transcript of `total` samples from the transcripts of its stretches (start, end sample
+    offsets): texts joined, sentence times moved to the whole recording's clock."""
+    sentences: list[Sentence] = []
+    texts: list[str] = []
+    for start, end, part in parts:
+        offset = start * 1000 // SAMPLE_RATE
         if part.text:
             texts.append(part.text)
         sentences += [Sentence(s.text, s.start_ms + offset, s.end_ms + offset) for s in part.sentences]
         if part.text and not part.sentences:
-            sentences.append(Sentence(part.text, offset, seg.end * 1000 // SAMPLE_RATE))
-    return Transcript(text=_join(texts), sentences=tuple(sentences), duration_s=samples.size / SAMPLE_RATE,
-                      processing_s=time.perf_counter() - started, engine=last.engine if last else engine.name,
+            sentences.append(Sentence(part.text, offset, end * 1000 // SAMPLE_RATE))
+    last = parts[-1][2] if parts else None
+    return Transcript(text=_join(texts), sentences=tuple(sentences), duration_s=total / SAMPLE_RATE,
+                      processing_s=processing_s, engine=last.engine if last else engine,
                       model=last.model if last else "")
 
 
