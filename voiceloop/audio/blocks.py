@@ -47,7 +47,8 @@ def decoded_blocks(path: str | Path, block_s: float = BLOCK_S) -> Iterator[Block
             samples = np.concatenate(pending)
             cut = quietest_cut(samples[:block], int(_SEARCH_S * SAMPLE_RATE))
             yield Block(start, samples[:cut], last=False)
-            pending, size, start = [samples[cut:].copy()], samples.size - cut, start + cut  # not a view: frees `samples`
+            rest = samples[cut:].copy()  # not a view, so `samples` is freed with the block
+            pending, size, start = [rest], rest.size, start + cut
     check_decoded(path, total, peak)
     yield Block(start, np.concatenate(pending) if pending else np.zeros(0, np.float32), last=True)
 
