@@ -128,14 +128,16 @@ async def test_clocks_slipping_for_minutes_keep_cancelling_and_hearing_the_user(
     assert front.echo_delay_s == pytest.approx(0.25, abs=0.002)
 
 
-async def _first_reply_interrupted(delay_s: float, user_in_s: float, user_clip: str, after_s: float):
-    """A cold front end, the first reply after start-up, the user `user_in_s` into it; the reply
-    stops on the first `SpeechStarted`, as the daemon's does. (room, front end, [(room time, event)])"""
+@pytest.mark.parametrize("delay_s", [0.25, 0.5])
+async def test_a_slow_speaker_can_be_interrupted_in_its_first_reply(delay_s):
+    """The very first reply after start-up, through a speaker slower than the cancellers reach as
+    they start: once the delay is measured (~1.5 s in) they start over on the measured path at
+    once, so the user who talks `FIRST_REPLY_USER_AT_S` into that reply is heard; the echo never is."""
     reply = normalize_speech(clip(REPLY_CLIPS[0]), -32.0)
-    user_at = 0.3 + user_in_s
+    user_at = 0.3 + FIRST_REPLY_USER_AT_S
     spec = RoomSpec(delay_s=delay_s, clock_ppm=300, echo_gain_db=6.0, snr_db=30.0, render_block=3, capture_block=2,
-                    duration_s=user_at + after_s)
-    room = SimulatedRoom(spec, [(user_at, clip(user_clip))])
+                    duration_s=user_at + 6.0)
+    room = SimulatedRoom(spec, [(user_at, clip(USER_CLIPS[1]))])
     front, events = RecordingFrontEnd(CFG), []
     task = asyncio.create_task(room.play_at([(0.3, reply)]))
     async for ev in frontend_events(room.frames(), front):
@@ -143,15 +145,6 @@ async def _first_reply_interrupted(delay_s: float, user_in_s: float, user_clip: 
             room.clear()
         events.append((room.now, ev))
     task.cancel()
-    return room, front, events
-
-
-@pytest.mark.parametrize("delay_s", [0.25, 0.5])
-async def test_a_slow_speaker_can_be_interrupted_in_its_first_reply(delay_s):
-    """The very first reply after start-up, through a speaker slower than the cancellers reach as
-    they start: once the delay is measured (~1.5 s in) they start over on the measured path at
-    once, so the user who talks `FIRST_REPLY_USER_AT_S` into that reply is heard; the echo never is."""
-    room, front, events = await _first_reply_interrupted(delay_s, FIRST_REPLY_USER_AT_S, USER_CLIPS[1], 6.0)
     (onset, _), = room.truth.user_speech
     starts = [at for at, ev in events if isinstance(ev, SpeechStarted)]
     assert starts and starts[0] >= onset, f"heard itself at {starts} (user onset {onset:.2f} s)"
@@ -168,7 +161,18 @@ async def test_words_spoken_while_the_cancellers_learn_the_first_reply_are_heard
     their first sound. Before, they were taken as non-speech: with the slow speaker the first
     0.9 s were lost. (1 s into the reply, with ~1 s of echo alone to learn from, hindsight still
     loses the first 0.2-0.8 s of a soft start under an echo 6 dB louder: bench/echo_matrix.py.)"""
-    room, _, events = await _first_reply_interrupted(delay_s, user_in_s, USER_CLIPS[2], 8.0)
+    reply = normalize_speech(clip(REPLY_CLIPS[0]), -32.0)
+    user_at = 0.3 + user_in_s
+    spec = RoomSpec(delay_s=delay_s, clock_ppm=300, echo_gain_db=6.0, snr_db=30.0, render_block=3, capture_block=2,
+                    duration_s=user_at + 8.0)
+    room = SimulatedRoom(spec, [(user_at, clip(USER_CLIPS[2]))])
+    front, events = FrontEnd(CFG), []
+    task = asyncio.create_task(room.play_at([(0.3, reply)]))
+    async for ev in frontend_events(room.frames(), front):
+        if isinstance(ev, SpeechStarted):
+            room.clear()
+        events.append((room.now, ev))
+    task.cancel()
     (onset, end), = room.truth.user_speech
     starts = [ev.t for _, ev in events if isinstance(ev, SpeechStarted)]
     utterances = [ev for _, ev in events if isinstance(ev, Utterance)]
