@@ -136,8 +136,6 @@ def run_cell(name: str, tree: Path, whisper: Path, work: Path, verbose: bool = F
     onsets = [(t - t0, line) for t, line in log.lines if "speech onset while the speaker plays" in line]
     idle = [t for t, _ in onsets if not any(a - 1.0 <= t <= b + 1.0 for a, b in users)]
     if verbose:
-        Path(tempfile.gettempdir(), f"room-{name}.log").write_text(
-            "".join(f"{t - t0:7.2f} {line}\n" for t, line in log.lines), encoding="utf-8")
         for t, line in onsets:
             print(f"  {t:6.1f} s {'(user)' if t not in idle else '      '} {line[line.index('speech p='):]}")
     drops = [line for _, line in log.lines if "heard its own voice" in line]
@@ -152,8 +150,7 @@ def len_s(name: str) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cells", default="base,slow,drift,drift+")
-    parser.add_argument("--verbose", action="store_true",
-                        help="each onset during playback, as the daemon logged it; its whole log in /tmp/room-CELL.log")
+    parser.add_argument("--verbose", action="store_true", help="each onset during playback, as the daemon logged it")
     parser.add_argument("--tree", type=Path, default=REPO, help="the checkout whose daemon runs")
     parser.add_argument("--idle", action="store_true", help="only the daemon's CPU while nobody talks")
     parser.add_argument("--first", action="store_true",
