@@ -137,6 +137,9 @@ class LoggedScheduler(EngineScheduler):
         self.started: list[tuple[Priority, str]] = []
 
     async def run(self, fn, *args, priority=Priority.SERVICE, admitted=False, **kwargs):
+        if priority == Priority.DIALOGUE:
+            self.started.append((priority, "asked"))
+
         def noted(*a, **k):
             self.started.append((priority, fn.__name__))
             return fn(*a, **k)
@@ -151,15 +154,19 @@ async def test_an_api_callers_long_text_delays_the_dialogues_next_sentence_by_le
     jobs = LoggedScheduler()
     dialogue = ZhttsSynthesizer(TtsConfig(), jobs)
     await dialogue.load()
+    jobs.started.clear()
     text = "今天的天气很好，适合出去散步，" * 12 + "就这样。"
     service_tasks = [asyncio.create_task(chunks_of(dialogue.for_service(), text)) for _ in range(2)]
     while len(jobs.started) < 4:
         await asyncio.sleep(0.01)
-    asked = len(jobs.started)
     async with aclosing(dialogue.synthesize("好的，马上为您播放音乐。")) as chunks:
         await anext(chunks)
-    between = [what for priority, what in jobs.started[asked - 1:] if priority == Priority.SERVICE]
-    dialogue_jobs = [what for priority, what in jobs.started[asked:] if priority == Priority.DIALOGUE]
+    asked = jobs.started.index((Priority.DIALOGUE, "asked"))
+    first_piece = jobs.started.index((Priority.DIALOGUE, "_vocode"))
+    # the service job started last before the dialogue asked may still be running: count it too
+    between = [what for priority, what in jobs.started[asked - 1:first_piece] if priority == Priority.SERVICE]
+    dialogue_jobs = [what for priority, what in jobs.started[asked:]
+                     if what != "asked" and priority == Priority.DIALOGUE]
     for task in service_tasks:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
