@@ -54,7 +54,8 @@ async def main(args) -> None:
         second.append(r.barge_possible_s[1])
         print(f"{cell}: {minutes:4.1f} min idle, {len(r.idle_possible):2d} pauses, {len(r.idle_onsets):2d} cuts; "
               f"barge-in silenced/onset ms: first reply {_ms([r.barge_possible_s[0], r.barge_onset_s[0]])}, "
-              f"after a barge-in {_ms([r.barge_possible_s[1], r.barge_onset_s[1]])}  ({time.perf_counter() - wall:.0f} s)",
+              f"after a barge-in {_ms([r.barge_possible_s[1], r.barge_onset_s[1]])}; user speech left out ms "
+              f"{_ms(r.barge_missed_s)}  ({time.perf_counter() - wall:.0f} s)",
               flush=True)
     heard = sorted(v for v in second if v is not None)
     print(f"all cells: {total_pauses:.0f} pauses and {total_cuts:.0f} cuts for nothing in {total_min:.1f} min of reply "

