@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from voiceloop.config import Config
 from voiceloop.dialogue.assistant import Assistant, Stages
 from voiceloop.dialogue.events import AssistantEvent
 from voiceloop.engines import Engines
+from voiceloop.lifecycle import run_until_signal
 from voiceloop.llm.client import OpenAICompatibleClient
 from voiceloop.llm.memory import Conversation
 from voiceloop.sdnotify import SystemdNotifier
@@ -107,34 +107,28 @@ def run_main(cfg: Config, config_file: Path | None = None) -> int:
         api_sock = prepare(cfg)
     log.info("loading %s ASR model (this can take a minute)", cfg.asr.engine)
     asr = create_engine(cfg.asr)
-    return asyncio.run(_main(cfg, asr, api_sock, config_file))
+    return run_until_signal(lambda: _main(cfg, asr, api_sock, config_file), log)
 
 
 async def _main(cfg: Config, asr: AsrEngine, api_sock: socket.socket | None = None,
                 config_file: Path | None = None) -> int:
-    main = asyncio.current_task()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, main.cancel)
     notifier = SystemdNotifier()
     ready = asyncio.Event()
     herald = asyncio.create_task(_tell_systemd(notifier, ready), name="systemd-notify")
     try:
-        with contextlib.suppress(asyncio.CancelledError):
-            preloaded = await preload(cfg)
-            engines = Engines.shared(cfg, asr, preloaded.tts)
-            try:
-                async with _api_alongside(cfg, engines, api_sock, config_file) as on_event:
-                    port = await _open_devices(cfg, notifier)
-                    await serve(cfg, port, asr, on_event=on_event, ready=ready, preloaded=preloaded, engines=engines)
-            finally:
-                engines.close()
+        preloaded = await preload(cfg)
+        engines = Engines.shared(cfg, asr, preloaded.tts)
+        try:
+            async with _api_alongside(cfg, engines, api_sock, config_file) as on_event:
+                port = await _open_devices(cfg, notifier)
+                await serve(cfg, port, asr, on_event=on_event, ready=ready, preloaded=preloaded, engines=engines)
+        finally:
+            engines.close()
     finally:
         herald.cancel()
         await asyncio.gather(herald, return_exceptions=True)
         notifier.notify("STOPPING=1")
         notifier.close()
-    log.info("stopped")
     return 0
 
 

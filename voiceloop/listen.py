@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
-import signal
 import sys
 import time
 from pathlib import Path
@@ -18,6 +16,7 @@ from voiceloop.asr.base import AsrEngine
 from voiceloop.audio.frontend import FrontEnd, Utterance, frontend_events
 from voiceloop.audio.port import AudioPort
 from voiceloop.config import Config
+from voiceloop.lifecycle import run_until_signal
 
 log = logging.getLogger(__name__)
 
@@ -62,21 +61,16 @@ def listen_main(cfg: Config, json_lines: bool = False, play: str | None = None) 
 
     samples = decode_file(Path(play)) if play else None
     asr = create_engine(cfg.asr)
-    return asyncio.run(_main(cfg, asr, json_lines, samples))
+    return run_until_signal(lambda: _main(cfg, asr, json_lines, samples), log)
 
 
 async def _main(cfg: Config, asr: AsrEngine, json_lines: bool, samples: np.ndarray | None) -> int:
     from voiceloop.audio.devices import SoundDevicePort
 
-    main = asyncio.current_task()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, main.cancel)
     port = SoundDevicePort(cfg.audio)
     log.info("listening (Ctrl-C to stop)")
     try:
-        with contextlib.suppress(asyncio.CancelledError):
-            await listen(cfg, port, asr, sys.stdout, json_lines, samples)
+        await listen(cfg, port, asr, sys.stdout, json_lines, samples)
     finally:
         await port.aclose()
     return 0

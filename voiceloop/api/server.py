@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import errno
 import logging
-import signal
 import socket
 import time
 from collections.abc import AsyncIterator
@@ -25,6 +24,7 @@ from voiceloop.api.slowclients import MAX_CONNECTIONS, HeadDeadlineProtocol
 from voiceloop.config import ApiConfig, Config, LlmConfig
 from voiceloop.engines import Engines
 from voiceloop.errors import ConfigError
+from voiceloop.lifecycle import run_until_signal
 
 log = logging.getLogger("voiceloop.api")
 
@@ -133,17 +133,12 @@ def serve_main(cfg: Config, config_file: Path | None) -> int:
     sock = prepare(cfg)
     log.info("loading %s ASR model (this can take a minute)", cfg.asr.engine)
     engines = Engines.shared(cfg, create_engine(cfg.asr), create_synthesizer(cfg.tts))
-    return asyncio.run(_serve_until_signal(ApiContext(cfg, engines, config_file, mode="serve"), sock))
+    return run_until_signal(lambda: _serve_forever(ApiContext(cfg, engines, config_file, mode="serve"), sock), log)
 
 
-async def _serve_until_signal(ctx: ApiContext, sock: socket.socket) -> int:
-    main = asyncio.current_task()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, main.cancel)
-    with contextlib.suppress(asyncio.CancelledError):
+async def _serve_forever(ctx: ApiContext, sock: socket.socket) -> None:
+    try:
         async with api_server(ctx, sock):
             await asyncio.Event().wait()
-    ctx.engines.close()
-    log.info("stopped")
-    return 0
+    finally:
+        ctx.engines.close()

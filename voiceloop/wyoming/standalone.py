@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import signal
 
 from voiceloop.config import Config
 from voiceloop.engines import Engines
+from voiceloop.lifecycle import run_until_signal
 
 log = logging.getLogger("voiceloop.wyoming")
 
@@ -22,16 +21,12 @@ def wyoming_main(cfg: Config) -> int:
     check_uri(cfg.wyoming)  # a config mistake is reported before the minute-long model load
     log.info("loading %s ASR model (this can take a minute)", cfg.asr.engine)
     asr = create_engine(cfg.asr)
-    return asyncio.run(_serve(cfg, asr, create_synthesizer(cfg.tts)))
+    return run_until_signal(lambda: _serve(cfg, asr, create_synthesizer(cfg.tts)), log)
 
 
-async def _serve(cfg: Config, asr, tts) -> int:
+async def _serve(cfg: Config, asr, tts) -> None:
     from voiceloop.wyoming.server import WyomingServer
 
-    main = asyncio.current_task()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, main.cancel)
     engines = Engines.shared(cfg, asr, tts)
     server = WyomingServer(cfg, engines)
     await server.start()
@@ -39,10 +34,7 @@ async def _serve(cfg: Config, asr, tts) -> int:
     log.info("ready: wyoming on %s; asr %s on %s; tts %s", cfg.wyoming.uri, info.engine, info.device,
              server.services.voice.description)
     try:
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.Event().wait()
+        await asyncio.Event().wait()
     finally:
         await server.stop()
         engines.close()
-    log.info("stopped")
-    return 0
