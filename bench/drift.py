@@ -49,13 +49,13 @@ class EnergyFrontEnd(FrontEnd):
         self.energy = np.zeros((len(spans), 2))
 
     def _cancel(self, item: Captured, pos: float):
-        clean, barge, playing = super()._cancel(item, pos)
+        cancelled = super()._cancel(item, pos)
         k = np.searchsorted([s for s, _ in self.spans], item.t, side="right") - 1
         if k >= 0 and item.t < self.spans[k][1]:
             mic = float(np.sum(item.samples.astype(np.float64) ** 2))
             if mic > 160e-6:  # echo present (> -60 dBFS)
-                self.energy[k] += (mic, float(np.sum(clean.astype(np.float64) ** 2)))
-        return clean, barge, playing
+                self.energy[k] += (mic, float(np.sum(cancelled.clean.astype(np.float64) ** 2)))
+        return cancelled
 
 
 async def run(args) -> None:
@@ -98,7 +98,7 @@ def report(args, room, front, starts, barge, onsets, wall_s) -> None:
     slip_ms = args.minutes * 60 * args.ppm * 1e-3
     print(f"{args.minutes:.0f} min of audio at {args.ppm:+.0f} ppm (clocks slip {slip_ms:.0f} ms = "
           f"{slip_ms / 2160 * 120:.0f} min at 300 ppm), echo delay {args.delay * 1000:.0f} ms, in {wall_s:.0f} s")
-    print(f"front end measured: echo delay {front.echo_delay_s * 1000:.1f} ms, clocks {front._align.drift_ppm:+.0f} ppm")
+    print(f"front end measured: echo delay {front.echo_delay_s * 1000:.1f} ms, clocks {front._path.drift_ppm:+.0f} ppm")
     first, last = echo_only[:3], echo_only[-3:]
     print("ERLE, echo-only replies, start:", " ".join(f"{erle[k]:.1f}" for k in first),
           " end:", " ".join(f"{erle[k]:.1f}" for k in last), "dB")

@@ -202,12 +202,12 @@ def bench_idle(seconds: float = 60.0) -> dict[str, float]:
                 spent[stage] = spent.get(stage, 0.0) + time.process_time() - t
         setattr(obj, name, wrapper)
 
-    timed(front._align, "read", "aligner")
-    timed(front._delay, "push", "echo delay")
-    timed(front._aec, "render", "AEC3")
-    timed(front._aec, "capture", "AEC3")
-    if front._barge is not None:
-        timed(front._barge, "capture", "double-talk")
+    timed(front._path._align, "read", "aligner")
+    timed(front._path._delay, "push", "echo delay")
+    timed(front._path._aec, "render", "AEC3")
+    timed(front._path._aec, "capture", "AEC3")
+    if front._path._barge is not None:
+        timed(front._path._barge, "capture", "double-talk")
     timed(front._vad, "probability", "speech detector")
     rng = np.random.default_rng(0)
     frames = int(seconds / 0.01)

@@ -44,10 +44,10 @@ class RecordingFrontEnd(FrontEnd):
         self.clean: list[np.ndarray] = []
 
     def _cancel(self, item: Captured, pos: float):
-        clean, barge, playing = super()._cancel(item, pos)
+        cancelled = super()._cancel(item, pos)
         self.mic.append(item.samples)
-        self.clean.append(clean)
-        return clean, barge, playing
+        self.clean.append(cancelled.clean)
+        return cancelled
 
 
 @pytest.fixture(scope="module")

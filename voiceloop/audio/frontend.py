@@ -1,8 +1,8 @@
 """The audio front end: device frames in, speech events out (echo cancelled, endpointed).
 
-    AudioPort.frames()  --Rendered-->  EchoCanceller.render
-                        --Captured-->  EchoCanceller.capture -> SpeechDetector -> Endpointer
-                                                         \\-> pre-roll ring -> Utterance samples
+    AudioPort.frames()  --Rendered-->  EchoPath.render
+                        --Captured-->  EchoPath.capture/cancel -> SpeechDetector -> Endpointer
+                                                              \\-> pre-roll ring -> Utterance samples
 
 Two layers, so the same code serves the daemon, `voiceloop listen`, tests and the benchmark:
 - `FrontEnd.push(item) -> list[FrontEndEvent]`: synchronous and deterministic, no I/O.
@@ -12,22 +12,13 @@ The per-frame work runs inline on the event loop on purpose: measured on this 2-
 ~0.1-0.2 ms per 10 ms frame (AEC3 ~0.06, silero ~0.03, the rest numpy), far below what a thread
 hop would cost, and inline keeps render/capture order exact. See bench/frontend.py.
 
-Echo path: every mic frame is paired with the speaker samples that were playing when it was
-captured (`align.ReferenceAligner`, by the converters' timestamps, so two drifting clocks never
-pull the pairing apart), and the speaker-to-mic delay is measured while the speaker plays
-(`echodelay.EchoDelayEstimator`, GCC-PHAT, up to 0.6 s). Once known, the reference the cancellers
-see is held back by that delay less `_ALIGNED_DELAY_S` when it is longer than they handle as they
-are, so a 0.5 s Bluetooth speaker looks like a short desk path to both AEC3 and the linear
-barge-in canceller; the "speaker audible" window
-follows the measured delay too. The estimate is logged when known and whenever it changes. A new
-hold-back starts fresh cancellers: at once when the echo is beyond their reach as they are (the
-first measurement of a slow speaker, mid-reply, and again once that reply is over),
-otherwise once no echo is arriving (never under a reply they are cancelling).
+Echo path: `echopath.EchoPath` pairs every mic frame with what the speaker played, measures the
+speaker-to-mic delay and cancels the echo; while echo can arrive the barge-in detector's verdict
+counts too.
 
 Cold start: an echo canceller that has never heard the speaker has not learnt the room yet, and
-its residual echo (played 6 dB over the user) would read as speech. Until the echo delay is known
-and the speaker has then played `EchoCanceller.converge_s` of audible audio, frames captured
-while echo can arrive count as non-speech: ~2 s of the first reply after start-up with a desk
+its residual echo (played 6 dB over the user) would read as speech. Until the echo path trusts
+its cancellers (`Cancelled.trusted`), frames captured while echo can arrive count as non-speech: ~2 s of the first reply after start-up with a desk
 speaker, ~3.5 s with a slow one (the delay is measured after ~1.5 s of reply, then the fresh
 cancellers learn the path). Those frames are kept, and once the path is learnt they are gone
 over again (`audio.hindsight`), so a user who spoke then is heard late, but whole, not lost.
@@ -46,10 +37,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from voiceloop.audio.aec import EchoCanceller, create_echo_canceller
-from voiceloop.audio.align import ReferenceAligner
-from voiceloop.audio.bargein import BargeInDetector, BargeInFrame
-from voiceloop.audio.echodelay import MAX_DELAY_S, EchoDelayEstimator
+from voiceloop.audio.aec import EchoCanceller
+from voiceloop.audio.echopath import Cancelled, EchoPath
 from voiceloop.audio.endpoint import (
     Endpointer,
     OnsetRejected,
@@ -68,14 +57,6 @@ log = logging.getLogger(__name__)
 
 _FRAME_S = FRAME_SAMPLES / SAMPLE_RATE
 _TAIL_S = 0.2
-_AUDIBLE = 10 ** (-60 / 20)  # render frames quieter than -60 dBFS teach the canceller nothing
-_REVERB_S = 0.3  # echo of a frame keeps arriving this long after its direct path (RT60 up to ~0.5 s)
-_DELAY_SLACK_S = 0.05  # timestamp jitter and estimation error around the measured delay
-_AEC_HEADROOM_S = 0.02  # the reference reaches the cancellers this far ahead of its echo, until the delay is measured
-_NATIVE_DELAY_S = 0.2  # residual delays up to this the cancellers handle as they are (AEC3: 0-150 ms + headroom)
-_ALIGNED_DELAY_S = 0.06  # a longer path is held back to leave them this much
-_RELAG_S = 0.005  # a measured delay that moves less than this leaves the cancellers alone
-_UNMEASURED_S = 8.0  # audible playback after which an echo too faint to measure is taken as no echo
 _HINDSIGHT_FRAMES = 8  # hindsight's frames of work per frame captured (~4 ms per 10 ms while it lasts)
 
 
@@ -145,148 +126,53 @@ class FrontEnd:
 
     def __init__(self, cfg: Config, *, echo_canceller: EchoCanceller | None = None,
                  detector: SpeechDetector | None = None):
-        self._aec = echo_canceller or create_echo_canceller(cfg.aec)
-        self._aec_cfg = None if echo_canceller else cfg.aec  # a fresh engine learns a moved echo path fastest
+        self._path = EchoPath(cfg, echo_canceller)
         self._vad = detector or create_speech_detector(cfg.vad)
         self._endpointer = Endpointer(cfg.vad, self._vad.hangover_s, self._vad.onset_lag_s)
-        self._barge = create_barge_in_detector(cfg)
-        self._barge_awake = False  # it runs while echo can arrive, and one frame after
-        self._hindsight = Hindsight(cfg.aec, cfg.vad) if self._aec_cfg is not None else None
+        self._hindsight = Hindsight(cfg.aec, cfg.vad) if self._path.aec_cfg is not None else None
         self._catch_up: _CatchUp | None = None  # hindsight at work: the frames that arrive meanwhile
-        self._hint_ms: int | None = None  # the echo delay the cancellers were last told, ms
         self._preroll_s = cfg.vad.preroll_ms / 1000
         ring_frames = int((self._preroll_s + cfg.vad.start_ms / 1000) / _FRAME_S) + 2
         self._ring: deque[Captured] = deque(maxlen=ring_frames)
         self._utterance: list[Captured] | None = None
         self._possible = False  # a SpeechPossible is out, awaiting its SpeechStarted or SpeechRejected
         self._t0: float | None = None
-        self._align = ReferenceAligner()
-        self._delay = EchoDelayEstimator()
-        self._lag = 0  # samples the cancellers' reference is held back (measured delay less headroom)
-        self._pending: tuple[int, int] | None = None  # (lag, AEC delay hint) waiting for a quiet moment
-        self._restart_hint: int | None = None  # realigned under a reply: start afresh again once quiet
-        self._path_s: float | None = None  # the echo delay the cancellers were last set for
-        self._set_lag(-int(_AEC_HEADROOM_S * SAMPLE_RATE))  # until measured: as if the echo came at once
-        self._heard_s = 0.0  # audible playback the canceller has learnt from since the lag was set
-        self._since_render_s = float("inf")  # since the last audible reference frame (as the cancellers see it)
         self.last_probability = 0.0
 
     @property
     def echo_delay_s(self) -> float | None:
         """The measured speaker-to-microphone delay, None until the speaker has played enough."""
-        return self._delay.delay_s
+        return self._path.delay_s
 
     def push(self, item: Captured | Rendered) -> list[FrontEndEvent]:
         """Feed one frame from `AudioPort.frames()`; returns the events it completed."""
         if isinstance(item, Rendered):
-            self._align.render(item)
+            self._path.render(item)
             return []
         if not isinstance(item, Captured):
             raise TypeError(f"FrontEnd.push: expected Captured or Rendered, got {type(item).__name__}")
         events: list[FrontEndEvent] = []
-        for frame, pos in self._align.capture(item):
+        for frame, pos in self._path.capture(item):
             events += self._process(frame, pos)
         return events
 
-    def _echo_window_s(self) -> float:
-        """How long after a reference frame its echo may still reach the mic."""
-        delay = MAX_DELAY_S if self._delay.delay_s is None else self._delay.delay_s
-        return delay - self._lag / SAMPLE_RATE + _DELAY_SLACK_S + _REVERB_S
-
-    def _set_delay(self, delay_s: float) -> None:
-        moved, self._path_s = self._path_s is not None, delay_s
-        if delay_s + _AEC_HEADROOM_S <= _NATIVE_DELAY_S:
-            lag = -int(_AEC_HEADROOM_S * SAMPLE_RATE)  # as from the start: nothing to relearn
-        else:
-            lag = round((delay_s - _ALIGNED_DELAY_S) * SAMPLE_RATE)
-        log.info("echo path: speaker to microphone %.0f ms (GCC-PHAT peak %.0fx), cancellers' reference held "
-                 "back %.0f ms; clocks %+.0f ppm apart", delay_s * 1000, self._delay.peak_ratio, lag / 16,
-                 self._align.drift_ppm)
-        hint_ms = round((delay_s - lag / SAMPLE_RATE) * 1000)
-        if abs(lag - self._lag) < _RELAG_S * SAMPLE_RATE:
-            self._aec.set_delay_hint_ms(hint_ms)
-            self._hint_ms = hint_ms
-            self._pending = None
-            if self._barge and moved:  # the path moved under the linear canceller: relearn it
-                self._barge.reset()  # (blind until it has, so its stale residue is never taken for the user)
-            return
-        self._pending = (lag, hint_ms)
-        if not 0.0 <= delay_s - self._lag / SAMPLE_RATE <= _NATIVE_DELAY_S:
-            self._realign()  # out of the cancellers' reach as they are: nothing to lose by starting over now
-        # else within reach: moved once no echo is arriving, never under a reply they are cancelling
-
-    def _realign(self) -> None:
-        """Hold the reference back by the new lag, with cancellers that start learning afresh.
-
-        Under a reply (a slow speaker's first measurement) they start from its middle, with the
-        echo of what was played before their first frame already on its way: good enough to hear a
-        barge-in in the rest of that reply, but the linear barge-in canceller can stay off the path
-        long after (with the clocks' drift not yet known; bench/drift.py at 3000 ppm: leak -4 dB
-        20 s later, against -15 dB within 3 s from a quiet start). So both start afresh again
-        once no echo is arriving."""
-        lag, hint_ms = self._pending
-        self._pending = None
-        self._set_lag(lag)
-        self._fresh_cancellers(hint_ms)
-        self._restart_hint = hint_ms if self._since_render_s < self._echo_window_s() else None
-
-    def _fresh_cancellers(self, hint_ms: int) -> None:
-        self._heard_s = 0.0  # the cancellers see a new echo path: learn it before trusting them
-        if self._aec_cfg is not None:
-            self._aec = create_echo_canceller(self._aec_cfg)
-        self._aec.set_delay_hint_ms(hint_ms)
-        self._hint_ms = hint_ms
-        if self._barge:
-            self._barge.reset()
-
-    def _set_lag(self, lag: int) -> None:
-        """Hold the reference back by `lag` samples (negative: hand it over ahead of its echo)."""
-        self._lag = lag
-        self._align.lead = max(-lag, 0)
-
-    def _cancel(self, item: Captured, pos: float) -> tuple[np.ndarray, BargeInFrame | None, bool]:
-        """Both cancellers on one mic frame with its time-aligned reference; also: is echo arriving?"""
-        if self._delay.push(self._align.read(pos), item.samples):
-            self._set_delay(self._delay.delay_s)
-        if self._pending and self._since_render_s >= self._echo_window_s():
-            self._realign()
-        if self._restart_hint is not None and self._since_render_s >= self._echo_window_s():
-            self._fresh_cancellers(self._restart_hint)
-            self._restart_hint = None
-        ref = self._align.read(pos - self._lag)
-        self._aec.render(ref)
-        clean = self._aec.capture(item.samples)
-        self._since_render_s += _FRAME_S
-        if np.max(np.abs(ref)) > _AUDIBLE:
-            self._heard_s += _FRAME_S
-            self._since_render_s = 0.0
-        playing = self._since_render_s < self._echo_window_s()
-        barge = None
-        if self._barge and (playing or self._barge_awake):
-            self._barge.render(ref)
-            barge = self._barge.capture(item.samples)
-        if self._barge and self._barge_awake and not playing:
-            self._barge.sleep()  # no echo to tell the user from: it costs nothing while the speaker is idle
-        self._barge_awake = playing
-        return clean, barge, playing
+    def _cancel(self, item: Captured, pos: float) -> Cancelled:
+        return self._path.cancel(item, pos)
 
     def _process(self, item: Captured, pos: float) -> list[FrontEndEvent]:
         if self._t0 is None:
             self._t0 = item.t
-        clean, barge, playing = self._cancel(item, pos)
+        cancelled = self._cancel(item, pos)
+        clean, barge, playing = cancelled.clean, cancelled.barge, cancelled.playing
         self.last_probability = main = self._vad.probability(clean)
-        measured = not self._pending and (self._delay.delay_s is not None or self._heard_s >= _UNMEASURED_S
-                                          or not self._aec.converge_s)
-        converged = measured and self._heard_s >= self._aec.converge_s
-        if playing and not converged:
+        if playing and not cancelled.trusted:
             self.last_probability = 0.0
             if self._hindsight is not None and self._catch_up is None:
                 self._hindsight.keep(item, pos, self._endpointer, self._ring,
                                      idle=self._endpointer.idle and self._utterance is None)
         else:
             if self._hindsight is not None and self._hindsight.pending and self._catch_up is None:
-                self._catch_up = _CatchUp(self._hindsight.start(lambda p: self._align.read(p - self._lag),
-                                                                self._hint_ms))
+                self._catch_up = _CatchUp(self._hindsight.start(self._path.reference, self._path.hint_ms))
             if playing and barge:
                 self.last_probability = max(self.last_probability, barge.probability)
         kept = Captured(barge.linear if playing and barge else clean, item.t)
@@ -294,7 +180,7 @@ class FrontEnd:
         if playing and any(isinstance(ev, SpeechStarted) for ev in events):
             log.info("speech onset while the speaker plays: speech p=%.2f after echo cancellation, "
                      "p=%.2f from the double-talk detector (leak %.0f dB)", main,
-                     barge.probability if barge else 0.0, self._barge.leak_db if self._barge else 0.0)
+                     barge.probability if barge else 0.0, self._path.leak_db)
         if self._catch_up is not None:
             self._catch_up.held.append((kept, self.last_probability, playing))
             self._catch_up.sent += events
@@ -339,7 +225,7 @@ class FrontEnd:
     def finish(self) -> list[FrontEndEvent]:
         """End of stream: emit the utterance in progress, if any."""
         events = self._caught_up(self._catch_up.advance(1 << 30)) if self._catch_up is not None else []
-        for frame, pos in self._align.flush():
+        for frame, pos in self._path.flush():
             events += self._process(frame, pos)
         return events + self._handle(self._endpointer.finish())
 
@@ -373,13 +259,6 @@ class FrontEnd:
         kept = [f.samples for f in frames if lo <= f.t < hi]
         samples = np.concatenate(kept) if kept else np.zeros(0, dtype=np.float32)
         return Utterance(samples, start_t, end_t)
-
-
-def create_barge_in_detector(cfg: Config) -> BargeInDetector | None:
-    """The double-talk detector beside the echo canceller, if configured and there is echo to cancel."""
-    if not cfg.aec.double_talk_detector or cfg.aec.engine == "none":
-        return None
-    return BargeInDetector(create_speech_detector(cfg.vad), cfg.aec.linear_tail_ms, cfg.aec.double_talk_margin_db)
 
 
 async def frontend_events(frames: AsyncIterator[Captured | Rendered],
