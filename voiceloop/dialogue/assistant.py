@@ -15,6 +15,8 @@ speech onset while a turn is live keeps it silent (or silences it), then:
   is joined with the new one, so the LLM gets the whole request.
 Any other utterance heard while a reply was audible, or just after, is checked the same way: the
 assistant never answers itself, whatever the echo cancellers let through.
+The reply's state is one machine (`replystate`), owned by its `Turn`: the handlers here only turn
+front-end events into its signals and act on where it went.
 Nothing polls a flag; the event loop never waits on a cancellation.
 """
 
@@ -42,6 +44,7 @@ from voiceloop.dialogue.echotext import match_echo
 from voiceloop.dialogue.events import AssistantEvent, StateChanged, TurnFinished, TurnState
 from voiceloop.dialogue.playout import Playout
 from voiceloop.dialogue.reply import ReplySpeaker
+from voiceloop.dialogue.replystate import Reply, Signal
 from voiceloop.dialogue.turn import Turn, cut, join
 from voiceloop.dialogue.turnlog import TurnLog, TurnRecord
 from voiceloop.errors import LlmError
@@ -53,9 +56,6 @@ from voiceloop.tts.phrases import PHRASES
 
 log = logging.getLogger(__name__)
 
-# Less reply than this before the user went on speaking counts as not heard: it is about how late a
-# speech onset is reported, so the user was already talking when it played.
-_HEARD_S = 0.2
 # The played text an utterance is compared with starts this long before the utterance did: the echo
 # path (up to 0.6 s measured), sound-server buffering, and the room's reverberation. A user who
 # repeats words the speaker said longer ago than this is never taken for the echo.
@@ -124,28 +124,22 @@ class Assistant:
 
     def _busy(self) -> Turn | None:
         turn = self._live
-        return turn if turn is not None and turn.task is not None and not turn.task.done() else None
+        return turn if turn is not None and turn.live else None
 
-    def _may_pause(self) -> Turn | None:
-        """The live turn whose reply a user's speech would pause, if any."""
+    def _step(self, signal: Signal) -> tuple[Reply, Reply] | None:
+        """The live turn's reply state before and after `signal`; None with no turn live."""
         turn = self._busy()
-        if turn is None or turn.held is not None:
+        if turn is None:
             return None
-        if not self._cfg.dialogue.barge_in and turn.playout.heard_s() >= _HEARD_S:
-            return None
-        return turn
+        return turn.reply, turn.step(signal, self._cfg.dialogue.barge_in)
 
     def _on_speech_possible(self) -> None:
         """Maybe the user: silence the reply now rather than one detector window later."""
-        turn = self._may_pause()
-        if turn is not None and not turn.playout.paused:
-            turn.playout.pause()
+        if self._step(Signal.POSSIBLE) == (Reply.PLAYING, Reply.DOUBTED):
             log.debug("possible speech: reply paused")
 
     def _on_speech_rejected(self) -> None:
-        turn = self._busy()
-        if turn is not None and turn.held is None and turn.playout.paused:  # paused by the possible onset
-            turn.playout.resume()
+        if self._step(Signal.REJECTED) == (Reply.DOUBTED, Reply.PLAYING):
             log.debug("not speech after all: reply resumed")
 
     def _on_speech_start(self) -> None:
@@ -155,41 +149,32 @@ class Assistant:
         utterance's recognition waits at most for the segment already running.
         """
         self._s.asr_jobs.hold(self._cfg.vad.max_utterance_s + 1.0)
-        turn = self._may_pause()
-        if turn is None:
-            return
-        heard = turn.playout.pause() >= _HEARD_S  # paused on a possible onset: heard up to then
-        turn.held = heard
-        log.info("user speaking: reply %s", "paused" if heard else "held (nothing heard yet)")
+        moved = self._step(Signal.STARTED)
+        if moved is not None and moved[0] is not moved[1] and moved[1] in (Reply.HELD, Reply.UNHEARD):
+            log.info("user speaking: reply %s", "paused" if moved[1] is Reply.HELD else "held (nothing heard yet)")
 
     def _on_speech_discarded(self) -> None:
         """A cough or a knock, not speech: the reply plays on from where it stopped."""
         self._s.asr_jobs.unhold()
-        turn = self._busy()
-        if turn is not None and turn.held is not None:
-            turn.held = None
-            turn.playout.resume()
+        moved = self._step(Signal.DISCARDED)
+        if moved is not None and moved[0] in (Reply.HELD, Reply.UNHEARD) and moved[1] is Reply.PLAYING:
             log.info("too short to be speech: reply resumed")
 
     def _on_utterance(self, utterance: Utterance) -> None:
         turn = self._busy()
         if turn is not None:
-            if turn.held is None:  # no onset paused it (barge-in off, or the onset fell in a gap)
-                if turn.playout.heard_s() >= _HEARD_S and not self._cfg.dialogue.barge_in:
-                    log.info("ignoring an utterance while replying (dialogue.barge_in is off)")
-                    self._s.asr_jobs.unhold()
-                    return
-                turn.held = turn.playout.pause() >= _HEARD_S
-            if turn.held:
+            state = turn.step(Signal.UTTERANCE, self._cfg.dialogue.barge_in)
+            if state is Reply.HELD:
                 log.info("speech over the reply: recognising it before the reply is cut")
                 self._start_turn(utterance, interrupts=turn)
                 return
-            else:
-                turn.outcome = "continued"
-                utterance = join(turn.utterance, utterance)
-                log.info("the user went on speaking before the reply was heard: joined %.1f s + the rest",
-                         len(turn.utterance.samples) / 16000)
-            turn.task.cancel()
+            if state is not Reply.JOINED:
+                log.info("ignoring an utterance while replying (dialogue.barge_in is off)")
+                self._s.asr_jobs.unhold()
+                return
+            utterance = join(turn.utterance, utterance)
+            log.info("the user went on speaking before the reply was heard: joined %.1f s + the rest",
+                     len(turn.utterance.samples) / 16000)
             cut(turn.interrupts)  # the user went on talking over that reply: cut before the turn even ran
         self._start_turn(utterance)
 
@@ -225,10 +210,9 @@ class Assistant:
     def _play_on(self, turn: Turn) -> None:
         """The utterance spoken over a paused reply was not the user's words: the reply plays on."""
         old, turn.interrupts = turn.interrupts, None
-        if old is None or old.task is None or old.task.done():
+        if old is None or not old.live:
             return
-        old.held = None
-        old.playout.resume()
+        old.step(Signal.PLAY_ON)
         if self._live is turn:
             self._live = old
         self._state(TurnState.SPEAKING, old.n)
@@ -237,7 +221,7 @@ class Assistant:
     async def _barge_in(self, turn: Turn) -> None:
         """The user spoke over `turn.interrupts`: cut it, and let it write its history first."""
         old, turn.interrupts = turn.interrupts, None
-        if old is None or old.task is None or old.task.done():
+        if old is None or not old.live:
             return
         log.info("barge-in: the user spoke over the reply")
         cut(old)
@@ -263,7 +247,7 @@ class Assistant:
         try:
             await self._respond(turn, record)
         except asyncio.CancelledError:
-            record.continued = turn.outcome == "continued"
+            record.continued = turn.reply is Reply.JOINED
             record.interrupted = not record.continued
             raise
         finally:

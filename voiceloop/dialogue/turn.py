@@ -1,5 +1,5 @@
-"""The assistant's handle on one turn, and the two ways a turn ends early: cut by a barge-in, or
-joined with the user's next words (the user only paused)."""
+"""The assistant's handle on one turn: its utterance, its reply's playout, and the reply's state
+(`replystate`), which it owns and applies; and how two utterances become one request."""
 
 from __future__ import annotations
 
@@ -10,29 +10,47 @@ import numpy as np
 
 from voiceloop.audio.frontend import Utterance
 from voiceloop.dialogue.playout import Playout
+from voiceloop.dialogue.replystate import HEARD_S, Reply, Signal, transition
 
 
 @dataclass(eq=False, slots=True)
 class Turn:
-    """The assistant's handle on one turn; `held` and `outcome` are set by the event loop."""
+    """One turn; only the assistant's event loop calls `step`."""
 
     n: int
     utterance: Utterance
     playout: Playout
     task: asyncio.Task | None = None
-    held: bool | None = None  # paused by a speech onset: True if the reply had been heard by then
-    # (a reply paused while `held` is None was paused by a possible onset, which may yet be rejected)
-    outcome: str | None = None  # why it was cancelled: "barge_in" or "continued"
-    interrupts: Turn | None = None  # the paused reply this utterance was spoken over, until it is cut
+    reply: Reply = Reply.PLAYING
+    interrupts: Turn | None = None  # the held reply this utterance was spoken over, until it is cut
     played: str = ""  # what the speaker played around the utterance: its echo would repeat it
     echo: bool = False  # the utterance was the assistant's own voice
 
+    @property
+    def live(self) -> bool:
+        return self.task is not None and not self.task.done()
+
+    def step(self, signal: Signal, barge_in: bool = True) -> Reply:
+        """Move the reply's state on `signal` and do what entering the new state means: a paused
+        state pauses the playout (the speaker is cleared at once), PLAYING resumes it from the first
+        sample not heard, CUT and JOINED cancel the turn. A turn already finished stays as it is."""
+        if not self.live:
+            return self.reply
+        old = self.reply
+        self.reply = new = transition(old, signal, heard=self.playout.heard_s() >= HEARD_S, barge_in=barge_in)
+        if new.paused:
+            self.playout.pause()
+        elif new is Reply.PLAYING and old.paused:
+            self.playout.resume()
+        elif new.over and not old.over:
+            self.task.cancel()
+        return new
+
 
 def cut(turn: Turn | None) -> None:
-    """Cancel a paused reply the user spoke over (a barge-in), if it is still live."""
-    if turn is not None and turn.task is not None and not turn.task.done():
-        turn.outcome = "barge_in"
-        turn.task.cancel()
+    """The user spoke over this reply (or recognising what they said failed): it is over."""
+    if turn is not None:
+        turn.step(Signal.CUT)
 
 
 def join(first: Utterance, rest: Utterance) -> Utterance:
