@@ -31,7 +31,8 @@ from support.recordings import ZH  # noqa: E402
 from support.simroom import RoomSpec, SimulatedRoom, normalize_speech  # noqa: E402
 
 from voiceloop.audio.decode import decode_file  # noqa: E402
-from voiceloop.audio.frontend import FrontEnd, SpeechPossible, SpeechStarted, frontend_events  # noqa: E402
+from voiceloop.audio.frontend import FrontEnd, frontend_events  # noqa: E402
+from voiceloop.audio.speech import SpeechPossible, SpeechStarted  # noqa: E402
 from voiceloop.audio.port import Captured  # noqa: E402
 from voiceloop.config import AecConfig, Config, TtsConfig  # noqa: E402
 from voiceloop.tts.espeak import EspeakSynthesizer  # noqa: E402

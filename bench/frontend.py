@@ -21,7 +21,7 @@ Everything runs in `SimulatedRoom` (RT60 0.3 s) with the real Mandarin clips in 
   The whole daemon idling in a PulseAudio room: `bench/room_dialogue.py --idle`.
 - VAD (silero, webrtcvad) through the endpointer at 20 and 5 dB SNR: frame precision/recall
   against the energy truth, utterance counts, start error and end-of-utterance delay (from the
-  true end to the moment `UtteranceEnd` fires), CPU per frame.
+  true end to the moment `SpeechEnded` fires), CPU per frame.
 """
 
 from __future__ import annotations
@@ -38,11 +38,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from voiceloop.audio.aec import create_echo_canceller  # noqa: E402
 from voiceloop.audio.decode import decode_file  # noqa: E402
-from voiceloop.audio.endpoint import Endpointer, UtteranceEnd  # noqa: E402
+from voiceloop.audio.endpoint import Endpointer, SpeechEnded  # noqa: E402
 from voiceloop.audio.port import Captured, Rendered  # noqa: E402
 from support.simroom import RoomSpec, SimulatedRoom, normalize_speech  # noqa: E402
 from voiceloop.audio.vad import create_speech_detector  # noqa: E402
-from voiceloop.audio.frontend import FrontEnd, SpeechPossible, SpeechStarted  # noqa: E402
+from voiceloop.audio.frontend import FrontEnd  # noqa: E402
+from voiceloop.audio.speech import SpeechPossible, SpeechStarted  # noqa: E402
 from voiceloop.config import AecConfig, Config, TtsConfig, VadConfig  # noqa: E402
 from voiceloop.tts.espeak import EspeakSynthesizer  # noqa: E402
 
@@ -169,7 +170,7 @@ async def bench_vad(engine: str, snr_db: float) -> dict:
             p = detector.probability(item.samples)
             busy += time.perf_counter() - t0
             probs.append(p)
-            ends += [(room.now, ev) for ev in endpointer.step(0.01, p) if isinstance(ev, UtteranceEnd)]
+            ends += [(room.now, ev) for ev in endpointer.step(0.01, p) if isinstance(ev, SpeechEnded)]
     truth = np.zeros(len(probs), dtype=bool)
     for a, b in room.truth.user_speech:
         truth[int(a * 100):int(b * 100)] = True

@@ -38,7 +38,7 @@ from support.simroom import RoomSpec, SimulatedRoom  # noqa: E402
 
 from voiceloop import daemon  # noqa: E402
 from voiceloop.audio.decode import decode_file  # noqa: E402
-from voiceloop.audio.frontend import SpeechPossible, SpeechRejected, SpeechStarted  # noqa: E402
+from voiceloop.audio.speech import SpeechPossible, SpeechRejected, SpeechStarted  # noqa: E402
 from voiceloop.config import AsrConfig, Config, DialogueConfig, LlmConfig, TtsConfig, WhisperConfig  # noqa: E402
 from voiceloop.daemon import serve  # noqa: E402
 from voiceloop.dialogue.events import TurnFinished  # noqa: E402

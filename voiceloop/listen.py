@@ -13,8 +13,9 @@ from typing import TextIO
 import numpy as np
 
 from voiceloop.asr.base import AsrEngine
-from voiceloop.audio.frontend import FrontEnd, Utterance, frontend_events
+from voiceloop.audio.frontend import FrontEnd, frontend_events
 from voiceloop.audio.port import AudioPort
+from voiceloop.audio.speech import Utterance
 from voiceloop.config import Config
 from voiceloop.lifecycle import run_until_signal
 

@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from voiceloop.audio.decode import decode_file
-from voiceloop.audio.frontend import FrontEnd, FrontEndEvent, frontend_events
+from voiceloop.audio.frontend import FrontEnd, frontend_events
+from voiceloop.audio.speech import FrontEndEvent
 from voiceloop.audio.port import Captured, Rendered
 from support.simroom import SimulatedRoom
 

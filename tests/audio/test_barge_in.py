@@ -14,7 +14,8 @@ import pytest
 
 from room_support import REPLY_CLIPS, USER_CLIPS, clip, run_frontend
 from voiceloop.audio.bargein import BargeInDetector
-from voiceloop.audio.frontend import FrontEnd, SpeechPossible, SpeechStarted, Utterance, frontend_events
+from voiceloop.audio.frontend import FrontEnd, frontend_events
+from voiceloop.audio.speech import SpeechPossible, SpeechStarted, Utterance
 from voiceloop.audio.linaec import LinearEchoCanceller
 from voiceloop.audio.port import Captured, Rendered
 from support.simroom import RoomSpec, SimulatedRoom, normalize_speech

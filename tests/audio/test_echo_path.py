@@ -17,8 +17,9 @@ import pytest
 from room_support import REPLY_CLIPS, USER_CLIPS, clip
 from support.simroom import RoomSpec, SimulatedRoom, normalize_speech
 
-from voiceloop.audio.frontend import FrontEnd, SpeechStarted, Utterance, frontend_events
+from voiceloop.audio.frontend import FrontEnd, frontend_events
 from voiceloop.audio.port import Captured
+from voiceloop.audio.speech import SpeechStarted, Utterance
 from voiceloop.config import AecConfig, Config, TtsConfig
 from voiceloop.tts.espeak import EspeakSynthesizer
 

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from room_support import REPLY_CLIPS, USER_CLIPS, clip, run_frontend
-from voiceloop.audio.frontend import FrontEnd, SpeechPossible, SpeechStarted, Utterance, frontend_events
+from voiceloop.audio.frontend import FrontEnd, frontend_events
+from voiceloop.audio.speech import SpeechPossible, SpeechStarted, Utterance
 from support.simroom import RoomSpec, SimulatedRoom, normalize_speech
 from voiceloop.config import Config
 

@@ -16,7 +16,8 @@ import numpy as np
 
 from support.pulse import room_process
 from voiceloop.audio.devices import SoundDevicePort
-from voiceloop.audio.frontend import FrontEnd, SpeechStarted, Utterance, frontend_events
+from voiceloop.audio.frontend import FrontEnd, frontend_events
+from voiceloop.audio.speech import SpeechStarted, Utterance
 from voiceloop.config import AudioConfig, Config, TtsConfig
 from voiceloop.tts.espeak import EspeakSynthesizer
 

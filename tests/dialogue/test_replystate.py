@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from support.scripted_port import ScriptedPort
 
-from voiceloop.audio.frontend import Utterance
+from voiceloop.audio.speech import Utterance
 from voiceloop.dialogue.playout import Playout
 from voiceloop.dialogue.replystate import Reply, Signal, transition
 from voiceloop.dialogue.turn import Turn

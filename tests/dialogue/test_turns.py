@@ -16,7 +16,7 @@ from support.openai_server import OpenAIServer, Script
 from support.scripted_port import ScriptedPort
 
 from voiceloop.asr.base import Transcript
-from voiceloop.audio.frontend import SpeechDiscarded, SpeechPossible, SpeechRejected, SpeechStarted, Utterance
+from voiceloop.audio.speech import SpeechDiscarded, SpeechPossible, SpeechRejected, SpeechStarted, Utterance
 from voiceloop.config import Config, DialogueConfig, LlmConfig
 from voiceloop.dialogue.assistant import Assistant, Stages
 from voiceloop.dialogue.events import TurnFinished

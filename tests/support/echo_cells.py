@@ -23,7 +23,8 @@ import numpy as np
 from support.recordings import ZH
 from support.simroom import RoomSpec, SimulatedRoom, normalize_speech
 from voiceloop.audio.decode import decode_file
-from voiceloop.audio.frontend import FrontEnd, SpeechPossible, SpeechStarted, Utterance, frontend_events
+from voiceloop.audio.frontend import FrontEnd, frontend_events
+from voiceloop.audio.speech import SpeechPossible, SpeechStarted, Utterance
 from voiceloop.config import AecConfig, Config, VadConfig
 
 REPLY_CLIPS = ("funasr_csharp_1.wav", "wenet_nst_ID001.wav", "cosyvoice_laoxu.wav", "funasr_csharp_2.wav",

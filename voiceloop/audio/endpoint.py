@@ -1,26 +1,30 @@
 """Endpointing as a pure state machine: (frame duration, speech probability) in, events out.
 
-No clock, no audio, no I/O: time is the sum of the frame durations fed so far, so the same
-sequence of probabilities always gives the same events, and tests need no audio at all.
+No clock, no audio, no I/O: time is the sum of the frame durations fed so far (reported from
+`origin`, the capture time of the first frame), so the same sequence of probabilities always
+gives the same events, and tests need no audio at all. Its events are the front end's
+(`audio.speech`).
 
 The contract, for every stream:
-- `SpeechOnset(t)` is emitted once `start_ms` of uninterrupted speech has been seen; `t` is when
+- `SpeechStarted(t)` is emitted once `start_ms` of uninterrupted speech has been seen; `t` is when
   that speech began, less the detector's known `onset_lag_s` (so the onset is reported at least
   `start_ms` after `t`). It is the barge-in signal.
-- Every `SpeechOnset` is followed by exactly one `UtteranceEnd` or `UtteranceDiscarded` with the
+- Every `SpeechStarted` is followed by exactly one `SpeechEnded` or `SpeechDiscarded` with the
   same `start_t`. `end_t` is the end of the last speech frame less the detector's known
   `hangover_s` (never before `start_t`), reported `end_silence_ms` after `end_t`: the silence is
   counted from when the user actually stopped, not from when the detector let go.
-- `PossibleOnset(t)` comes earlier, once `pause_ms` (< `start_ms`) of speech has been seen (with
+- `SpeechPossible(t)` comes earlier, once `pause_ms` (< `start_ms`) of speech has been seen (with
   silero's 32 ms windows: the first window that reads as speech). It is followed by exactly one
-  `SpeechOnset` (the sound went on to `start_ms`, perhaps after a dip shorter than `_DOUBT_S`:
-  silero lets a soft onset flicker for a window) or one `OnsetRejected(t)` (it stopped for
+  `SpeechStarted` (the sound went on to `start_ms`, perhaps after a dip shorter than `_DOUBT_S`:
+  silero lets a soft onset flicker for a window) or one `SpeechRejected(t)` (it stopped for
   `_DOUBT_S`). A playing reply is paused on it and resumed on the rejection, so the speaker falls
-  silent at the first sign of the user while a blip costs the reply ~0.1 s, not its end.
-- Speech shorter than `min_utterance_ms` (a cough, a door) ends as `UtteranceDiscarded`, so a
+  silent at the first sign of the user while a blip costs the reply ~0.1 s, not its end. Only a
+  frame stepped with `playing` announces one (nothing else gains from an early pause); onset
+  timing is the same either way.
+- Speech shorter than `min_utterance_ms` (a cough, a door) ends as `SpeechDiscarded`, so a
   consumer that stopped playback on the onset knows no utterance is coming.
-- Speech longer than `max_utterance_s` is cut into an `UtteranceEnd` there; if speech goes on, a
-  new `SpeechOnset` starts at the cut.
+- Speech longer than `max_utterance_s` is cut into a `SpeechEnded` there; if speech goes on, a
+  new `SpeechStarted` starts at the cut.
 
 Hysteresis: a frame starts speech at `threshold`, and keeps it going down to `threshold - 0.15`
 (silero's own recommendation), so a probability wobbling around the threshold does not chop a
@@ -29,43 +33,20 @@ sentence into pieces.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import Enum
 
+from voiceloop.audio.speech import (
+    EndpointEvent,
+    SpeechDiscarded,
+    SpeechEnded,
+    SpeechPossible,
+    SpeechRejected,
+    SpeechStarted,
+)
 from voiceloop.config import VadConfig
 
 _HYSTERESIS = 0.15
 _DOUBT_S = 0.07  # a possible onset's sound may stop this long (two silero windows) and still go on
-
-
-@dataclass(frozen=True, slots=True)
-class SpeechOnset:
-    t: float
-
-
-@dataclass(frozen=True, slots=True)
-class PossibleOnset:
-    t: float
-
-
-@dataclass(frozen=True, slots=True)
-class OnsetRejected:
-    t: float
-
-
-@dataclass(frozen=True, slots=True)
-class UtteranceEnd:
-    start_t: float
-    end_t: float
-
-
-@dataclass(frozen=True, slots=True)
-class UtteranceDiscarded:
-    start_t: float
-    end_t: float
-
-
-EndpointEvent = PossibleOnset | OnsetRejected | SpeechOnset | UtteranceEnd | UtteranceDiscarded
 
 
 class _State(Enum):
@@ -76,7 +57,7 @@ class _State(Enum):
 
 
 class Endpointer:
-    def __init__(self, cfg: VadConfig, hangover_s: float = 0.0, onset_lag_s: float = 0.0):
+    def __init__(self, cfg: VadConfig, hangover_s: float = 0.0, onset_lag_s: float = 0.0, origin: float = 0.0):
         if hangover_s < 0 or onset_lag_s < 0:
             raise ValueError(f"hangover_s={hangover_s}, onset_lag_s={onset_lag_s}: expected >= 0 seconds")
         self._hangover_s = hangover_s
@@ -85,7 +66,9 @@ class Endpointer:
         self._off = max(cfg.threshold - _HYSTERESIS, 0.01)
         self._start_s = cfg.start_ms / 1000
         self._pause_s = cfg.pause_ms / 1000 if cfg.pause_ms < cfg.start_ms else None  # None: the onset pauses
-        self._possible: float | None = None  # t of the PossibleOnset out, awaiting its onset or rejection
+        self._possible: float | None = None  # t of a possible onset, awaiting its onset or rejection
+        self._told = False  # ... and a SpeechPossible for it is out
+        self._origin = origin
         self._end_silence_s = cfg.end_silence_ms / 1000
         self._min_s = cfg.min_utterance_ms / 1000
         self._max_s = cfg.max_utterance_s
@@ -96,7 +79,7 @@ class Endpointer:
 
     @property
     def in_speech(self) -> bool:
-        """True between a `SpeechOnset` and its end event."""
+        """True between a `SpeechStarted` and its end event."""
         return self._state is _State.SPEECH
 
     @property
@@ -104,8 +87,9 @@ class Endpointer:
         """Silence: no sound is being weighed as a possible start of speech."""
         return self._state is _State.SILENCE
 
-    def step(self, frame_s: float, speech_prob: float) -> list[EndpointEvent]:
-        """Advance by one frame of `frame_s` seconds with the detector's speech probability."""
+    def step(self, frame_s: float, speech_prob: float, playing: bool = True) -> list[EndpointEvent]:
+        """Advance by one frame of `frame_s` seconds with the detector's speech probability;
+        `playing`: the speaker plays a reply the first sign of speech should pause."""
         if frame_s <= 0:
             raise ValueError(f"frame_s={frame_s}: frames must have a positive duration")
         frame_start, self._t = self._t, self._t + frame_s
@@ -119,11 +103,12 @@ class Endpointer:
         events: list[EndpointEvent] = []
         heard_s = self._t - self._start_t - self._onset_lag_s + 1e-9
         if self._pause_s is not None and self._possible is None and heard_s >= self._pause_s:
-            self._possible = self._start_t
-            events.append(PossibleOnset(self._start_t))
+            self._possible, self._told = self._start_t, playing
+            if playing:
+                events.append(SpeechPossible(self._origin + self._start_t))
         if heard_s >= self._start_s:
-            self._state, self._possible = _State.SPEECH, None
-            events.append(SpeechOnset(self._start_t))
+            self._state, self._possible, self._told = _State.SPEECH, None, False
+            events.append(SpeechStarted(self._origin + self._start_t))
         return events
 
     def _quiet(self) -> list[EndpointEvent]:
@@ -135,8 +120,8 @@ class Endpointer:
         return self._reject() if self._t - self._last_speech_end >= _DOUBT_S - 1e-9 else []
 
     def _reject(self) -> list[EndpointEvent]:
-        t, self._possible, self._state = self._possible, None, _State.SILENCE
-        return [OnsetRejected(t)] if t is not None else []
+        t, told, self._possible, self._told, self._state = self._possible, self._told, None, False, _State.SILENCE
+        return [SpeechRejected(self._origin + t)] if t is not None and told else []
 
     def finish(self) -> list[EndpointEvent]:
         """End of stream: close an utterance in progress as if silence had followed."""
@@ -148,9 +133,9 @@ class Endpointer:
         if is_speech:
             self._last_speech_end = self._t
             if self._t - self._start_t >= self._max_s - 1e-9:
-                cut = UtteranceEnd(self._start_t, self._t)
+                cut = SpeechEnded(self._origin + self._start_t, self._origin + self._t)
                 self._start_t = self._t
-                return [cut, SpeechOnset(self._t)]
+                return [cut, SpeechStarted(self._origin + self._t)]
             return []
         if self._t - (self._last_speech_end - self._hangover_s) >= self._end_silence_s - 1e-9:
             return [self._close(self._last_speech_end - self._hangover_s)]
@@ -159,6 +144,6 @@ class Endpointer:
     def _close(self, end_t: float) -> EndpointEvent:
         self._state = _State.SILENCE
         end_t = max(end_t, self._start_t)
-        if end_t - self._start_t < self._min_s - 1e-9:
-            return UtteranceDiscarded(self._start_t, end_t)
-        return UtteranceEnd(self._start_t, end_t)
+        short = end_t - self._start_t < self._min_s - 1e-9
+        start_t, end_t = self._origin + self._start_t, self._origin + end_t
+        return SpeechDiscarded(start_t, end_t) if short else SpeechEnded(start_t, end_t)

@@ -39,17 +39,19 @@ import numpy as np
 
 from voiceloop.audio.aec import EchoCanceller
 from voiceloop.audio.echopath import Cancelled, EchoPath
-from voiceloop.audio.endpoint import (
-    Endpointer,
-    OnsetRejected,
-    PossibleOnset,
-    SpeechOnset,
-    UtteranceDiscarded,
-    UtteranceEnd,
-)
+from voiceloop.audio.endpoint import Endpointer
 from voiceloop.audio.frames import FRAME_SAMPLES, SAMPLE_RATE
 from voiceloop.audio.hindsight import Hindsight, Replay
 from voiceloop.audio.port import Captured, Rendered
+from voiceloop.audio.speech import (
+    EndpointEvent,
+    FrontEndEvent,
+    SpeechDiscarded,
+    SpeechEnded,
+    SpeechPossible,
+    SpeechStarted,
+    Utterance,
+)
 from voiceloop.audio.vad import SpeechDetector, create_speech_detector
 from voiceloop.config import Config
 
@@ -58,48 +60,6 @@ log = logging.getLogger(__name__)
 _FRAME_S = FRAME_SAMPLES / SAMPLE_RATE
 _TAIL_S = 0.2
 _HINDSIGHT_FRAMES = 8  # hindsight's frames of work per frame captured (~4 ms per 10 ms while it lasts)
-
-
-@dataclass(frozen=True, slots=True)
-class SpeechStarted:
-    """The user started speaking (`t` = start of speech, on the capture clock). Barge-in signal."""
-
-    t: float
-
-
-@dataclass(frozen=True, slots=True)
-class SpeechPossible:
-    """While the speaker plays: the first sign of the user (`vad.pause_ms` of speech). Pause the reply;
-    one `SpeechStarted` (its `t` may be a little later) or one `SpeechRejected` follows."""
-
-    t: float
-
-
-@dataclass(frozen=True, slots=True)
-class SpeechRejected:
-    """The sound announced by the last `SpeechPossible` stopped before it could be speech: play on."""
-
-    t: float
-
-
-@dataclass(frozen=True, slots=True)
-class Utterance:
-    """One finished utterance: echo-cancelled 16 kHz mono float32 including pre-roll."""
-
-    samples: np.ndarray
-    start_t: float
-    end_t: float
-
-
-@dataclass(frozen=True, slots=True)
-class SpeechDiscarded:
-    """The speech announced by the last `SpeechStarted` was too short to be an utterance."""
-
-    start_t: float
-    end_t: float
-
-
-FrontEndEvent = SpeechPossible | SpeechRejected | SpeechStarted | Utterance | SpeechDiscarded
 
 
 @dataclass(slots=True)
@@ -128,15 +88,15 @@ class FrontEnd:
                  detector: SpeechDetector | None = None):
         self._path = EchoPath(cfg, echo_canceller)
         self._vad = detector or create_speech_detector(cfg.vad)
-        self._endpointer = Endpointer(cfg.vad, self._vad.hangover_s, self._vad.onset_lag_s)
+        self._vad_cfg = cfg.vad
+        self._endpointer = self._new_endpointer(0.0)
         self._hindsight = Hindsight(cfg.aec, cfg.vad) if self._path.aec_cfg is not None else None
         self._catch_up: _CatchUp | None = None  # hindsight at work: the frames that arrive meanwhile
         self._preroll_s = cfg.vad.preroll_ms / 1000
         ring_frames = int((self._preroll_s + cfg.vad.start_ms / 1000) / _FRAME_S) + 2
         self._ring: deque[Captured] = deque(maxlen=ring_frames)
         self._utterance: list[Captured] | None = None
-        self._possible = False  # a SpeechPossible is out, awaiting its SpeechStarted or SpeechRejected
-        self._t0: float | None = None
+        self._started = False
         self.last_probability = 0.0
 
     @property
@@ -156,12 +116,15 @@ class FrontEnd:
             events += self._process(frame, pos)
         return events
 
+    def _new_endpointer(self, origin: float) -> Endpointer:
+        return Endpointer(self._vad_cfg, self._vad.hangover_s, self._vad.onset_lag_s, origin)
+
     def _cancel(self, item: Captured, pos: float) -> Cancelled:
         return self._path.cancel(item, pos)
 
     def _process(self, item: Captured, pos: float) -> list[FrontEndEvent]:
-        if self._t0 is None:
-            self._t0 = item.t
+        if not self._started:  # the endpointer's clock starts at the first frame's capture time
+            self._started, self._endpointer = True, self._new_endpointer(item.t)
         cancelled = self._cancel(item, pos)
         clean, barge, playing = cancelled.clean, cancelled.barge, cancelled.playing
         self.last_probability = main = self._vad.probability(clean)
@@ -194,7 +157,7 @@ class FrontEnd:
         self._ring.append(kept)
         if self._utterance is not None:
             self._utterance.append(kept)
-        return self._handle(self._endpointer.step(_FRAME_S, probability), playing)
+        return self._handle(self._endpointer.step(_FRAME_S, probability, playing))
 
     def _caught_up(self, replay: Replay) -> list[FrontEndEvent]:
         """Hindsight is done: from the endpointer and pre-roll as they were before the frames taken
@@ -203,8 +166,8 @@ class FrontEnd:
         the live path already sent for the same speech; none found, or a live utterance already
         whole, and the live path stands (`audio.hindsight`)."""
         catch_up, self._catch_up = self._catch_up, None
-        live = (self._endpointer, self._ring, self._utterance, self._possible)
-        self._endpointer, self._ring, self._utterance, self._possible = replay.endpointer, replay.ring, None, False
+        live = (self._endpointer, self._ring, self._utterance)
+        self._endpointer, self._ring, self._utterance = replay.endpointer, replay.ring, None
         events: list[FrontEndEvent] = []
         for kept, probability in replay.frames:
             events += self._step(kept, probability, playing=True)
@@ -212,7 +175,7 @@ class FrontEnd:
         for kept, probability, playing in catch_up.held:
             events += self._step(kept, probability, playing)
         if not found or any(isinstance(ev, Utterance | SpeechDiscarded) for ev in catch_up.sent):
-            self._endpointer, self._ring, self._utterance, self._possible = live
+            self._endpointer, self._ring, self._utterance = live
             return []
         log.info("speech onset while the speaker plays, found going back over the %.1f s played while the "
                  "cancellers learnt the echo path: speech p=%.2f after a fresh echo canceller",
@@ -229,27 +192,15 @@ class FrontEnd:
             events += self._process(frame, pos)
         return events + self._handle(self._endpointer.finish())
 
-    def _handle(self, events: list, playing: bool = False) -> list[FrontEndEvent]:
+    def _handle(self, events: list[EndpointEvent]) -> list[FrontEndEvent]:
+        """The endpointer's events, passed on; its `SpeechEnded` as the `Utterance` it closes."""
         out: list[FrontEndEvent] = []
-        t0 = self._t0 or 0.0
         for ev in events:
-            if isinstance(ev, PossibleOnset):
-                if playing:  # only a playing speaker has anything to gain from an early pause
-                    self._possible = True
-                    out.append(SpeechPossible(t0 + ev.t))
-            elif isinstance(ev, OnsetRejected):
-                if self._possible:
-                    self._possible = False
-                    out.append(SpeechRejected(t0 + ev.t))
-            elif isinstance(ev, SpeechOnset):
-                self._possible = False
+            if isinstance(ev, SpeechStarted):
                 self._utterance = list(self._ring)
-                out.append(SpeechStarted(t0 + ev.t))
-            elif isinstance(ev, UtteranceEnd):
-                out.append(self._cut(t0 + ev.start_t, t0 + ev.end_t))
-            elif isinstance(ev, UtteranceDiscarded):
+            elif isinstance(ev, SpeechDiscarded):
                 self._utterance = None
-                out.append(SpeechDiscarded(t0 + ev.start_t, t0 + ev.end_t))
+            out.append(self._cut(ev.start_t, ev.end_t) if isinstance(ev, SpeechEnded) else ev)
         return out
 
     def _cut(self, start_t: float, end_t: float) -> Utterance:

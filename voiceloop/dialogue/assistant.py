@@ -30,7 +30,8 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 from voiceloop.asr.base import AsrEngine
-from voiceloop.audio.frontend import (
+from voiceloop.audio.port import AudioPort
+from voiceloop.audio.speech import (
     FrontEndEvent,
     SpeechDiscarded,
     SpeechPossible,
@@ -38,7 +39,6 @@ from voiceloop.audio.frontend import (
     SpeechStarted,
     Utterance,
 )
-from voiceloop.audio.port import AudioPort
 from voiceloop.config import Config
 from voiceloop.dialogue.echotext import match_echo
 from voiceloop.dialogue.events import AssistantEvent, StateChanged, TurnFinished, TurnState

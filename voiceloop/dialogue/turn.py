@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from voiceloop.audio.frontend import Utterance
+from voiceloop.audio.speech import Utterance
 from voiceloop.dialogue.playout import Playout
 from voiceloop.dialogue.replystate import HEARD_S, Reply, Signal, transition
 
