@@ -18,7 +18,8 @@ import pytest
 import torch
 
 from voiceloop.asr.models import describe_models, find_in_cache
-from voiceloop.asr.paraformer import ParaformerEngine, hotword_argument
+from voiceloop.asr.paraformer import ParaformerEngine
+from voiceloop.asr.results import hotword_argument
 from voiceloop.config import AsrConfig
 from voiceloop.errors import ConfigError, ModelNotFoundError
 

@@ -20,7 +20,8 @@ from support.audiofiles import write_audio
 from support.cer import edit_distance, normalise
 from voiceloop.asr.batching import pack_by_duration
 from voiceloop.asr.device import resolve_precision
-from voiceloop.asr.paraformer import ParaformerEngine, _parse_results, hotword_argument
+from voiceloop.asr.paraformer import ParaformerEngine
+from voiceloop.asr.results import hotword_argument, parse_results
 from voiceloop.config import AsrConfig
 from voiceloop.errors import ConfigError
 from voiceloop.transcribe import BatchOptions, transcribe_files
@@ -93,7 +94,7 @@ def funasr_alone(tiny_models, recordings):
     def run(audio: np.ndarray, hotwords: tuple[str, ...]):
         options = {"hotword": hotword_argument(hotwords)} if hotwords else {}
         results = model.generate(audio, batch_size_s=300, sentence_timestamp=True, **options)
-        return _parse_results(results, int(audio.size / 16))
+        return parse_results(results, int(audio.size / 16))
 
     return {hw: [run(audio, hw) for audio in recordings] for hw in ((), ("魔搭", "达摩院"))}
 

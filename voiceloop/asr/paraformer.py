@@ -9,23 +9,21 @@ local dir. Models are resolved by `voiceloop.asr.models` first so funasr never d
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import io
 import logging
 import os
-import re
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from voiceloop.asr.assemble import combine
-from voiceloop.asr.base import EngineInfo, ModelInfo, Sentence, Transcript
+from voiceloop.asr.base import EngineInfo, ModelInfo, Transcript
 from voiceloop.asr.batching import pack_by_duration
-from voiceloop.asr.device import resolve_device, resolve_precision
+from voiceloop.asr.device import resolve_device, resolve_precision, trim_heap
+from voiceloop.asr.funasr_shim import import_funasr, stdout_to_debug
 from voiceloop.asr.models import configured_models, resolve_model
+from voiceloop.asr.results import hotword_argument, parse_results
 from voiceloop.audio.frames import SAMPLE_RATE
 from voiceloop.config import AsrConfig
 from voiceloop.logs import preserve_root_logger
@@ -33,8 +31,6 @@ from voiceloop.logs import preserve_root_logger
 log = logging.getLogger(__name__)
 
 _ALONE_MS = 60_000  # funasr's batch_size_threshold_s: a segment this long is recognised alone
-# A space funasr puts between two CJK characters (SeACo without punctuation emits "今 天 好").
-_CJK_GAP = re.compile(r"(?<=[\u3400-\u9fff\u3000-\u303f\uff00-\uffef]) +(?=[\u3400-\u9fff\u3000-\u303f\uff00-\uffef])")
 
 
 class ParaformerEngine:
@@ -74,9 +70,9 @@ class ParaformerEngine:
                  self._device, self._precision, threads, ", ".join(f"{r}={p}" for r, p in self._paths.items()))
 
     def _load(self, threads: int):
-        auto_model = _import_funasr()
+        auto_model = import_funasr()
         optional = {f"{role}_model": str(self._paths[role]) for role in ("vad", "punc") if role in self._paths}
-        with preserve_root_logger(), _stdout_to_debug():
+        with preserve_root_logger(), stdout_to_debug():
             return auto_model(model=str(self._paths["asr"]), device=self._device, ncpu=threads,
                               disable_update=True, disable_pbar=True, log_level="ERROR", **optional)
 
@@ -100,7 +96,7 @@ class ParaformerEngine:
         out = []
         for audio, result in zip(audios, results):
             duration_s = audio.size / SAMPLE_RATE
-            text, sentences = _parse_results(result, int(duration_s * 1000))
+            text, sentences = parse_results(result, int(duration_s * 1000))
             out.append(Transcript(text=text, sentences=sentences, duration_s=duration_s,
                                   processing_s=share * duration_s, engine=self.name, model=self._names["asr"]))
         return out
@@ -189,117 +185,3 @@ def _bf16_supported(device: str) -> bool:
     return bool(torch.cuda.is_bf16_supported())
 
 
-def hotword_argument(hotwords: tuple[str, ...] | list[str]) -> str:
-    """SeACo's `hotword=`: one space-separated string, duplicates and blanks dropped.
-
-    funasr treats the whole string as a URL to fetch when it starts with "http" and as a file to
-    read when it ends with ".txt", so such entries are dropped rather than passed on.
-    """
-    words: list[str] = []
-    for word in hotwords:
-        for part in word.split():
-            if part.lower().startswith("http") or part.lower().endswith(".txt"):
-                log.warning("hotword %r ignored: funasr would treat it as a URL or file", part)
-            elif part not in words:
-                words.append(part)
-    return " ".join(words)
-
-
-def trim_heap() -> None:
-    """Give freed heap pages back to the OS (glibc keeps them; after loading that is ~1.7 GB for
-    Paraformer-large). A no-op where libc has no malloc_trim."""
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
-
-
-def _parse_results(results: list[dict[str, Any]], duration_ms: int) -> tuple[str, tuple[Sentence, ...]]:
-    """Text and timed sentences from funasr's result dicts, whichever of its forms they take:
-    `sentence_info` (VAD + punctuation), per-token `timestamp` (no VAD), or text alone."""
-    sentences: list[Sentence] = []
-    for result in results:
-        text = _clean(str(result.get("text", "")))
-        if not text:
-            continue
-        found = [_sentence(s, duration_ms) for s in result.get("sentence_info") or []]
-        found = [s for s in found if s is not None]
-        if not found:
-            start, end = _span(result.get("timestamp"), duration_ms)
-            found = [Sentence(text, start, end)]
-        sentences.extend(found)
-    # On long inputs funasr's `text` and its `sentence_info` can place punctuation one token apart;
-    # the text is built from the timed sentences so the two never disagree.
-    return "".join(s.text for s in sentences), tuple(sentences)
-
-
-def _sentence(info: dict[str, Any], duration_ms: int) -> Sentence | None:
-    text = _clean(str(info.get("text") or info.get("sentence") or ""))
-    if not text:
-        return None
-    start = _clamp(info.get("start", 0), duration_ms)
-    return Sentence(text, start, max(start, _clamp(info.get("end", start), duration_ms)))
-
-
-def _span(timestamps: Any, duration_ms: int) -> tuple[int, int]:
-    """First token start to last token end; the whole input when the model gives no times."""
-    try:
-        start, end = int(timestamps[0][0]), int(timestamps[-1][1])
-    except (TypeError, IndexError, ValueError):
-        return 0, duration_ms
-    start = _clamp(start, duration_ms)
-    return start, max(start, _clamp(end, duration_ms))
-
-
-def _clamp(value: Any, duration_ms: int) -> int:
-    """funasr's times are ms; the CIF tail can run a few ms past the end of the audio."""
-    try:
-        return min(max(int(float(value)), 0), duration_ms)
-    except (TypeError, ValueError):
-        return 0
-
-
-def _clean(text: str) -> str:
-    return _CJK_GAP.sub("", text.strip())
-
-
-def _import_funasr():
-    """`funasr.AutoModel`, imported with the root logger and stdout protected."""
-    with preserve_root_logger(), _stdout_to_debug():
-        from funasr import AutoModel
-    _demote_funasr_root_logs()
-    return AutoModel
-
-
-@contextlib.contextmanager
-def _stdout_to_debug():
-    """funasr prints notices and its version to stdout; keep stdout for our own output."""
-    captured = io.StringIO()
-    with contextlib.redirect_stdout(captured):
-        yield
-    for line in captured.getvalue().splitlines():
-        if line.strip():
-            log.debug("funasr: %s", line.strip())
-
-
-class _FunasrRootFilter(logging.Filter):
-    """funasr logs through the root logger (`logging.info(...)`), at INFO and WARNING for routine
-    steps. Those records are shown as DEBUG, so our INFO logs stay readable; errors pass."""
-
-    def __init__(self, package_dir: str):
-        super().__init__("funasr-root")
-        self._package_dir = package_dir
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno >= logging.ERROR or not record.pathname.startswith(self._package_dir):
-            return True
-        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
-        return logging.getLogger().isEnabledFor(logging.DEBUG)
-
-
-def _demote_funasr_root_logs() -> None:
-    import funasr
-
-    root = logging.getLogger()
-    if not any(isinstance(f, _FunasrRootFilter) for f in root.filters):
-        root.addFilter(_FunasrRootFilter(str(Path(funasr.__file__).parent)))

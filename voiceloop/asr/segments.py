@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from voiceloop.asr.base import AsrEngine, Sentence, Transcript
+from voiceloop.asr.results import join_words
 from voiceloop.audio.frames import SAMPLE_RATE
 from voiceloop.scheduler import EngineScheduler, Priority
 
@@ -108,14 +109,6 @@ def join_parts(parts: list[tuple[int, int, Transcript]], total: int, processing_
         if part.text and not part.sentences:
             sentences.append(Sentence(part.text, offset, end * 1000 // SAMPLE_RATE))
     last = parts[-1][2] if parts else None
-    return Transcript(text=_join(texts), sentences=tuple(sentences), duration_s=total / SAMPLE_RATE,
+    return Transcript(text=join_words(texts), sentences=tuple(sentences), duration_s=total / SAMPLE_RATE,
                       processing_s=processing_s, engine=last.engine if last else engine,
                       model=last.model if last else "")
-
-
-def _join(texts: list[str]) -> str:
-    """Chinese pieces join directly; a space only between two Western (ASCII) ends."""
-    out = ""
-    for text in texts:
-        out += (" " if out and out[-1].isascii() and text[0].isascii() else "") + text
-    return out

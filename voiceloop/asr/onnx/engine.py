@@ -20,10 +20,11 @@ import numpy as np
 
 from voiceloop.asr.assemble import combine
 from voiceloop.asr.base import EngineInfo, ModelInfo, Transcript
+from voiceloop.asr.device import trim_heap
 from voiceloop.asr.onnx.paraformer import OnnxParaformer, Recognised
 from voiceloop.asr.onnx.punc import OnnxPunc
 from voiceloop.asr.onnx.vad import OnnxVad
-from voiceloop.asr.paraformer import _parse_results, hotword_argument, trim_heap
+from voiceloop.asr.results import hotword_argument, join_words, parse_results
 from voiceloop.audio.frames import SAMPLE_RATE
 from voiceloop.config import AsrConfig
 
@@ -69,7 +70,7 @@ class OnnxParaformerEngine:
         words = hotword_argument((*self._cfg.hotwords, *hotwords)).split() if self._asr.seaco else []
         ids = self._asr.hotword_ids(tuple(words)) if words else None
         results = self._run(audio, ids, timestamps) if audio.size else []
-        text, sentences = _parse_results(results, int(duration_s * 1000))
+        text, sentences = parse_results(results, int(duration_s * 1000))
         return Transcript(text=text, sentences=sentences if timestamps else (), duration_s=duration_s,
                           processing_s=time.perf_counter() - started, engine=self.name, model=self._names["asr"])
 
@@ -78,7 +79,7 @@ class OnnxParaformerEngine:
             ModelInfo(role, self._names[role], str(path)) for role, path in self._paths.items()))
 
     def _run(self, audio: np.ndarray, hotword_ids: list[list[int]] | None, timestamps: bool) -> list[dict[str, Any]]:
-        """funasr-shaped result dicts, so the torch path's result parsing applies unchanged."""
+        """funasr-shaped result dicts, so the one result parser (`asr.results`) serves both engines."""
         if self._vad is None:
             return [_segment_result(self._asr.recognise(audio, hotword_ids, timestamps), 0)]
         fbank = self._vad.front.fbank(audio)
@@ -106,7 +107,7 @@ class OnnxParaformerEngine:
 def _segment_result(rec: Recognised, offset_ms: int) -> dict[str, Any]:
     words, times = postprocess(rec.tokens, rec.times_ms)
     if times is None and not rec.timed:
-        return {"text": _join_words(words)}
+        return {"text": join_words(words)}
     if times is None:  # times not asked for: placeholders keep the text exactly as with times
         times = [(0, 0)] * len(words)
     return {"text": " ".join(words), "timestamp": [[s + offset_ms, e + offset_ms] for s, e in times]}
@@ -132,10 +133,3 @@ def postprocess(tokens: tuple[str, ...], times) -> tuple[list[str], list[tuple[i
         words.append(piece)
         spans.append((piece_start or 0, spans[-1][1] if spans else 0))
     return words, (spans if times is not None else None)
-
-
-def _join_words(words: list[str]) -> str:
-    text = ""
-    for word in words:
-        text += (" " if text and word.isascii() and text[-1].isascii() else "") + word
-    return text

@@ -189,12 +189,12 @@ def _read_config(model_dir: Path) -> dict[str, Any]:
 
 
 def _load(model_dir: Path):
-    from voiceloop.asr.paraformer import _import_funasr, _stdout_to_debug
+    from voiceloop.asr.funasr_shim import import_funasr, stdout_to_debug
     from voiceloop.logs import preserve_root_logger
 
-    auto_model = _import_funasr()
+    auto_model = import_funasr()
     try:
-        with preserve_root_logger(), _stdout_to_debug():
+        with preserve_root_logger(), stdout_to_debug():
             return auto_model(model=str(model_dir), device="cpu", disable_update=True, disable_pbar=True,
                               log_level="ERROR")
     except Exception as exc:  # noqa: BLE001 - funasr raises anything for a broken dir
