@@ -21,9 +21,6 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
-sys.path.insert(0, str(REPO / "bench"))
 
 STAGES = {  # label: (file suffix, function) whose cumulative time is reported
     "fbank (kaldi-native-fbank)": ("onnx_front.py", "fbank"),

@@ -37,7 +37,6 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
 
 TARGET_X, TARGET_RSS_MB, TARGET_UTTERANCE_MS, TARGET_READY_S = 40.0, 1024.0, 100.0, 5.0
 BACKENDS = {"torch": ("torch", False), "onnx-fp32": ("onnx", False), "onnx-int8": ("onnx", True)}

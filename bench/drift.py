@@ -17,25 +17,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "tests"))
+from support.recordings import ZH
+from support.simroom import RoomSpec, SimulatedRoom, normalize_speech
 
-from support.recordings import ZH  # noqa: E402
-from support.simroom import RoomSpec, SimulatedRoom, normalize_speech  # noqa: E402
-
-from voiceloop.audio.decode import decode_file  # noqa: E402
-from voiceloop.audio.frontend import FrontEnd, frontend_events  # noqa: E402
-from voiceloop.audio.speech import SpeechPossible, SpeechStarted  # noqa: E402
-from voiceloop.audio.port import Captured  # noqa: E402
-from voiceloop.config import AecConfig, Config, TtsConfig  # noqa: E402
-from voiceloop.tts.espeak import EspeakSynthesizer  # noqa: E402
+from voiceloop.audio.decode import decode_file
+from voiceloop.audio.frontend import FrontEnd, frontend_events
+from voiceloop.audio.speech import SpeechPossible, SpeechStarted
+from voiceloop.audio.port import Captured
+from voiceloop.config import AecConfig, Config, TtsConfig
+from voiceloop.tts.espeak import EspeakSynthesizer
 
 USERS = ("aishell1_BAC009S0724W0121.wav", "aishell1_BAC009S0764W0121.wav", "funasr_asr_example.wav")
 TEXT = "好的，我来详细说一说。广州的房地产市场最近变化很大。很多中介公司都在调整策略。"

@@ -19,15 +19,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
-import sys
 import time
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "tests"))
-
-from support.echo_cells import Cell, run_cell  # noqa: E402
+from support.echo_cells import Cell, run_cell
 
 QUICK = (Cell(0.05, 0.0, False, 0.0), Cell(0.4, 300.0, True, 0.0), Cell(0.15, 300.0, False, 6.0))
 

@@ -27,25 +27,21 @@ Everything runs in `SimulatedRoom` (RT60 0.3 s) with the real Mandarin clips in 
 from __future__ import annotations
 
 import asyncio
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-
-from voiceloop.audio.aec import create_echo_canceller  # noqa: E402
-from voiceloop.audio.decode import decode_file  # noqa: E402
-from voiceloop.audio.endpoint import Endpointer, SpeechEnded  # noqa: E402
-from voiceloop.audio.port import Captured, Rendered  # noqa: E402
-from support.simroom import RoomSpec, SimulatedRoom, normalize_speech  # noqa: E402
-from voiceloop.audio.vad import create_speech_detector  # noqa: E402
-from voiceloop.audio.frontend import FrontEnd  # noqa: E402
-from voiceloop.audio.speech import SpeechPossible, SpeechStarted  # noqa: E402
-from voiceloop.config import AecConfig, Config, TtsConfig, VadConfig  # noqa: E402
-from voiceloop.tts.espeak import EspeakSynthesizer  # noqa: E402
+from support.simroom import RoomSpec, SimulatedRoom, normalize_speech
+from voiceloop.audio.aec import create_echo_canceller
+from voiceloop.audio.decode import decode_file
+from voiceloop.audio.endpoint import Endpointer
+from voiceloop.audio.frontend import FrontEnd
+from voiceloop.audio.port import Captured, Rendered
+from voiceloop.audio.speech import SpeechEnded, SpeechPossible, SpeechStarted
+from voiceloop.audio.vad import create_speech_detector
+from voiceloop.config import AecConfig, Config, TtsConfig, VadConfig
+from voiceloop.tts.espeak import EspeakSynthesizer
 
 ZH = Path(__file__).resolve().parents[1] / ".." / "shared" / "audio" / "zh"
 USER = ("funasr_asr_example.wav", "aishell1_BAC009S0724W0121.wav", "aishell1_BAC009S0764W0121.wav",

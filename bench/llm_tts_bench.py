@@ -9,26 +9,23 @@ from __future__ import annotations
 import asyncio
 import socket
 import statistics
-import sys
 import time
 from contextlib import aclosing
 from pathlib import Path
 
+from support.audiofiles import write_audio
+from support.openai_server import OpenAIServer, Script
+from voiceloop.audio.decode import decode_file
+from voiceloop.audio.frames import resample
+from voiceloop.config import LlmConfig, TtsConfig
+from voiceloop.llm.base import Message
+from voiceloop.llm.client import OpenAICompatibleClient
+from voiceloop.tts.espeak import EspeakSynthesizer
+from voiceloop.tts.fallback import create_synthesizer
+from voiceloop.tts.mp3 import Mp3StreamDecoder
+from voiceloop.tts.sentences import SentenceSplitter
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
-
-from support.audiofiles import write_audio  # noqa: E402
-from support.openai_server import OpenAIServer, Script  # noqa: E402
-
-from voiceloop.audio.decode import decode_file  # noqa: E402
-from voiceloop.audio.frames import resample  # noqa: E402
-from voiceloop.config import LlmConfig, TtsConfig  # noqa: E402
-from voiceloop.llm.base import Message  # noqa: E402
-from voiceloop.llm.client import OpenAICompatibleClient  # noqa: E402
-from voiceloop.tts.espeak import EspeakSynthesizer  # noqa: E402
-from voiceloop.tts.fallback import create_synthesizer  # noqa: E402
-from voiceloop.tts.mp3 import Mp3StreamDecoder  # noqa: E402
-from voiceloop.tts.sentences import SentenceSplitter  # noqa: E402
 
 ASK = [Message("user", "你好")]
 REPLY = "好的！今天北京的天气非常好，气温在二十度左右，非常适合出门散步。你有什么打算吗？" * 3

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
-import sys
 import tempfile
 import time
 from contextlib import aclosing
@@ -19,9 +18,6 @@ from pathlib import Path
 
 import numpy as np
 import psutil
-
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
 
 from support.models_pypi import assemble_whisper_base
 from support.offline_voice import SENTENCES, readback_cer

@@ -33,17 +33,15 @@ import threading
 import time
 from pathlib import Path
 
+from support.cer import cer
+from support.models_pypi import assemble_whisper_base
+from support.net import closed_port
+from support.openai_server import Script, ThreadedOpenAIServer
+from support.pulse import pulse_server, room_process
+from support.recordings import ZH, read_manifest
+from voiceloop.audio.decode import decode_file
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
-
-from support.cer import cer  # noqa: E402
-from support.models_pypi import assemble_whisper_base  # noqa: E402
-from support.net import closed_port  # noqa: E402
-from support.openai_server import Script, ThreadedOpenAIServer  # noqa: E402
-from support.pulse import pulse_server, room_process  # noqa: E402
-from support.recordings import ZH, read_manifest  # noqa: E402
-from voiceloop.audio.decode import decode_file  # noqa: E402
-
 USERS = ("aishell1_BAC009S0724W0121.wav", "funasr_asr_example.wav", "aishell1_BAC009S0764W0121.wav")
 REPLY = ("好的，我来详细说一说这个问题。", "广州的房地产市场最近变化很大，", "很多中介公司都在调整自己的经营策略。",
          "协会的分析报告指出了几个主要的问题，", "第一是成交量明显下降，第二是价格波动比较大，",

@@ -14,23 +14,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
+from support.funasr_models import build_tiny_models
+from support.net import closed_port
+from support.recordings import ZH
+from support.soak import run_soak
 
-from support.funasr_models import build_tiny_models  # noqa: E402
-from support.net import closed_port  # noqa: E402
-from support.recordings import ZH  # noqa: E402
-from support.soak import run_soak  # noqa: E402
-
-from voiceloop.asr import create_engine  # noqa: E402
-from voiceloop.audio.decode import decode_file  # noqa: E402
-from voiceloop.config import AsrConfig, TtsConfig  # noqa: E402
-from voiceloop.logs import setup_logging  # noqa: E402
+from voiceloop.asr import create_engine
+from voiceloop.audio.decode import decode_file
+from voiceloop.config import AsrConfig, TtsConfig
+from voiceloop.logs import setup_logging
 
 CLIPS = ("uberi_chinese.wav",)  # 1 s of real Mandarin: the shortest turn, so 1000 fit in minutes
 

@@ -22,27 +22,23 @@ import argparse
 import asyncio
 import contextlib
 import statistics
-import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
+from support.models_pypi import assemble_whisper_base
+from support.openai_server import OpenAIServer, Script
+from support.recordings import ZH
+from support.simroom import RoomSpec, SimulatedRoom
 
-from support.models_pypi import assemble_whisper_base  # noqa: E402
-from support.openai_server import OpenAIServer, Script  # noqa: E402
-from support.recordings import ZH  # noqa: E402
-from support.simroom import RoomSpec, SimulatedRoom  # noqa: E402
-
-from voiceloop import daemon  # noqa: E402
-from voiceloop.audio.decode import decode_file  # noqa: E402
-from voiceloop.audio.speech import SpeechPossible, SpeechRejected, SpeechStarted  # noqa: E402
-from voiceloop.config import AsrConfig, Config, DialogueConfig, LlmConfig, TtsConfig, WhisperConfig  # noqa: E402
-from voiceloop.daemon import serve  # noqa: E402
-from voiceloop.dialogue.events import TurnFinished  # noqa: E402
-from voiceloop.logs import setup_logging  # noqa: E402
+from voiceloop import daemon
+from voiceloop.audio.decode import decode_file
+from voiceloop.audio.speech import SpeechPossible, SpeechRejected, SpeechStarted
+from voiceloop.config import AsrConfig, Config, DialogueConfig, LlmConfig, TtsConfig, WhisperConfig
+from voiceloop.daemon import serve
+from voiceloop.dialogue.events import TurnFinished
+from voiceloop.logs import setup_logging
 
 CLIPS = ("aishell1_BAC009S0724W0121.wav", "aishell1_BAC009S0764W0121.wav", "funasr_asr_example.wav",
          "wenet_nst_ID001.wav", "wenet_nst_ID002.wav")

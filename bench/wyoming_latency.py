@@ -20,26 +20,22 @@ import argparse
 import asyncio
 import dataclasses
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
+from support.funasr_models import build_tiny_models
+from support.models_pypi import assemble_whisper_base
+from support.recordings import ZH
+from support.wyoming_peer import ServerThread, pcm16, send_audio, whisper_config, wyoming_config
+from wyoming.asr import Transcribe
+from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart
 
-from support.funasr_models import build_tiny_models  # noqa: E402
-from support.models_pypi import assemble_whisper_base  # noqa: E402
-from support.recordings import ZH  # noqa: E402
-from support.wyoming_peer import ServerThread, pcm16, send_audio, whisper_config, wyoming_config  # noqa: E402
-from wyoming.asr import Transcribe  # noqa: E402
-from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart  # noqa: E402
-
-from voiceloop.audio.decode import decode_file  # noqa: E402
-from voiceloop.config import AsrConfig  # noqa: E402
-from voiceloop.tts.fallback import create_synthesizer  # noqa: E402
+from voiceloop.audio.decode import decode_file
+from voiceloop.config import AsrConfig
+from voiceloop.tts.fallback import create_synthesizer
 
 UTTERANCE = "wenet_nst_ID001.wav"  # 3.08 s: 作为一个男人最起码的这个担当
 REPLY = ("好的，我来帮你打开客厅的灯。", "空调已经调到二十六度。", "还有什么需要吗？")
