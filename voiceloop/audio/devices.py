@@ -31,6 +31,7 @@ from voiceloop.audio.devicelist import (  # re-exported: the CLI, `check` and `s
     sounddevice)
 from voiceloop.audio.frames import FRAME_SAMPLES, SAMPLE_RATE, FrameChunker, to_mono
 from voiceloop.audio.playbuffer import PlaybackBuffer
+from voiceloop.audio.playledger import PlaybackLedger
 from voiceloop.audio.port import Captured, Rendered
 from voiceloop.audio.resampler import StreamResampler
 from voiceloop.audio.xruns import XrunReport
@@ -85,10 +86,7 @@ class SoundDevicePort:
         self._queue: asyncio.Queue[object] = asyncio.Queue(maxsize=_QUEUE_FRAMES)
         self._gen = 0  # stream generation: callbacks of a closed pair are ignored
         self._epoch = 0  # bumped by clear(), so a play() waiting for room drops its remainder
-        self._queued = self._rendered = self._dropped = 0  # speaker samples at the device rate
-        self._rendered_16k = 0.0  # the same rendered count at 16 kHz, across reopens at other rates
-        self._waiters: list[tuple[int, asyncio.Future[None]]] = []
-        self._room = asyncio.Event()
+        self._ledger = PlaybackLedger()
         self._mic_n = self._ref_n = 0  # 10 ms frames emitted, for timestamps
         self._lost = 0
         self._mic_due = self._spk_due = self._loop.time() + _FIRST_AUDIO_S  # next callback expected by
@@ -121,15 +119,14 @@ class SoundDevicePort:
             if epoch != self._epoch or link is not self._link:
                 return
             taken = link.buffer.write(rest)
-            self._queued += taken
+            self._ledger.queued(taken, link.spk.rate)
             rest = rest[taken:]
             if len(rest):
-                self._room.clear()
-                await self._room.wait()
+                await self._ledger.wait_moved()
 
     @property
     def rendered(self) -> int:
-        return round(self._rendered_16k)
+        return self._ledger.rendered
 
     def clear(self) -> int:
         self._epoch += 1
@@ -138,17 +135,11 @@ class SoundDevicePort:
             return 0
         dropped = link.buffer.clear()
         link.play_rs.reset()
-        self._dropped += dropped
-        self._progress()
-        return round(dropped * SAMPLE_RATE / link.spk.rate)
+        return self._ledger.dropped(dropped, link.spk.rate)
 
     async def wait_played(self) -> None:
-        target = self._queued
-        if self._link is None or self._rendered + self._dropped >= target:
-            return
-        future = self._loop.create_future()
-        self._waiters.append((target, future))
-        await future
+        if self._link is not None:
+            await self._ledger.wait_played()
 
     async def aclose(self) -> None:
         self._supervisor.cancel()
@@ -157,8 +148,8 @@ class SoundDevicePort:
         self._gen += 1
         if link is not None:
             await asyncio.to_thread(link.close)
-            self._dropped += len(link.buffer)
-        self._progress()
+            self._ledger.dropped(len(link.buffer), link.spk.rate)
+        self._ledger.release()
         while not self._queue.empty():
             self._queue.get_nowait()
         self._queue.put_nowait(_END)
@@ -253,13 +244,11 @@ class SoundDevicePort:
         self._spk_due = now + _STALL_S
         for kind in xruns:
             self._xruns.add(kind, now)
-        self._rendered += played
-        self._rendered_16k += played * SAMPLE_RATE / link.spk.rate
+        self._ledger.rendered_block(played, link.spk.rate)
         starts = _frame_times(dac_time, link.ref_chunks.pending)
         for i, frame in enumerate(link.ref_chunks.push(link.ref_rs.push(block))):
             self._emit(Rendered(frame, self._ref_n * _FRAME_S, starts(i)))
             self._ref_n += 1
-        self._progress()
 
     def _on_finished(self, gen: int, kind: str) -> None:
         if gen == self._gen:
@@ -273,19 +262,6 @@ class SoundDevicePort:
             if self._lost in (1, 100) or self._lost % 1000 == 0:
                 log.warning("audio consumer is falling behind: %d frames dropped so far", self._lost)
         self._queue.put_nowait(item)
-
-    def _progress(self) -> None:
-        """Wake play() (room in the buffer) and wait_played() callers whose audio is out."""
-        self._room.set()
-        done = self._rendered + self._dropped
-        keep = []
-        for target, future in self._waiters:
-            if done >= target or self._link is None:
-                if not future.done():
-                    future.set_result(None)
-            else:
-                keep.append((target, future))
-        self._waiters = keep
 
     # -- supervision -----------------------------------------------------------------------
 
@@ -330,8 +306,7 @@ class SoundDevicePort:
         self._failed.clear()
         if link is not None:
             link.buffer.clear()
-            self._dropped = self._queued - self._rendered  # blocks in flight on the dead pair are lost too
-            self._progress()
+            self._ledger.lose_in_flight()  # blocks in flight on the dead pair are lost too
             await asyncio.to_thread(link.close)
 
     async def _bring_up(self) -> None:
