@@ -9,7 +9,7 @@ added latency is what remains after subtracting the parts it does not control:
 
     added = (first audio out - end of speech) - endpoint silence - ASR - LLM to first sentence - TTS to first audio
 
-Barge-in reaction is user onset (truth) -> speaker silent (`clear()` called), on the wall clock;
+Barge-in reaction is user onset (truth) -> speaker turned down (`duck()`) or silent (`clear()`), on the wall clock;
 a trial whose reply started less than `WARM_S`
 before the barge-in (a slow ASR on a loaded box) is left out of it, as the front end's cold-start
 gate holds every onset in the first seconds of the first reply. Targets: added <= 50 ms median; barge-in <= 100 ms
@@ -84,7 +84,8 @@ async def one_trial(clip: str, asr, cfg: Config, ttft: float, echo_db: float, rt
     # falls behind. (On the room's own sample clock it would not: the room stops while unread.)
     onset = room.truth.user_speech[1][0]
     onset_wall = room.started_at + onset
-    silent = [t for t, dropped in room.clears_wall if dropped > 0 and t >= onset_wall - 0.05]
+    silent = sorted([t for t, dropped in room.clears_wall if dropped > 0 and t >= onset_wall - 0.05]
+                    + [t for t in room.ducks_wall if t >= onset_wall - 0.05])  # silenced or turned down
     if onset - first_out < WARM_S:  # the front end's cold-start gate would be measured, not barge-in
         silent = []
     detected = [t for t in reported if t >= onset_wall - 0.05]
@@ -96,11 +97,18 @@ async def one_trial(clip: str, asr, cfg: Config, ttft: float, echo_db: float, rt
 
 
 class _TimedRoom(SimulatedRoom):
-    """Notes the wall-clock time (loop time) of each clear(), with the samples it dropped."""
+    """Notes the wall-clock time (loop time) of each clear(), with the samples it dropped, and of
+    each duck() that turned the reply down."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.clears_wall: list[tuple[float, int]] = []
+        self.ducks_wall: list[float] = []
+
+    def duck(self, gain: float) -> None:
+        if gain < 1.0:
+            self.ducks_wall.append(asyncio.get_running_loop().time())
+        super().duck(gain)
 
     def clear(self) -> int:
         dropped = super().clear()

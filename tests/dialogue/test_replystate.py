@@ -10,7 +10,7 @@ import pytest
 from support.scripted_port import ScriptedPort
 
 from voiceloop.audio.speech import Utterance
-from voiceloop.dialogue.playout import Playout
+from voiceloop.dialogue.playout import DUCK_GAIN, Playout
 from voiceloop.dialogue.replystate import Reply, Signal, transition
 from voiceloop.dialogue.turn import Turn
 
@@ -75,9 +75,12 @@ async def test_a_turn_pauses_resumes_and_is_cancelled_as_its_state_says():
     port = ScriptedPort()
     turn = await _live_turn(port)
     assert port.queued == 16000
-    assert turn.step(Signal.POSSIBLE) is D and turn.playout.paused and port.clears == [16000]
-    assert turn.step(Signal.REJECTED) is P and not turn.playout.paused
+    assert turn.step(Signal.POSSIBLE) is D and not turn.playout.paused and port.clears == []
+    assert port.ducks == [DUCK_GAIN] and port.queued == 16000  # turned down, still playing
+    assert turn.step(Signal.REJECTED) is P and port.ducks == [DUCK_GAIN, 1.0]
+    assert turn.step(Signal.POSSIBLE) is D and port.ducks[-1] == DUCK_GAIN
     assert turn.step(Signal.STARTED) is U and turn.playout.paused  # nothing heard yet
+    assert port.clears == [16000] and port.ducks[-1] == 1.0  # silenced; full level for what comes next
     assert turn.step(Signal.DISCARDED) is P and not turn.playout.paused
     assert turn.step(Signal.UTTERANCE) is J
     with pytest.raises(asyncio.CancelledError):

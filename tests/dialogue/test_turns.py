@@ -20,6 +20,7 @@ from voiceloop.audio.speech import SpeechDiscarded, SpeechPossible, SpeechReject
 from voiceloop.config import Config, DialogueConfig, LlmConfig
 from voiceloop.dialogue.assistant import Assistant, Stages
 from voiceloop.dialogue.events import TurnFinished
+from voiceloop.dialogue.playout import DUCK_GAIN
 from voiceloop.dialogue.turnlog import TurnLog
 from voiceloop.llm.client import OpenAICompatibleClient
 from voiceloop.llm.memory import Conversation
@@ -147,12 +148,9 @@ async def test_reasoning_is_never_spoken_nor_kept(tmp_path):
     assert [m["content"] for m in last if m["role"] == "assistant"] == ["今天晴天。"]
 
 
-@pytest.mark.parametrize(("pause", "play_on"), [(SpeechStarted(2.0), SpeechDiscarded(2.0, 2.2)),
-                                                (SpeechPossible(2.0), SpeechRejected(2.0))])
-async def test_a_cough_during_the_reply_pauses_it_and_it_plays_on(tmp_path, pause, play_on):
-    """Onset (or its first sign) -> the speaker is cleared at once and nothing plays; discarded (or
-    rejected) -> it resumes from the first unheard sample; the turn ends normally with the whole
-    reply heard and the LLM stream whole."""
+async def test_a_cough_during_the_reply_pauses_it_and_it_plays_on(tmp_path):
+    """Onset -> the speaker is cleared at once and nothing plays; discarded -> it resumes from the
+    first unheard sample; the turn ends normally with the whole reply heard and the LLM stream whole."""
     voice = RecordingVoice()
     reply = ("这是一个比较长的回答。", "还有第二句。")
     seen: dict = {}
@@ -160,11 +158,11 @@ async def test_a_cough_during_the_reply_pauses_it_and_it_plays_on(tmp_path, paus
     async def events(port, finished, done) -> AsyncIterator:
         yield UTTERANCE
         await until(lambda: port.rendered >= 16000)  # 1 s of the reply heard
-        yield pause
+        yield SpeechStarted(2.0)
         seen["cleared"], seen["at"] = port.clears[-1], port.rendered
         await asyncio.sleep(0.1)  # 2 s of speaker time at speed 20
         seen["while_paused"] = port.rendered - seen["at"]
-        yield play_on
+        yield SpeechDiscarded(2.0, 2.2)
         await done.wait()
 
     async with OpenAIServer(Script(deltas=reply, delta_delay_s=0.05)) as srv:
@@ -177,7 +175,10 @@ async def test_a_cough_during_the_reply_pauses_it_and_it_plays_on(tmp_path, paus
     assert chat.completed and not chat.client_disconnected
 
 
-async def test_a_possible_onset_that_becomes_speech_is_a_barge_in_heard_up_to_its_first_sign(tmp_path):
+async def test_a_first_sign_of_speech_that_comes_to_nothing_dips_the_reply_without_a_gap(tmp_path):
+    """SpeechPossible -> the reply goes on at -15 dB, nothing cleared; rejected -> full level again.
+    Every sample is heard once, the quiet ones while it was in doubt."""
+    reply = ("这是一个比较长的回答。", "还有第二句。")
     seen: dict = {}
 
     async def events(port, finished, done) -> AsyncIterator:
@@ -185,7 +186,34 @@ async def test_a_possible_onset_that_becomes_speech_is_a_barge_in_heard_up_to_it
         await until(lambda: port.rendered >= 16000)
         yield SpeechPossible(2.0)
         seen["at"] = port.rendered
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.1)  # 2 s of speaker time at speed 20
+        seen["while_doubted"] = port.rendered - seen["at"]
+        yield SpeechRejected(2.0)
+        await done.wait()
+
+    async with OpenAIServer(Script(deltas=reply, delta_delay_s=0.05)) as srv:
+        records, port = await converse(srv, ScriptedAsr("讲讲"), RecordingVoice(), events, tmp_path)
+    assert port.clears == [] and port.ducks == [DUCK_GAIN, 1.0]
+    assert seen["while_doubted"] > 8000, "the reply kept playing while in doubt"
+    assert records[0]["interrupted"] is False and records[0]["heard_text"] == "".join(reply)
+    assert port.rendered == sum(1600 * len(s) for s in reply)
+    heard = np.abs(port.heard)
+    quiet = heard[seen["at"] + 640:seen["at"] + seen["while_doubted"] - 640]
+    assert quiet.max() <= heard.max() * DUCK_GAIN * 1.01
+
+
+async def test_a_possible_onset_that_becomes_speech_is_a_barge_in_heard_up_to_its_onset(tmp_path):
+    """The reply plays on, turned down, from the first sign to the onset: that much was heard."""
+    seen: dict = {}
+
+    async def events(port, finished, done) -> AsyncIterator:
+        yield UTTERANCE
+        await until(lambda: port.rendered >= 16000)
+        yield SpeechPossible(2.0)
+        first_sign = port.rendered
+        await asyncio.sleep(0.02)  # at most 0.4 s more of the 2 s reply (the speaker plays 1 ms blocks at 20x)
+        seen["at"] = port.rendered
+        assert seen["at"] > first_sign and port.ducks == [DUCK_GAIN]
         yield SpeechStarted(2.0)
         yield Utterance(np.zeros(16000, dtype=np.float32), 2.0, 3.0)
         await until(lambda: len(finished) >= 2)

@@ -19,6 +19,8 @@ class ScriptedPort:
         self.capacity = capacity
         self.gone = False
         self.clears: list[int] = []  # samples dropped by each clear()
+        self.gain = 1.0
+        self.ducks: list[float] = []  # each duck() gain, in order
         self._queue = np.zeros(0, dtype=np.float32)
         self._heard: list[np.ndarray] = []
         self._rendered = 0
@@ -48,10 +50,14 @@ class ScriptedPort:
             await self._changed.wait()
         self._queue = np.concatenate([self._queue, np.asarray(samples, dtype=np.float32)])
 
+    def duck(self, gain: float) -> None:
+        self.gain = gain
+        self.ducks.append(gain)
+
     def render(self, n: int) -> int:
         """The speaker plays up to n queued samples; returns how many."""
         out, self._queue = self._queue[:n], self._queue[n:]
-        self._heard.append(out)
+        self._heard.append(out * self.gain)
         self._rendered += len(out)
         self._changed.set()
         return len(out)

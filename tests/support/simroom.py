@@ -81,6 +81,7 @@ class RoomTruth:
     user_speech: list[tuple[float, float]] = field(default_factory=list)
     playback: list[PlaybackSpan] = field(default_factory=list)
     clears: list[tuple[float, int]] = field(default_factory=list)  # (t, samples dropped)
+    ducks: list[tuple[float, float]] = field(default_factory=list)  # (t, gain the reply was set to)
 
 
 def speech_bounds(samples: np.ndarray, rate: int = SAMPLE_RATE) -> tuple[float, float]:
@@ -138,6 +139,7 @@ class SimulatedRoom:
         self._tick = 0
         self._span_start: float | None = None
         self._closed = False
+        self._gain = 1.0
         self.started_at: float | None = None  # loop time (monotonic) of sample 0, once frames() runs
 
     @property
@@ -192,6 +194,11 @@ class SimulatedRoom:
     @property
     def rendered(self) -> int:
         return self._rendered
+
+    def duck(self, gain: float) -> None:
+        if gain != self._gain:
+            self._gain = float(gain)
+            self.truth.ducks.append((self.now, self._gain))
 
     def clear(self) -> int:
         dropped = self._queued
@@ -251,6 +258,8 @@ class SimulatedRoom:
                 self._queue.popleft()
             else:
                 self._queue[0] = chunk[take:]
+        if self._gain != 1.0:
+            out *= np.float32(self._gain)
         if filled:
             self._queued -= filled
             self._rendered += filled

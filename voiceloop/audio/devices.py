@@ -87,6 +87,7 @@ class SoundDevicePort:
         self._gen = 0  # stream generation: callbacks of a closed pair are ignored
         self._epoch = 0  # bumped by clear(), so a play() waiting for room drops its remainder
         self._ledger = PlaybackLedger()
+        self._gain = 1.0  # set by the loop, read by the output callback (a float: one atomic store)
         self._mic_n = self._ref_n = 0  # 10 ms frames emitted, for timestamps
         self._lost = 0
         self._mic_due = self._spk_due = self._loop.time() + _FIRST_AUDIO_S  # next callback expected by
@@ -123,6 +124,9 @@ class SoundDevicePort:
             rest = rest[taken:]
             if len(rest):
                 await self._ledger.wait_moved()
+
+    def duck(self, gain: float) -> None:
+        self._gain = float(gain)
 
     @property
     def rendered(self) -> int:
@@ -209,9 +213,18 @@ class SoundDevicePort:
         return callback
 
     def _output_callback(self, gen: int, buffer: PlaybackBuffer):
+        gain = 1.0
+
         def callback(outdata, frames, time, status) -> None:
+            nonlocal gain
             block = np.zeros(frames, dtype=np.float32)
             played = buffer.read_into(block)
+            target = self._gain
+            if target != gain:
+                block *= np.linspace(gain, target, frames, dtype=np.float32)
+                gain = target
+            elif gain != 1.0:
+                block *= gain
             outdata[:] = block[:, None]
             xruns = _xrun_kinds(status, "output") if status else ()
             self._hand(self._on_output, gen, block, played, time.outputBufferDacTime, xruns)

@@ -17,9 +17,9 @@ The contract, for every stream:
   silero's 32 ms windows: the first window that reads as speech). It is followed by exactly one
   `SpeechStarted` (the sound went on to `start_ms`, perhaps after a dip shorter than `_DOUBT_S`:
   silero lets a soft onset flicker for a window) or one `SpeechRejected(t)` (it stopped for
-  `_DOUBT_S`). A playing reply is paused on it and resumed on the rejection, so the speaker falls
-  silent at the first sign of the user while a blip costs the reply ~0.1 s, not its end. Only a
-  frame stepped with `playing` announces one (nothing else gains from an early pause); onset
+  `_DOUBT_S`). A playing reply is turned down on it and back up on the rejection, so the speaker
+  yields at the first sign of the user while a blip costs the reply a dip of ~0.1 s. Only a
+  frame stepped with `playing` announces one (nothing else gains from an early sign); onset
   timing is the same either way.
 - Speech shorter than `min_utterance_ms` (a cough, a door) ends as `SpeechDiscarded`, so a
   consumer that stopped playback on the onset knows no utterance is coming.

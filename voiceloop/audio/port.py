@@ -50,6 +50,11 @@ class AudioPort(Protocol):
         """Drop all audio not yet rendered (barge-in); takes effect within one block. Returns samples dropped."""
         ...
 
+    def duck(self, gain: float) -> None:
+        """Scale what the speaker plays from its next block on (1.0: full level), ramped over a block
+        so it does not click; `Rendered` frames carry the scaled audio, the echo's true reference."""
+        ...
+
     @property
     def rendered(self) -> int:
         """Samples (16 kHz) of queued audio the speaker has played since the port opened; never

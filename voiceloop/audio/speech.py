@@ -16,7 +16,7 @@ import numpy as np
 
 @dataclass(frozen=True, slots=True)
 class SpeechPossible:
-    """While the speaker plays: the first sign of the user (`vad.pause_ms` of speech). Pause the reply;
+    """While the speaker plays: the first sign of the user (`vad.pause_ms` of speech). Turn the reply down;
     one `SpeechStarted` (its `t` may be a little later) or one `SpeechRejected` follows."""
 
     t: float

@@ -2,8 +2,9 @@
 
 One task owns the loop (`Assistant.run`); each turn runs on a task of its own, at most one live.
 The first sign of the user while the reply plays (`SpeechPossible`, one detector window of speech)
-silences it at once (`Playout.pause`); if the sound stops short of a speech onset it plays on. A
-speech onset while a turn is live keeps it silent (or silences it), then:
+turns it down 15 dB at once (`Playout.duck`); if the sound stops short of a speech onset it is back
+at full level, a dip rather than a gap. A speech onset while a turn is live silences it
+(`Playout.pause`), then:
 - the endpointer discards the sound (a cough, a knock): the reply resumes where it stopped;
 - an utterance follows and the reply had been heard: barge-in, or the reply's own echo. The reply
   stays paused while the utterance is recognised; if the transcript repeats what the speaker
@@ -134,13 +135,14 @@ class Assistant:
         return turn.reply, turn.step(signal, self._cfg.dialogue.barge_in)
 
     def _on_speech_possible(self) -> None:
-        """Maybe the user: silence the reply now rather than one detector window later."""
+        """Maybe the user: turn the reply down now rather than one detector window later (a false
+        alarm then costs a dip, not a gap); the onset, if it comes, silences it."""
         if self._step(Signal.POSSIBLE) == (Reply.PLAYING, Reply.DOUBTED):
-            log.debug("possible speech: reply paused")
+            log.debug("possible speech: reply turned down")
 
     def _on_speech_rejected(self) -> None:
         if self._step(Signal.REJECTED) == (Reply.DOUBTED, Reply.PLAYING):
-            log.debug("not speech after all: reply resumed")
+            log.debug("not speech after all: reply back at full level")
 
     def _on_speech_start(self) -> None:
         """Silence the reply first; whether this is a barge-in or a continuation is decided later.

@@ -1,9 +1,10 @@
 """One reply's audio on its way to the speaker: pausable on a speech onset, and it knows what was heard.
 
 The turn adds sentences and their audio as TTS produces them; a feeder task hands the audio to the
-`AudioPort`. A speech onset `pause`s the reply: the speaker is cleared at once (nothing awaits
-anything on that path) and the feeder stops; `resume` (the onset was a cough) plays on from the
-first sample not yet heard; `stop` (the turn is over) freezes the account.
+`AudioPort`. A possible onset `duck`s the reply (it plays on, quieter: a false alarm costs a dip,
+not a gap); a speech onset `pause`s it: the speaker is cleared at once (nothing awaits anything on
+that path) and the feeder stops; `resume` (the onset was a cough) plays on from the first sample
+not yet heard, at full level; `stop` (the turn is over) freezes the account.
 
 What was heard is counted from the port's own `rendered` counter (samples that really left the
 speaker), not from what was queued: a sentence still being queued at the cut, audio dropped by
@@ -30,6 +31,7 @@ log = logging.getLogger(__name__)
 _AHEAD_S = 4.0  # TTS may run this far ahead of the speaker; further, `add` waits (and so the LLM)
 _S_PER_CHAR = 0.2  # length of a sentence whose audio is not all made yet, guessed from its characters
 _SLACK = 160  # a sentence rendered to within 10 ms of its end counts whole (device rate conversion rounds)
+DUCK_GAIN = 10 ** (-15 / 20)  # a possible onset turns the reply down 15 dB until it is confirmed or rejected
 
 
 @dataclass(slots=True)
@@ -54,6 +56,7 @@ class Playout:
         self._held = 0  # heard position, frozen while paused or stopped
         self._held_at = 0.0  # when it froze (monotonic)
         self._paused = False
+        self._ducked = False
         self._stopped = False
         self._feeder: asyncio.Task | None = None
         self._changed = asyncio.Event()
@@ -91,6 +94,12 @@ class Playout:
 
     # -- the event loop's side (never awaits) ---------------------------------------------
 
+    def duck(self, down: bool = True) -> None:
+        """Turn the reply down by 15 dB (or back up): it goes on playing, and what plays counts as heard."""
+        if down != self._ducked and not (down and (self._paused or self._stopped)):
+            self._ducked = down
+            self._port.duck(DUCK_GAIN if down else 1.0)
+
     def pause(self) -> float:
         """Silence the speaker now and hold the rest; returns seconds of this reply heard so far."""
         if not self._paused and not self._stopped:
@@ -98,6 +107,7 @@ class Playout:
             self._paused = True
             self._halt()
             self._sent, self._origin = self._held, None
+            self.duck(False)  # nothing queued is left to hear at the lower level
         return self._held / SAMPLE_RATE
 
     def resume(self) -> None:
@@ -112,9 +122,10 @@ class Playout:
             return
         if not self._paused:
             self._held, self._held_at = self.heard_samples(), time.monotonic()
-        self._stopped = True
         if self._feeder is not None or self._sent > self._held:
             self._halt()
+        self.duck(False)  # the next reply starts at full level
+        self._stopped = True
         self._changed.set()
 
     @property
@@ -125,6 +136,10 @@ class Playout:
     @property
     def paused(self) -> bool:
         return self._paused
+
+    @property
+    def ducked(self) -> bool:
+        return self._ducked
 
     # -- what was heard -------------------------------------------------------------------
 

@@ -4,7 +4,7 @@ What the front end hears while a reply is live (`Signal`) moves the reply betwee
 whether any of the reply had been heard (`heard`: at least `HEARD_S` left the speaker) and whether
 barge-in is on decide where it goes. `transition` is pure, so the whole table is tested without
 audio or tasks (tests/dialogue/test_replystate.py); `Turn.step` applies it and does what entering
-a state means: pause the playout, resume it, or cancel the turn.
+a state means: turn the playout down, pause it, resume it, or cancel the turn.
 
     PLAYING --possible--> DOUBTED --rejected--> PLAYING
     PLAYING/DOUBTED --started--> HELD (some of it heard) | UNHEARD (none of it)
@@ -25,7 +25,7 @@ HEARD_S = 0.2
 
 class Reply(Enum):
     PLAYING = "playing"  # audible, or about to be (the turn is still thinking)
-    DOUBTED = "doubted"  # paused on a possible onset: plays on if the sound is rejected
+    DOUBTED = "doubted"  # turned down on a possible onset: back up if the sound is rejected
     HELD = "held"  # paused on speech, some of it heard: barge-in, or the reply's own echo
     UNHEARD = "unheard"  # paused on speech before any of it was heard: the user only paused
     CUT = "cut"  # cancelled: the user spoke over it
@@ -33,7 +33,7 @@ class Reply(Enum):
 
     @property
     def paused(self) -> bool:
-        return self in (Reply.DOUBTED, Reply.HELD, Reply.UNHEARD)
+        return self in (Reply.HELD, Reply.UNHEARD)
 
     @property
     def over(self) -> bool:

@@ -31,17 +31,22 @@ class Turn:
         return self.task is not None and not self.task.done()
 
     def step(self, signal: Signal, barge_in: bool = True) -> Reply:
-        """Move the reply's state on `signal` and do what entering the new state means: a paused
-        state pauses the playout (the speaker is cleared at once), PLAYING resumes it from the first
-        sample not heard, CUT and JOINED cancel the turn. A turn already finished stays as it is."""
+        """Move the reply's state on `signal` and do what entering the new state means: DOUBTED
+        turns the playout down, a paused state pauses it (the speaker is cleared at once), PLAYING
+        resumes it from the first sample not heard (or turns it back up), CUT and JOINED cancel the
+        turn. A turn already finished stays as it is."""
         if not self.live:
             return self.reply
         old = self.reply
         self.reply = new = transition(old, signal, heard=self.playout.heard_s() >= HEARD_S, barge_in=barge_in)
-        if new.paused:
+        if new is Reply.DOUBTED:
+            self.playout.duck()
+        elif new.paused:
             self.playout.pause()
         elif new is Reply.PLAYING and old.paused:
             self.playout.resume()
+        elif new is Reply.PLAYING and old is Reply.DOUBTED:
+            self.playout.duck(False)
         elif new.over and not old.over:
             self.task.cancel()
         return new
