@@ -11,24 +11,35 @@ import pytest
 from voiceloop.scheduler import EngineBusy, EngineScheduler, Priority
 
 
-def _job(log: list, name: str, seconds: float, active: list):
+def _job(log: list, name: str, active: list, gate: threading.Event | None = None):
+    """A blocking job that runs until `gate` is set (at once without one), logging its name."""
     def run():
         active.append(name)
         assert len(active) == 1, f"two inferences overlap: {active}"
-        time.sleep(seconds)
+        if gate is not None:
+            assert gate.wait(10), f"{name}: the test never released it"
         log.append(name)
         active.remove(name)
         return name
     return run
 
 
+async def _until(condition) -> None:
+    """Let the scheduler and its thread run until `condition()` holds (no wall-clock guesses)."""
+    async with asyncio.timeout(10):
+        while not condition():
+            await asyncio.sleep(0.001)
+
+
 async def test_dialogue_jumps_the_service_queue():
-    sched, log, active = EngineScheduler("asr"), [], []
-    first = asyncio.create_task(sched.run(_job(log, "upload-1", 0.2, active)))
-    await asyncio.sleep(0.05)
-    uploads = [asyncio.create_task(sched.run(_job(log, f"upload-{i}", 0.05, active))) for i in (2, 3)]
-    await asyncio.sleep(0.01)
-    turn = asyncio.create_task(sched.run(_job(log, "turn", 0.01, active), priority=Priority.DIALOGUE))
+    sched, log, active, gate = EngineScheduler("asr"), [], [], threading.Event()
+    first = asyncio.create_task(sched.run(_job(log, "upload-1", active, gate)))
+    await _until(lambda: active == ["upload-1"])
+    uploads = [asyncio.create_task(sched.run(_job(log, f"upload-{i}", active))) for i in (2, 3)]
+    await _until(lambda: sched.stats().waiting_service == 2)
+    turn = asyncio.create_task(sched.run(_job(log, "turn", active), priority=Priority.DIALOGUE))
+    await _until(lambda: sched.stats().waiting_dialogue == 1)
+    gate.set()
     assert await turn == "turn"
     await asyncio.gather(first, *uploads)
     assert log == ["upload-1", "turn", "upload-2", "upload-3"]
@@ -61,21 +72,22 @@ async def test_cancelled_caller_returns_at_once_but_next_job_waits_for_the_threa
         await slow_task
     assert time.monotonic() - t0 < 0.1
     nxt = asyncio.create_task(sched.run(after))
-    await asyncio.sleep(0.1)
-    assert not nxt.done()
+    await _until(lambda: sched.stats().waiting_service == 1)
+    assert sched.stats().running and not nxt.done()  # queued behind the thread, not started
     release.set()
     assert await nxt == "after"
     sched.close()
 
 
 async def test_cancelled_waiter_is_skipped():
-    sched, log, active = EngineScheduler("asr"), [], []
-    first = asyncio.create_task(sched.run(_job(log, "a", 0.1, active)))
-    await asyncio.sleep(0.02)
-    doomed = asyncio.create_task(sched.run(_job(log, "doomed", 0.01, active)))
-    last = asyncio.create_task(sched.run(_job(log, "c", 0.01, active)))
-    await asyncio.sleep(0.01)
+    sched, log, active, gate = EngineScheduler("asr"), [], [], threading.Event()
+    first = asyncio.create_task(sched.run(_job(log, "a", active, gate)))
+    await _until(lambda: active == ["a"])
+    doomed = asyncio.create_task(sched.run(_job(log, "doomed", active)))
+    last = asyncio.create_task(sched.run(_job(log, "c", active)))
+    await _until(lambda: sched.stats().waiting_service == 2)
     doomed.cancel()
+    gate.set()
     await asyncio.gather(first, last)
     assert log == ["a", "c"]
     sched.close()
@@ -83,14 +95,18 @@ async def test_cancelled_waiter_is_skipped():
 
 async def test_full_service_queue_is_refused_but_dialogue_never():
     sched, log, active = EngineScheduler("asr", max_waiting=2, retry_after_s=7), [], []
-    running = asyncio.create_task(sched.run(_job(log, "r", 0.2, active)))
-    await asyncio.sleep(0.02)
-    queued = [asyncio.create_task(sched.run(_job(log, f"q{i}", 0.01, active))) for i in range(2)]
-    await asyncio.sleep(0.01)
+    gate = threading.Event()
+    running = asyncio.create_task(sched.run(_job(log, "r", active, gate)))
+    await _until(lambda: active == ["r"])
+    queued = [asyncio.create_task(sched.run(_job(log, f"q{i}", active))) for i in range(2)]
+    await _until(lambda: sched.stats().waiting_service == 2)
     with pytest.raises(EngineBusy) as busy:
-        await sched.run(_job(log, "refused", 0.01, active))
+        await sched.run(_job(log, "refused", active))
     assert busy.value.retry_after_s == 7 and "busy" in str(busy.value)
-    assert await sched.run(_job(log, "turn", 0.01, active), priority=Priority.DIALOGUE) == "turn"
+    turn = asyncio.create_task(sched.run(_job(log, "turn", active), priority=Priority.DIALOGUE))
+    await _until(lambda: sched.stats().waiting_dialogue == 1)  # a full queue never refuses the dialogue
+    gate.set()
+    assert await turn == "turn"
     await asyncio.gather(running, *queued)
     assert "refused" not in log
     sched.close()
@@ -112,29 +128,32 @@ async def test_hold_keeps_service_jobs_back_until_the_utterance_arrives():
     """While the user speaks, no new upload segment starts; their turn then runs first."""
     sched, log, active = EngineScheduler("asr"), [], []
     sched.hold(10.0)
-    uploads = [asyncio.create_task(sched.run(_job(log, f"upload-{i}", 0.05, active))) for i in range(2)]
-    await asyncio.sleep(0.2)
-    assert log == [] and sched.stats().waiting_service == 2, "a service job started during the hold"
-    assert await sched.run(_job(log, "turn", 0.01, active), priority=Priority.DIALOGUE) == "turn"
+    uploads = [asyncio.create_task(sched.run(_job(log, f"upload-{i}", active))) for i in range(2)]
+    await _until(lambda: sched.stats().waiting_service == 2)
+    # admission is decided when a job asks: queued and the engine idle means held back, not started
+    assert log == [] and not sched.stats().running, "a service job started during the hold"
+    assert await sched.run(_job(log, "turn", active), priority=Priority.DIALOGUE) == "turn"
     await asyncio.gather(*uploads)
     assert log == ["turn", "upload-0", "upload-1"]
     sched.close()
 
 
 async def test_hold_lets_the_job_in_flight_finish_and_ends_by_unhold_or_timeout():
-    sched, log, active = EngineScheduler("asr"), [], []
-    running = asyncio.create_task(sched.run(_job(log, "segment-1", 0.1, active)))
-    await asyncio.sleep(0.02)
+    sched, log, active, gate = EngineScheduler("asr"), [], [], threading.Event()
+    running = asyncio.create_task(sched.run(_job(log, "segment-1", active, gate)))
+    await _until(lambda: active == ["segment-1"])
     sched.hold(10.0)
-    nxt = asyncio.create_task(sched.run(_job(log, "segment-2", 0.01, active)))
+    nxt = asyncio.create_task(sched.run(_job(log, "segment-2", active)))
+    await _until(lambda: sched.stats().waiting_service == 1)
+    gate.set()
     await running
-    await asyncio.sleep(0.1)
-    assert log == ["segment-1"] and not nxt.done()
+    await _until(lambda: not sched.stats().running)
+    assert log == ["segment-1"] and sched.stats().waiting_service == 1 and not nxt.done()
     sched.unhold()  # the sound was a cough
     await nxt
     assert log == ["segment-1", "segment-2"]
     sched.hold(0.05)  # a hold that nobody ends expires by itself
-    assert await asyncio.wait_for(sched.run(_job(log, "segment-3", 0.01, active)), 1.0) == "segment-3"
+    assert await asyncio.wait_for(sched.run(_job(log, "segment-3", active)), 1.0) == "segment-3"
     sched.close()
 
 

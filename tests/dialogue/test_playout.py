@@ -125,7 +125,7 @@ async def test_drain_waits_through_a_pause_and_stop_ends_it():
     await settle()
     p.pause()
     drained = asyncio.create_task(p.drain())
-    await asyncio.sleep(0.05)
+    await settle()  # every task that could finish it has run: none does while paused
     assert not drained.done()
     p.stop()
     await asyncio.wait_for(drained, 1)
@@ -138,7 +138,7 @@ async def test_tts_cannot_run_more_than_a_few_seconds_ahead_of_the_speaker():
     for i in range(6):  # 2 s in the port, 4 s waiting: the limit
         await asyncio.wait_for(p.add(ramp(i * 16000, 16000)), 1)
     adding = asyncio.create_task(p.add(ramp(6 * 16000, 16000)))
-    await asyncio.sleep(0.05)
+    await settle()
     assert not adding.done()
     port.render(16000)
     await asyncio.wait_for(adding, 1)
