@@ -118,16 +118,32 @@ async def test_an_idle_or_trickling_connection_is_closed(strict_server):
     writer.close()
 
 
+async def _described(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> str:
+    """Send `describe` on a raw connection; the type of the event that answers it."""
+    writer.write(json.dumps(Describe().event().to_dict()).encode() + b"\n")
+    await writer.drain()
+    header = json.loads(await asyncio.wait_for(reader.readline(), 10))
+    await reader.readexactly(header.get("data_length", 0) + header.get("payload_length", 0))
+    return header["type"]
+
+
 async def test_connections_beyond_the_limit_are_told_to_retry(strict_server):
     first, second = await _raw(strict_server), await _raw(strict_server)
-    await asyncio.sleep(0.2)
+    assert [await _described(*first), await _described(*second)] == ["info", "info"]  # both are being served
     reader, writer = await _raw(strict_server)
     error = await _error_then_closed(reader)
     assert error["code"] == "busy" and "wyoming.max_connections" in error["text"], error
     writer.close()
     first[1].close()
-    await asyncio.sleep(0.2)
-    await still_served(strict_server)
+    async with asyncio.timeout(10):  # the server frees the slot once it reads the first one's end
+        while True:
+            third = await _raw(strict_server)
+            answer = await _described(*third)
+            third[1].close()
+            if answer == "info":
+                break
+            assert answer == "error", answer
+            await asyncio.sleep(0.01)
     second[1].close()
 
 
