@@ -14,8 +14,15 @@ import numpy as np
 
 from voiceloop.asr.base import AsrEngine
 from voiceloop.audio.frontend import FrontEnd, frontend_events
-from voiceloop.audio.port import AudioPort
-from voiceloop.audio.speech import Utterance
+from voiceloop.audio.port import DUCK_GAIN, AudioPort
+from voiceloop.audio.speech import (
+    FrontEndEvent,
+    SpeechDiscarded,
+    SpeechPossible,
+    SpeechRejected,
+    SpeechStarted,
+    Utterance,
+)
 from voiceloop.config import Config
 from voiceloop.lifecycle import run_until_signal
 
@@ -34,6 +41,8 @@ async def listen(cfg: Config, port: AudioPort, asr: AsrEngine, out: TextIO, json
         if play is not None:
             group.create_task(port.play(play))
         async for event in frontend_events(port.frames(), FrontEnd(cfg)):
+            if play is not None:
+                _duck_under(port, event)
             if isinstance(event, Utterance):
                 await utterances.put(event)
         await utterances.put(None)
@@ -53,6 +62,15 @@ async def _recognise(asr: AsrEngine, utterances: asyncio.Queue[Utterance | None]
         else:
             out.write(f"{time.strftime('%H:%M:%S')}  {duration:5.1f}s  {transcript.text}\n")
         out.flush()
+
+
+def _duck_under(port: AudioPort, event: FrontEndEvent) -> None:
+    """What `--play` plays is turned down while someone speaks over it (from the first sign of speech
+    to the end of the utterance), so less of it is left in the words that reach recognition."""
+    if isinstance(event, SpeechPossible | SpeechStarted):
+        port.duck(DUCK_GAIN)
+    elif isinstance(event, SpeechRejected | SpeechDiscarded | Utterance):
+        port.duck(1.0)
 
 
 def listen_main(cfg: Config, json_lines: bool = False, play: str | None = None) -> int:

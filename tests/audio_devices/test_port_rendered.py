@@ -9,7 +9,7 @@ from devices_support import Tap, sine
 
 from voiceloop.audio.devices import SoundDevicePort
 from voiceloop.config import AudioConfig
-from voiceloop.dialogue.playout import DUCK_GAIN
+from voiceloop.audio.port import DUCK_GAIN
 
 PULSE = AudioConfig(input_device="pulse", output_device="pulse", reopen_max_s=1.0)
 

@@ -10,7 +10,8 @@ import pytest
 from support.scripted_port import ScriptedPort
 
 from voiceloop.audio.speech import Utterance
-from voiceloop.dialogue.playout import DUCK_GAIN, Playout
+from voiceloop.audio.port import DUCK_GAIN
+from voiceloop.dialogue.playout import Playout
 from voiceloop.dialogue.replystate import Reply, Signal, transition
 from voiceloop.dialogue.turn import Turn
 

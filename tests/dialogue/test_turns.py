@@ -20,7 +20,7 @@ from voiceloop.audio.speech import SpeechDiscarded, SpeechPossible, SpeechReject
 from voiceloop.config import Config, DialogueConfig, LlmConfig
 from voiceloop.dialogue.assistant import Assistant, Stages
 from voiceloop.dialogue.events import TurnFinished
-from voiceloop.dialogue.playout import DUCK_GAIN
+from voiceloop.audio.port import DUCK_GAIN
 from voiceloop.dialogue.turnlog import TurnLog
 from voiceloop.llm.client import OpenAICompatibleClient
 from voiceloop.llm.memory import Conversation

@@ -37,6 +37,9 @@ class Rendered:
     at: float | None = None  # when its first sample leaves the speaker (DAC time), host clock seconds
 
 
+DUCK_GAIN = 10 ** (-15 / 20)  # `duck` level while someone may be speaking over what plays: 15 dB down
+
+
 class AudioPort(Protocol):
     def frames(self) -> AsyncIterator[Captured | Rendered]:
         """Mic and speaker frames interleaved in callback order; runs until `aclose`."""

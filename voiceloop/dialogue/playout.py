@@ -24,14 +24,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from voiceloop.audio.frames import SAMPLE_RATE
-from voiceloop.audio.port import AudioPort
+from voiceloop.audio.port import DUCK_GAIN, AudioPort
 
 log = logging.getLogger(__name__)
 
 _AHEAD_S = 4.0  # TTS may run this far ahead of the speaker; further, `add` waits (and so the LLM)
 _S_PER_CHAR = 0.2  # length of a sentence whose audio is not all made yet, guessed from its characters
 _SLACK = 160  # a sentence rendered to within 10 ms of its end counts whole (device rate conversion rounds)
-DUCK_GAIN = 10 ** (-15 / 20)  # a possible onset turns the reply down 15 dB until it is confirmed or rejected
 
 
 @dataclass(slots=True)
