@@ -96,8 +96,14 @@ def tone_residual_db(x: np.ndarray, hz: float, rate: int) -> float:
 def assert_matches_piecewise(reference: np.ndarray, recording: np.ndarray, min_corr: float, max_gain_db: float,
                              where: str) -> None:
     """`reference` is found in `recording` quarter by quarter: a block a loaded box dropped shifts what
-    follows it, which one whole-clip correlation would count against every later sample."""
+    follows it, which one whole-clip correlation would count against every later sample. The piece
+    that holds the dropped block itself correlates less (measured 0.969 for a 10 ms block the room
+    process's player dropped, as it says on stderr, in a quarter): one piece may fall to 0.95."""
+    below = []
     for piece in np.split(reference[: len(reference) // 4 * 4], 4):
         _, corr, gain = locate(piece, recording)
         print(f"{where}: correlation {corr:.4f}, level {gain:+.2f} dB")
-        assert corr > min_corr and abs(gain) < max_gain_db
+        assert abs(gain) < max_gain_db and corr > 0.95, (where, corr, gain)
+        if corr <= min_corr:
+            below.append(corr)
+    assert len(below) <= 1, (where, below)
