@@ -136,10 +136,6 @@ class Playout:
     def paused(self) -> bool:
         return self._paused
 
-    @property
-    def ducked(self) -> bool:
-        return self._ducked
-
     # -- what was heard -------------------------------------------------------------------
 
     def heard_samples(self) -> int:
