@@ -22,6 +22,16 @@ from voiceloop.errors import ModelNotFoundError
 
 log = logging.getLogger(__name__)
 
+# Whisper's text budget per 30 s window: a loop of hallucinated repeats (on a near-silent or
+# unclear stretch) otherwise decodes to the model's 448-token limit, up to six times over with the
+# temperature fallback: 20 s measured on a 1.5 s upload segment with Whisper base on one thread,
+# during which the dialogue waits for the shared engine. Speech, even fast Mandarin (~7 characters
+# a second, 1-2 tokens each), stays well inside this.
+_TOKENS_PER_S = 16
+_TOKENS_BASE = 32
+_MAX_LENGTH = 448  # the model's decoder length, prompt included
+_PROMPT_MAX = _MAX_LENGTH // 2 + 8  # faster-whisper cuts a hotword prompt to half of it, plus the start tokens
+
 
 class WhisperEngine:
     name = "whisper"
@@ -48,7 +58,8 @@ class WhisperEngine:
         language = self._wcfg.language or None
         segments, info = self._model.transcribe(
             samples.astype(np.float32, copy=False), language=language, beam_size=self._wcfg.beam_size,
-            hotwords=words, vad_filter=False, condition_on_previous_text=False)
+            hotwords=words, vad_filter=False, condition_on_previous_text=False,
+            max_new_tokens=token_budget(len(samples) / SAMPLE_RATE, prompted=words is not None))
         sentences = []
         logprobs = []
         for seg in segments:
@@ -73,6 +84,12 @@ class WhisperEngine:
     def _convert(self, text: str) -> str:
         text = self._to_simplified(text) if self._to_simplified else text
         return fullwidth_punctuation(text)
+
+
+def token_budget(duration_s: float, prompted: bool) -> int:
+    """New tokens Whisper may write for one window of `duration_s` (a window is 30 s at most)."""
+    room = _MAX_LENGTH - (_PROMPT_MAX if prompted else 8)
+    return min(room, _TOKENS_BASE + round(_TOKENS_PER_S * min(duration_s, 30.0)))
 
 
 _FULLWIDTH = str.maketrans({",": "，", "?": "？", "!": "！", ";": "；", ":": "：", ".": "。"})
