@@ -28,6 +28,7 @@ USER_2 = "aishell1_BAC009S0764W0121.wav"  # 甚至出现交易几乎停滞的情
 # espeak-ng speaks at about -20 dBFS and the room puts the user at -32 dBFS: an echo gain of -6 dB
 # makes the assistant's voice at the microphone 6 dB louder than the user (issue 3's condition).
 ECHO_GAIN_DB = -6.0
+QUIET_S = 3.0
 LONG_REPLY = ("好的，我来详细说一说。", "广州的房地产市场最近变化很大。", "很多中介公司都在调整策略。",
               "协会的分析报告指出了几个问题。", "第一是成交量下降。", "第二是价格波动。", "第三是政策影响。",
               "总的来说，市场还需要时间恢复。", "你还想了解哪些方面呢？")
@@ -53,8 +54,28 @@ def _config(tmp_path, base_url: str, model_dir, **dialogue) -> Config:
 
 
 async def _run_room(cfg: Config, room: SimulatedRoom, asr) -> list:
+    """Serve the room until its duration, or until the assistant has listened for `QUIET_S` after the
+    user's last words: whatever the reply's echo could still start (an utterance ends 0.6 s after
+    the echo, ~1 s after the reply) would have shown by then as a new turn thinking."""
     events: list = []
-    await asyncio.wait_for(serve(cfg, room, asr, on_event=events.append), timeout=room.spec.duration_s + 30)
+    listening_since: list[float | None] = [None]
+    last_words = max((end for _, end in room.truth.user_speech), default=0.0)
+
+    def on_event(ev) -> None:
+        events.append(ev)
+        if isinstance(ev, StateChanged):
+            listening_since[0] = room.now if ev.state is TurnState.LISTENING else None
+
+    async def close_when_done() -> None:
+        while (since := listening_since[0]) is None or room.now - max(since, last_words) < QUIET_S:
+            await asyncio.sleep(0.1)
+        await room.aclose()
+
+    closer = asyncio.create_task(close_when_done())
+    try:
+        await asyncio.wait_for(serve(cfg, room, asr, on_event=on_event), timeout=room.spec.duration_s + 30)
+    finally:
+        closer.cancel()
     return events
 
 
