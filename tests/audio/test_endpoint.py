@@ -8,14 +8,20 @@ from voiceloop.audio.endpoint import Endpointer
 from voiceloop.audio.speech import (
     SpeechDiscarded,
     SpeechEnded,
+    SpeechPaused,
     SpeechPossible,
     SpeechRejected,
+    SpeechResumed,
     SpeechStarted,
 )
 from voiceloop.config import VadConfig
 
-CFG = VadConfig(threshold=0.5, start_ms=60, pause_ms=60, end_silence_ms=600, min_utterance_ms=250, max_utterance_s=5.0)
-EARLY = VadConfig(threshold=0.5, start_ms=60, pause_ms=10, end_silence_ms=600, min_utterance_ms=250, max_utterance_s=5.0)
+CFG = VadConfig(threshold=0.5, start_ms=60, pause_ms=60, end_silence_ms=600, min_utterance_ms=250, max_utterance_s=5.0,
+                speculate_ms=0)
+EARLY = VadConfig(threshold=0.5, start_ms=60, pause_ms=10, end_silence_ms=600, min_utterance_ms=250, max_utterance_s=5.0,
+                  speculate_ms=0)
+SPECULATE = VadConfig(threshold=0.5, start_ms=60, pause_ms=60, end_silence_ms=600, min_utterance_ms=250,
+                      max_utterance_s=5.0, speculate_ms=200)
 
 
 def feed(ep: Endpointer, pattern: list[tuple[float, float]]) -> list[tuple[float, object]]:
@@ -127,3 +133,31 @@ def test_with_nothing_playing_no_possible_onset_is_announced_and_onsets_come_as_
     assert heard == [(t, ev) for t, ev in out if not isinstance(ev, SpeechPossible | SpeechRejected)]
     assert [type(ev) for _, ev in heard] == [SpeechStarted, SpeechEnded]
     assert [type(ev) for _, ev in out] == [SpeechPossible, SpeechStarted, SpeechEnded, SpeechPossible, SpeechRejected]
+
+
+def test_a_pause_of_speculate_ms_is_announced_with_the_end_the_utterance_will_have():
+    events = feed(Endpointer(SPECULATE), [(1.0, 0.0), (2.0, 0.9), (1.0, 0.0)])
+    assert [(t, type(ev)) for t, ev in events] == [(1.06, SpeechStarted), (3.2, SpeechPaused), (3.6, SpeechEnded)]
+    paused, ended = events[1][1], events[2][1]
+    assert (paused.start_t, paused.end_t) == pytest.approx((ended.start_t, ended.end_t))
+
+
+def test_speech_after_the_pause_resumes_and_the_end_comes_later_with_the_whole_utterance():
+    events = feed(Endpointer(SPECULATE), [(1.0, 0.0), (1.0, 0.9), (0.3, 0.0), (1.0, 0.9), (1.0, 0.0)])
+    kinds = [(t, type(ev)) for t, ev in events]
+    assert kinds == [(1.06, SpeechStarted), (2.2, SpeechPaused), (2.31, SpeechResumed), (3.5, SpeechPaused),
+                     (3.9, SpeechEnded)]
+    assert events[-1][1].start_t == pytest.approx(1.0) and events[-1][1].end_t == pytest.approx(3.3)
+    assert events[2][1].start_t == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("speculate_ms", [0, 600, 900])
+def test_speculation_is_off_at_zero_or_at_the_end_silence(speculate_ms):
+    cfg = VadConfig(pause_ms=60, end_silence_ms=600, speculate_ms=speculate_ms)
+    events = feed(Endpointer(cfg), [(1.0, 0.0), (2.0, 0.9), (1.0, 0.0)])
+    assert [type(ev) for _, ev in events] == [SpeechStarted, SpeechEnded]
+
+
+def test_no_pause_is_announced_for_a_sound_too_short_to_be_an_utterance():
+    events = feed(Endpointer(SPECULATE), [(1.0, 0.0), (0.15, 0.9), (1.0, 0.0)])
+    assert [type(ev) for _, ev in events] == [SpeechStarted, SpeechDiscarded]

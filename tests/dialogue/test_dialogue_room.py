@@ -193,6 +193,30 @@ async def test_a_pause_mid_sentence_loses_nothing(tmp_path, whisper_asr, whisper
     assert room.truth.playback and room.truth.playback[0].start_t > room.truth.user_speech[0][1]
 
 
+async def test_with_speculation_a_reply_prepared_in_a_short_pause_is_dropped_and_the_whole_is_answered(
+        tmp_path, whisper_asr, whisper_base_dir):
+    """`vad.speculate_ms`: the 0.4 s pause mid-sentence is long enough to start preparing a reply, not
+    to end the turn. The user goes on: what was prepared is dropped unheard (reported as abandoned),
+    the LLM gets the whole sentence, and nothing is played before the end of speech is confirmed."""
+    refs = read_manifest()
+    speech = with_pause(decode_file(ZH / PAUSED), 0.4)
+    room = SimulatedRoom(RoomSpec(speed=1.0, duration_s=15.0, echo_gain_db=ECHO_GAIN_DB), script=[(0.5, speech)])
+    cfg = _config(tmp_path, "http://127.0.0.1:9/v1", whisper_base_dir)
+    async with OpenAIServer(Script(deltas=("好的。",))) as srv:
+        cfg = dataclasses.replace(cfg, llm=dataclasses.replace(cfg.llm, base_url=srv.base_url),
+                                  vad=dataclasses.replace(cfg.vad, speculate_ms=200))
+        await _run_room(cfg, room, whisper_asr)
+
+    *dropped, final = _chats(srv)
+    said = final.body["messages"][-1]["content"]
+    assert cer(said, refs[PAUSED]) <= 0.35, said
+    assert all(chat.client_disconnected for chat in dropped)
+    [record] = _records(tmp_path)
+    assert record["user_text"] == said and record["abandoned"] >= 1 and record["heard_text"] == "好的。"
+    (_, end), = room.truth.user_speech
+    assert room.truth.playback and room.truth.playback[0].start_t >= end + cfg.vad.end_silence_ms / 1000 - 0.1
+
+
 async def test_a_barge_in_with_a_pause_reaches_the_llm_whole(tmp_path, whisper_asr, whisper_base_dir):
     """The user talks over the reply, pauses after the first clause and goes on: the reply was heard
     (it stays in history, cut), and the whole interruption is the next request."""

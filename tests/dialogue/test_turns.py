@@ -16,7 +16,15 @@ from support.openai_server import OpenAIServer, Script
 from support.scripted_port import ScriptedPort
 
 from voiceloop.asr.base import Transcript
-from voiceloop.audio.speech import SpeechDiscarded, SpeechPossible, SpeechRejected, SpeechStarted, Utterance
+from voiceloop.audio.speech import (
+    SpeechDiscarded,
+    SpeechPossible,
+    SpeechRejected,
+    SpeechResumed,
+    SpeechStarted,
+    Tentative,
+    Utterance,
+)
 from voiceloop.config import Config, DialogueConfig, LlmConfig
 from voiceloop.dialogue.assistant import Assistant, Stages
 from voiceloop.dialogue.events import TurnFinished
@@ -274,6 +282,62 @@ class WordsAsr(ScriptedAsr):
 
 def said(value: float, start: float) -> Utterance:
     return Utterance(np.full(16000, value, dtype=np.float32), start, start + 1.0)
+
+
+def tentative(u: Utterance) -> Tentative:
+    return Tentative(u.samples, u.start_t, u.end_t)
+
+
+async def test_a_reply_prepared_in_the_pause_is_heard_only_once_the_utterance_ends(tmp_path):
+    """The LLM is asked and the reply synthesized during the pause (`Tentative`), but nothing reaches
+    the speaker until the `Utterance` confirms the end; then it plays at once."""
+    played_before_end: list[int] = []
+
+    async def events(port, finished, done) -> AsyncIterator:
+        u = said(0.3, 0.0)
+        yield tentative(u)
+        await until(lambda: voice.spoken)  # recognised, asked and synthesized while the user is silent
+        await asyncio.sleep(0.1)
+        played_before_end.append(port.rendered)
+        yield u
+        await until(lambda: finished)
+
+    voice = RecordingVoice()
+    async with OpenAIServer(Script(deltas=("你好。",))) as srv:
+        records, port = await converse(srv, WordsAsr(), voice, events, tmp_path)
+    assert played_before_end == [0] and port.rendered >= 1600 * 3
+    [record] = records
+    assert record["turn"] == 1 and record["user_text"] == "你好" and record["heard_text"] == "你好。"
+    assert record["abandoned"] == 0
+    marks = record["marks"]  # relative to the end of speech: the answer was ready before the endpoint
+    assert marks["asr_done"] < marks["endpoint"] and marks["tts_first_audio"] < marks["endpoint"] <= marks["playback_start"]
+    assert len([r for r in srv.requests if r.method == "POST"]) == 1
+
+
+async def test_a_reply_prepared_in_a_pause_the_user_went_on_after_is_dropped_unheard(tmp_path):
+    """"我想问", a pause (its reply prepared), and the user goes on: that LLM request is closed, none of
+    it played or kept; the whole utterance is one turn, which reports the wasted request."""
+    first = said(0.1, 0.0)
+
+    async def events(port, finished, done) -> AsyncIterator:
+        yield tentative(first)
+        await until(lambda: srv.requests)
+        yield SpeechResumed(0.0)
+        whole = Utterance(np.concatenate([first.samples, said(0.2, 1.0).samples]), 0.0, 2.0)
+        yield tentative(whole)
+        yield whole
+        await until(lambda: finished)
+
+    voice = RecordingVoice()
+    async with OpenAIServer(Script(deltas=("一半的回答。",), first_token_delay_s=1.0),
+                            Script(deltas=("房价还行。",))) as srv:
+        records, port = await converse(srv, WordsAsr(), voice, events, tmp_path)
+    chats = [r for r in srv.requests if r.method == "POST"]
+    assert len(chats) == 2 and chats[0].client_disconnected and "一半的回答。" not in voice.spoken
+    assert [m["content"] for m in chats[1].body["messages"][1:]] == ["我想问滨海新区的房价"]
+    [record] = records
+    assert record["turn"] == 1 and record["user_text"] == "我想问滨海新区的房价" and record["abandoned"] == 1
+    assert record["heard_text"] == "房价还行。"
 
 
 async def test_a_barge_in_then_a_pause_reaches_the_llm_as_one_request(tmp_path):

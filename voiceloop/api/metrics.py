@@ -26,6 +26,9 @@ class Metrics:
         self.stage_seconds = Histogram("voiceloop_turn_stage_seconds", "Per-turn latency of each stage",
                                        ["stage"], buckets=_LATENCY_BUCKETS, registry=r)
         self.barge_ins = Counter("voiceloop_barge_ins", "Replies interrupted by the user", registry=r)
+        self.abandoned = Counter("voiceloop_replies_abandoned",
+                                 "Replies prepared in a pause the user then went on after (LLM requests wasted)",
+                                 registry=r)
         self.errors = Counter("voiceloop_errors", "Turn failures by code", ["code"], registry=r)
         self.asr_rtf = Histogram("voiceloop_asr_real_time_factor", "ASR processing seconds per audio second",
                                  ["source"], buckets=_RTF_BUCKETS, registry=r)
@@ -43,6 +46,8 @@ class Metrics:
         self.turns.labels(outcome).inc()
         if rec.interrupted:
             self.barge_ins.inc()
+        if rec.abandoned:
+            self.abandoned.inc(rec.abandoned)
         if rec.error:
             self.errors.labels(error_code(rec.error)).inc()
         for stage, (a, b) in STAGES.items():

@@ -21,6 +21,10 @@ The contract, for every stream:
   yields at the first sign of the user while a blip costs the reply a dip of ~0.1 s. Only a
   frame stepped with `playing` announces one (nothing else gains from an early sign); onset
   timing is the same either way.
+- `SpeechPaused(start_t, end_t)` once the speech has been silent for `speculate_ms` (shorter than
+  `end_silence_ms`, and only for speech long enough to be an utterance): the utterance may be over,
+  with exactly that `end_t` if nothing more is heard. `SpeechResumed` if speech comes back first.
+  The dialogue prepares its reply on the pause and plays it only on the end.
 - Speech shorter than `min_utterance_ms` (a cough, a door) ends as `SpeechDiscarded`, so a
   consumer that stopped playback on the onset knows no utterance is coming.
 - Speech longer than `max_utterance_s` is cut into a `SpeechEnded` there; if speech goes on, a
@@ -39,8 +43,10 @@ from voiceloop.audio.speech import (
     EndpointEvent,
     SpeechDiscarded,
     SpeechEnded,
+    SpeechPaused,
     SpeechPossible,
     SpeechRejected,
+    SpeechResumed,
     SpeechStarted,
 )
 from voiceloop.config import VadConfig
@@ -70,6 +76,8 @@ class Endpointer:
         self._told = False  # ... and a SpeechPossible for it is out
         self._origin = origin
         self._end_silence_s = cfg.end_silence_ms / 1000
+        self._speculate_s = cfg.speculate_ms / 1000 if 0 < cfg.speculate_ms < cfg.end_silence_ms else None
+        self._paused = False  # a SpeechPaused is out for the speech in progress
         self._min_s = cfg.min_utterance_ms / 1000
         self._max_s = cfg.max_utterance_s
         self._t = 0.0
@@ -132,17 +140,27 @@ class Endpointer:
     def _in_speech(self, is_speech: bool) -> list[EndpointEvent]:
         if is_speech:
             self._last_speech_end = self._t
+            events: list[EndpointEvent] = []
+            if self._paused:
+                self._paused = False
+                events.append(SpeechResumed(self._origin + self._start_t))
             if self._t - self._start_t >= self._max_s - 1e-9:
-                cut = SpeechEnded(self._origin + self._start_t, self._origin + self._t)
+                events.append(SpeechEnded(self._origin + self._start_t, self._origin + self._t))
                 self._start_t = self._t
-                return [cut, SpeechStarted(self._origin + self._t)]
-            return []
-        if self._t - (self._last_speech_end - self._hangover_s) >= self._end_silence_s - 1e-9:
-            return [self._close(self._last_speech_end - self._hangover_s)]
+                events.append(SpeechStarted(self._origin + self._t))
+            return events
+        end_t = self._last_speech_end - self._hangover_s
+        silent_s = self._t - end_t
+        if silent_s >= self._end_silence_s - 1e-9:
+            return [self._close(end_t)]
+        if (self._speculate_s is not None and not self._paused and silent_s >= self._speculate_s - 1e-9
+                and end_t - self._start_t >= self._min_s - 1e-9):
+            self._paused = True
+            return [SpeechPaused(self._origin + self._start_t, self._origin + max(end_t, self._start_t))]
         return []
 
     def _close(self, end_t: float) -> EndpointEvent:
-        self._state = _State.SILENCE
+        self._state, self._paused = _State.SILENCE, False
         end_t = max(end_t, self._start_t)
         short = end_t - self._start_t < self._min_s - 1e-9
         start_t, end_t = self._origin + self._start_t, self._origin + end_t

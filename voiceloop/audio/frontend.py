@@ -48,8 +48,10 @@ from voiceloop.audio.speech import (
     FrontEndEvent,
     SpeechDiscarded,
     SpeechEnded,
+    SpeechPaused,
     SpeechPossible,
     SpeechStarted,
+    Tentative,
     Utterance,
 )
 from voiceloop.audio.vad import SpeechDetector, create_speech_detector
@@ -193,23 +195,28 @@ class FrontEnd:
         return events + self._handle(self._endpointer.finish())
 
     def _handle(self, events: list[EndpointEvent]) -> list[FrontEndEvent]:
-        """The endpointer's events, passed on; its `SpeechEnded` as the `Utterance` it closes."""
+        """The endpointer's events, passed on; its `SpeechEnded` as the `Utterance` it closes, its
+        `SpeechPaused` as the `Tentative` utterance so far."""
         out: list[FrontEndEvent] = []
         for ev in events:
             if isinstance(ev, SpeechStarted):
                 self._utterance = list(self._ring)
             elif isinstance(ev, SpeechDiscarded):
                 self._utterance = None
-            out.append(self._cut(ev.start_t, ev.end_t) if isinstance(ev, SpeechEnded) else ev)
+            if isinstance(ev, SpeechEnded):
+                out.append(Utterance(self._samples(ev.start_t, ev.end_t), ev.start_t, ev.end_t))
+                self._utterance = None
+            elif isinstance(ev, SpeechPaused):
+                out.append(Tentative(self._samples(ev.start_t, ev.end_t), ev.start_t, ev.end_t))
+            else:
+                out.append(ev)
         return out
 
-    def _cut(self, start_t: float, end_t: float) -> Utterance:
-        frames = self._utterance or []
-        self._utterance = None
+    def _samples(self, start_t: float, end_t: float) -> np.ndarray:
+        """The utterance's audio: `preroll_ms` before its start to `_TAIL_S` after its end."""
         lo, hi = start_t - self._preroll_s - 1e-6, end_t + _TAIL_S - 1e-6
-        kept = [f.samples for f in frames if lo <= f.t < hi]
-        samples = np.concatenate(kept) if kept else np.zeros(0, dtype=np.float32)
-        return Utterance(samples, start_t, end_t)
+        kept = [f.samples for f in self._utterance or [] if lo <= f.t < hi]
+        return np.concatenate(kept) if kept else np.zeros(0, dtype=np.float32)
 
 
 async def frontend_events(frames: AsyncIterator[Captured | Rendered],

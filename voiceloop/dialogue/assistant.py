@@ -14,6 +14,11 @@ at full level, a dip rather than a gap. A speech onset while a turn is live sile
 - an utterance follows and nothing of the reply had been heard (still THINKING, or nothing played
   yet): the user only paused. The turn is cancelled without a trace in history, and its utterance
   is joined with the new one, so the LLM gets the whole request.
+A pause of `vad.speculate_ms` may be the end of the user's turn (`Tentative`): with nothing else
+going on, a turn starts on it at once, recognising, asking the LLM and synthesizing while the
+silence lasts, its playout held. The utterance's end (`vad.end_silence_ms`) releases it, so the
+reply is heard as soon as the turn is sure; speech going on first (`SpeechResumed`) drops it
+unheard, and the whole utterance is the turn when it ends (counted as `abandoned` work).
 Any other utterance heard while a reply was audible, or just after, is checked the same way: the
 assistant never answers itself, whatever the echo cancellers let through.
 The reply's state is one machine (`replystate`), owned by its `Turn`: the handlers here only turn
@@ -37,7 +42,9 @@ from voiceloop.audio.speech import (
     SpeechDiscarded,
     SpeechPossible,
     SpeechRejected,
+    SpeechResumed,
     SpeechStarted,
+    Tentative,
     Utterance,
 )
 from voiceloop.config import Config
@@ -99,6 +106,7 @@ class Assistant:
         self._turn_log = turn_log or TurnLog.from_config(cfg.dialogue)
         self._on_event = on_event or (lambda event: None)
         self._turn_count = 0
+        self._abandoned = 0  # replies prepared in a pause the user went on after, since the last turn
         self._live: Turn | None = None
         self._recent: deque[Turn] = deque(maxlen=2)  # whose replies an utterance may hold the echo of
         self._tasks: set[asyncio.Task] = set()
@@ -116,6 +124,10 @@ class Assistant:
                     self._on_speech_start()
                 elif isinstance(event, SpeechDiscarded):
                     self._on_speech_discarded()
+                elif isinstance(event, Tentative):
+                    self._on_tentative(event)
+                elif isinstance(event, SpeechResumed):
+                    self._on_speech_resumed()
                 elif isinstance(event, Utterance):
                     self._on_utterance(event)
         finally:
@@ -125,7 +137,7 @@ class Assistant:
 
     def _busy(self) -> Turn | None:
         turn = self._live
-        return turn if turn is not None and turn.live else None
+        return turn if turn is not None and turn.live and not turn.reply.over else None
 
     def _step(self, signal: Signal) -> tuple[Reply, Reply] | None:
         """The live turn's reply state before and after `signal`; None with no turn live."""
@@ -162,8 +174,35 @@ class Assistant:
         if moved is not None and moved[0] in (Reply.HELD, Reply.UNHEARD) and moved[1] is Reply.PLAYING:
             log.info("too short to be speech: reply resumed")
 
+    def _on_tentative(self, utterance: Tentative) -> None:
+        """The user paused long enough that they may be done: prepare the answer (recognise, ask the
+        LLM, synthesize), held until the utterance ends. Only with nothing else going on."""
+        if self._busy() is None:
+            self._start_turn(Utterance(utterance.samples, utterance.start_t, utterance.end_t), tentative=True)
+
+    def _on_speech_resumed(self) -> None:
+        """The user went on: the reply prepared in their pause is dropped, unheard and unrecorded."""
+        if self._drop_tentative():
+            self._s.asr_jobs.hold(self._cfg.vad.max_utterance_s + 1.0)  # as on the onset: the rest is coming
+            log.debug("the user went on after a pause: the reply prepared in it is dropped")
+
+    def _drop_tentative(self) -> bool:
+        """Cancel a tentative turn not yet sure, counted as wasted work; False if there is none."""
+        turn = self._busy()
+        if turn is None or not turn.tentative or turn.endpoint is not None:
+            return False
+        turn.step(Signal.RESUMED)
+        self._abandoned += 1
+        return True
+
     def _on_utterance(self, utterance: Utterance) -> None:
         turn = self._busy()
+        if turn is not None and turn.tentative and turn.endpoint is None:
+            if (turn.utterance.start_t, turn.utterance.end_t) == (utterance.start_t, utterance.end_t):
+                self._commit(turn)
+                return
+            self._drop_tentative()  # not the utterance it was prepared for (cut at max_utterance_s)
+            turn = None
         if turn is not None:
             state = turn.step(Signal.UTTERANCE, self._cfg.dialogue.barge_in)
             if state is Reply.HELD:
@@ -180,16 +219,38 @@ class Assistant:
             cut(turn.interrupts)  # the user went on talking over that reply: cut before the turn even ran
         self._start_turn(utterance)
 
-    def _start_turn(self, utterance: Utterance, interrupts: Turn | None = None) -> None:
-        self._turn_count += 1
-        turn = Turn(self._turn_count, utterance, Playout(self._s.port), interrupts=interrupts,
-                     played=self._played_around(utterance))
+    def _start_turn(self, utterance: Utterance, interrupts: Turn | None = None, tentative: bool = False) -> None:
+        n = self._turn_count + 1
+        if not tentative:  # a tentative turn takes its number when it is sure (`_announce`)
+            self._turn_count = n
+        turn = Turn(n, utterance, Playout(self._s.port, held=tentative), interrupts=interrupts,
+                    played=self._played_around(utterance), tentative=tentative,
+                    endpoint=None if tentative else time.monotonic())
         before = [task for task in self._tasks if interrupts is None or task is not interrupts.task]
-        turn.task = asyncio.create_task(self._turn(turn, before, time.monotonic()), name=f"turn-{turn.n}")
+        turn.task = asyncio.create_task(self._turn(turn, before), name=f"turn-{turn.n}")
         self._tasks.add(turn.task)
         turn.task.add_done_callback(self._tasks.discard)
         self._live = turn
         self._recent.append(turn)
+
+    def _commit(self, turn: Turn) -> None:
+        """The utterance a tentative turn was prepared for has ended: its reply may be heard."""
+        turn.endpoint = time.monotonic()
+        turn.playout.release()
+        if turn.record.marks.get("asr_done") is not None:
+            log.debug("turn %d sure: its reply was prepared %.2f s ahead", turn.n, turn.endpoint - turn.record.marks["asr_done"])
+        self._announce(turn)
+
+    def _announce(self, turn: Turn) -> None:
+        """A sure turn is thinking (once; `_turn` may get there first, or the commit)."""
+        record = turn.record
+        if turn.endpoint is None or "endpoint" in record.marks:
+            return
+        record.mark("speech_end", turn.endpoint - self._cfg.vad.end_silence_ms / 1000)
+        record.mark("endpoint", turn.endpoint)
+        record.abandoned, self._abandoned = self._abandoned, 0
+        self._turn_count = max(self._turn_count, turn.n)
+        self._state(TurnState.THINKING, turn.n)
 
     def _played_around(self, utterance: Utterance) -> str:
         """What the speaker played while this utterance was spoken, and `_ECHO_REACH_S` before."""
@@ -238,16 +299,15 @@ class Assistant:
     def _state(self, state: TurnState, turn: int) -> None:
         self._emit(StateChanged(state, turn, time.monotonic()))
 
-    async def _turn(self, turn: Turn, before: list[asyncio.Task], endpoint: float) -> None:
+    async def _turn(self, turn: Turn, before: list[asyncio.Task]) -> None:
         """One turn, start to finish; every failure ends here, logged and apologised for."""
         if before:  # cancelled turns first write their history
             await asyncio.wait(before)
-        n, record = turn.n, TurnRecord(turn.n)
-        record.mark("speech_end", endpoint - self._cfg.vad.end_silence_ms / 1000)
-        record.mark("endpoint", endpoint)
-        self._state(TurnState.THINKING, n)
+        n, record = turn.n, turn.record
+        self._announce(turn)
         try:
             await self._respond(turn, record)
+            await turn.playout.released()  # a tentative turn ends once it is sure, or dropped
         except asyncio.CancelledError:
             record.continued = turn.reply is Reply.JOINED
             record.interrupted = not record.continued
@@ -261,10 +321,11 @@ class Assistant:
             # it does for a turn continued by the next utterance.
             if record.user_text and not record.continued and (record.heard_text or record.interrupted):
                 self._conversation.add_assistant(record.heard_text, interrupted=record.interrupted)
-            if not turn.echo:  # not a turn: the assistant's own voice, come back
+            sure = "endpoint" in record.marks  # else prepared in a pause the user went on after: no turn
+            if sure and not turn.echo:  # an echo is no turn either: the assistant's own voice, come back
                 self._turn_log.write(record)
                 self._emit(TurnFinished(record))
-            if self._busy() in (None, turn):
+            if sure and self._busy() in (None, turn):
                 self._state(TurnState.LISTENING, n)
 
     async def _respond(self, turn: Turn, record: TurnRecord) -> None:
@@ -301,6 +362,7 @@ class Assistant:
             log.info("heard: %s", text)
         await self._barge_in(turn)
         if self._conversation.is_reset(text):
+            await turn.playout.released()  # not before the user is done
             self._conversation.reset()
             await self._say(turn, record, "reset")
             return

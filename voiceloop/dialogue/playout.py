@@ -3,7 +3,8 @@
 The turn adds sentences and their audio as TTS produces them; a feeder task hands the audio to the
 `AudioPort`. A possible onset `duck`s the reply (it plays on, quieter: a false alarm costs a dip,
 not a gap); a speech onset `pause`s it: the speaker is cleared at once (nothing awaits anything on
-that path) and the feeder stops; `resume` (the onset was a cough) plays on from the first sample
+that path) and the feeder stops; a reply prepared while the user might still go on is `held` until
+`release`; `resume` (the onset was a cough) plays on from the first sample
 not yet heard, at full level; `stop` (the turn is over) freezes the account.
 
 What was heard is counted from the port's own `rendered` counter (samples that really left the
@@ -44,8 +45,13 @@ class _Segment:
 class Playout:
     """Owned by one turn; `pause`/`resume` are called by the assistant's event loop (synchronous)."""
 
-    def __init__(self, port: AudioPort):
+    def __init__(self, port: AudioPort, *, held: bool = False):
+        """`held`: a reply prepared before the user's turn was sure to be over; nothing of it reaches
+        the speaker before `release`."""
         self._port = port
+        self._released = asyncio.Event()
+        if not held:
+            self._released.set()
         self._segments: list[_Segment] = []
         self._chunks: list[np.ndarray] = []
         self._starts: list[int] = []  # timeline position of each chunk
@@ -91,7 +97,15 @@ class Playout:
             else:
                 await self._wait_change()
 
+    async def released(self) -> None:
+        """Return once the reply may be heard (at once, unless it was made `held`)."""
+        await self._released.wait()
+
     # -- the event loop's side (never awaits) ---------------------------------------------
+
+    def release(self) -> None:
+        """The turn is sure: a held reply may play."""
+        self._released.set()
 
     def duck(self, down: bool = True) -> None:
         """Turn the reply down by 15 dB (or back up): it goes on playing, and what plays counts as heard."""

@@ -73,6 +73,7 @@ class ReplySpeaker:
             async for chunk in chunks:
                 record.mark("tts_first_audio")
                 if "playback_start" not in record.marks:
+                    await playout.released()
                     on_sound()
                     record.mark("playback_start")
                 await playout.add(chunk.astype(np.float32, copy=False))

@@ -12,6 +12,7 @@ a state means: turn the playout down, pause it, resume it, or cancel the turn.
     HELD --utterance--> HELD: recognised before the reply is cut (barge-in, or its own echo)
         --play_on (it was the echo)--> PLAYING       --cut (it was the user)--> CUT
     UNHEARD --utterance--> JOINED: the user only paused; both utterances are one request
+    PLAYING (nothing heard: a reply prepared in a pause) --resumed--> JOINED: the user went on
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ class Signal(Enum):
     UTTERANCE = "utterance"  # an utterance ended while the reply was live
     PLAY_ON = "play_on"  # the utterance spoken over it was not the user's words
     CUT = "cut"  # the utterance spoken over it was the user's words (or recognising it failed)
+    RESUMED = "resumed"  # the user went on after the pause this reply was prepared in (SpeechResumed)
 
 
 def transition(state: Reply, signal: Signal, *, heard: bool, barge_in: bool) -> Reply:
@@ -71,6 +73,8 @@ def transition(state: Reply, signal: Signal, *, heard: bool, barge_in: bool) -> 
             return Reply.HELD if heard else Reply.UNHEARD
         if signal is Signal.UTTERANCE:
             return Reply.HELD if heard else Reply.JOINED
+        if signal is Signal.RESUMED and not heard:
+            return Reply.JOINED
         return state
     if signal is Signal.DISCARDED:
         return Reply.PLAYING

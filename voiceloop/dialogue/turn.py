@@ -4,13 +4,14 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from voiceloop.audio.speech import Utterance
 from voiceloop.dialogue.playout import Playout
 from voiceloop.dialogue.replystate import HEARD_S, Reply, Signal, transition
+from voiceloop.dialogue.turnlog import TurnRecord
 
 
 @dataclass(eq=False, slots=True)
@@ -25,6 +26,12 @@ class Turn:
     interrupts: Turn | None = None  # the held reply this utterance was spoken over, until it is cut
     played: str = ""  # what the speaker played around the utterance: its echo would repeat it
     echo: bool = False  # the utterance was the assistant's own voice
+    tentative: bool = False  # started in a pause (`Tentative`): its reply is held until the utterance ends
+    endpoint: float | None = None  # when the turn was sure (monotonic): at once, or the tentative's end
+    record: TurnRecord = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.record = TurnRecord(self.n)
 
     @property
     def live(self) -> bool:

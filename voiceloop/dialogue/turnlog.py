@@ -38,6 +38,7 @@ class TurnRecord:
     continued: bool = False  # the user went on talking before the reply was heard: joined to the next turn
     error: str | None = None
     asr_s: float | None = None
+    abandoned: int = 0  # replies prepared in a pause the user went on after, since the last turn (wasted work)
 
     def mark(self, name: str, at: float | None = None) -> None:
         assert name in MARKS, name
