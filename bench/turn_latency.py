@@ -51,17 +51,20 @@ CLIPS = ("aishell1_BAC009S0724W0121.wav", "aishell1_BAC009S0764W0121.wav", "funa
          "wenet_nst_ID001.wav", "wenet_nst_ID002.wav")
 ESPEAK_DBFS = -20.0  # measured level of voiceloop's espeak-ng Mandarin voice (active speech)
 WARM_S = 3.0  # barge-ins sooner after the first reply starts fall in the echo canceller's cold start
-LONG_REPLY = tuple("这是一个很长的回答，用来测试打断。" for _ in range(12))
+LONG_REPLY = "这是一个很长的回答，用来测试打断。" * 12
+TOKEN_CHARS = 2  # characters per streamed delta: about what a Chinese LLM token holds
 
 
-async def one_trial(clip: str, asr, cfg: Config, ttft: float, echo_db: float, rt60: float, delay: float) -> dict:
+async def one_trial(clip: str, asr, cfg: Config, ttft: float, echo_db: float, rt60: float, delay: float,
+                    chars_per_s: float) -> dict:
     speech = decode_file(ZH / clip)
     barge_at = 0.5 + len(speech) / 16000 + 12.0  # room for a slow ASR on a loaded box
     gain_db = echo_db - (ESPEAK_DBFS - RoomSpec().speech_dbfs)  # the offline voice plays about as loud
     room = _TimedRoom(RoomSpec(speed=1.0, duration_s=barge_at + 6.0, echo_gain_db=gain_db, rt60_s=rt60,
                                 delay_s=delay),
                       script=[(0.5, speech), (barge_at, decode_file(ZH / "aishell1_BAC009S0764W0121.wav"))])
-    async with OpenAIServer(Script(deltas=LONG_REPLY, first_token_delay_s=ttft, delta_delay_s=0.3),
+    tokens = tuple(LONG_REPLY[i:i + TOKEN_CHARS] for i in range(0, len(LONG_REPLY), TOKEN_CHARS))
+    async with OpenAIServer(Script(deltas=tokens, first_token_delay_s=ttft, delta_delay_s=TOKEN_CHARS / chars_per_s),
                             Script(deltas=("好。",))) as srv:
         llm = LlmConfig(base_url=srv.base_url, model="bench")
         run_cfg = Config(asr=cfg.asr, llm=llm, tts=cfg.tts, vad=cfg.vad, dialogue=DialogueConfig(turn_log=""))
@@ -150,6 +153,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--trials", type=int, default=5)
     parser.add_argument("--ttft", type=float, default=0.3, help="LLM time to first token, seconds")
+    parser.add_argument("--llm-chars-per-s", type=float, default=40.0,
+                        help="the LLM's streaming speed after its first token (2 characters a delta)")
     parser.add_argument("--echo-db", type=float, default=6.0,
                         help="the assistant's voice at the mic over the user's, dB (espeak plays at about "
                              "-20 dBFS, the room puts the user at -32 dBFS)")
@@ -165,7 +170,7 @@ def main() -> None:
     args = parser.parse_args()
     setup_logging("WARNING")
     vad = VadConfig(speculate_ms=args.speculate_ms, end_silence_ms=args.end_silence_ms)
-    print(f"asr {args.asr}, voice {args.voice}, first token {args.ttft:.2f} s, end silence {vad.end_silence_ms} ms, "
+    print(f"asr {args.asr}, voice {args.voice}, first token {args.ttft:.2f} s then {args.llm_chars_per_s:.0f} chars/s, end silence {vad.end_silence_ms} ms, "
           f"speculate {vad.speculate_ms or 'off'} ms")
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -183,7 +188,8 @@ def main() -> None:
         rows = []
         for i in range(args.trials):
             clip = CLIPS[i % len(CLIPS)]
-            row = asyncio.run(one_trial(clip, asr, cfg, args.ttft, args.echo_db, args.rt60, args.delay))
+            row = asyncio.run(one_trial(clip, asr, cfg, args.ttft, args.echo_db, args.rt60, args.delay,
+                                        args.llm_chars_per_s))
             if "skipped" in row:
                 print(f"{clip:<34} skipped: {row['skipped']}")
                 continue

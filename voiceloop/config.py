@@ -121,7 +121,7 @@ class DialogueConfig:
     language: Literal["zh", "en"] = "zh"
     reset_phrases: tuple[str, ...] = ("重新开始", "清空对话")
     apology: str = ""
-    first_clause_chars: int = field(default=20, metadata=_range(4, 200))
+    first_clause_chars: int = field(default=8, metadata=_range(2, 200))
     turn_log: str = "$XDG_STATE_HOME/voiceloop/turns.jsonl"
     turn_log_max_kb: int = field(default=1024, metadata=_range(1, 1048576))
     turn_log_keep: int = field(default=3, metadata=_range(0, 100))

@@ -33,8 +33,10 @@ from voiceloop.dialogue.turnlog import TurnLog
 from voiceloop.llm.client import OpenAICompatibleClient
 from voiceloop.llm.memory import Conversation
 from voiceloop.tts.phrases import PHRASES
+from voiceloop.tts.speak import speakable_sentences
 
-APOLOGY = PHRASES["zh"]["apology"]
+# The apology as the voice is asked for it: its first clause first (dialogue.first_clause_chars).
+APOLOGY = [s.spoken for s in speakable_sentences(PHRASES["zh"]["apology"], DialogueConfig().first_clause_chars)]
 UTTERANCE = Utterance(np.zeros(16000, dtype=np.float32), 0.0, 1.0)
 
 
@@ -119,7 +121,7 @@ async def test_an_asr_failure_is_apologised_for_and_the_next_turn_is_served(tmp_
     async with OpenAIServer(Script(deltas=("好的。",))) as srv:
         records, _ = await converse(srv, ScriptedAsr(RuntimeError("CUDA out of memory"), "几点了"), voice,
                                     turns(2), tmp_path)
-    assert voice.spoken == [APOLOGY, "好的。"]
+    assert voice.spoken == [*APOLOGY, "好的。"]
     assert records[0]["error"] == "RuntimeError: CUDA out of memory"
     assert [r.body["messages"][-1]["content"] for r in srv.requests if r.method == "POST"] == ["几点了"]
 
@@ -130,7 +132,7 @@ async def test_a_voice_failure_mid_reply_ends_in_one_apology_and_history_keeps_w
     reply = ("第一句话。", "第二句话。", "第三句话。")
     async with OpenAIServer(Script(deltas=reply), Script(deltas=("嗯。",))) as srv:
         records, _ = await converse(srv, ScriptedAsr("你好", "然后呢"), voice, turns(2), tmp_path)
-    assert voice.spoken == ["第一句话。", APOLOGY, "嗯。"]
+    assert voice.spoken == ["第一句话。", *APOLOGY, "嗯。"]
     assert records[0]["error"] == f"{type(failure).__name__}: {failure}"
     history = [r for r in srv.requests if r.method == "POST"][1].body["messages"]
     assert history[-2] == {"role": "assistant", "content": "第一句话。"}  # the apology is not the reply
@@ -150,7 +152,7 @@ async def test_reasoning_is_never_spoken_nor_kept(tmp_path):
     async with OpenAIServer(Script(deltas=thinking), Script(deltas=("<think>想了很久", "还没想完")),
                             Script(deltas=("好。",))) as srv:
         records, _ = await converse(srv, ScriptedAsr("天气怎么样", "再说一遍", "好吧"), voice, turns(3), tmp_path)
-    assert voice.spoken == ["今天晴天。", APOLOGY, "好。"]  # an unterminated block says nothing: apology
+    assert voice.spoken == ["今天晴天。", *APOLOGY, "好。"]  # an unterminated block says nothing: apology
     assert records[0]["reply_text"] == "今天晴天。" and records[1]["error"].startswith("SilentReply")
     last = [r for r in srv.requests if r.method == "POST"][-1].body["messages"]
     assert [m["content"] for m in last if m["role"] == "assistant"] == ["今天晴天。"]
