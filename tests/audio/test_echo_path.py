@@ -90,7 +90,8 @@ def _erle_db(front: RecordingFrontEnd, start_s: float, end_s: float) -> float:
     return float(10 * np.log10(np.sum(mic[active] ** 2) / max(np.sum(clean[active] ** 2), 1e-20)))
 
 
-@pytest.mark.parametrize(("delay_s", "ppm"), [(0.0, 300), (0.0, -300), (0.25, 300), (0.25, -300), (0.5, 300), (0.5, -300)])
+# Each delay once, the drift's sign alternating (bench/echo_matrix.py runs every combination).
+@pytest.mark.parametrize(("delay_s", "ppm"), [(0.0, 300), (0.25, -300), (0.5, 300)])
 async def test_long_echo_paths_and_drifting_clocks_never_self_interrupt(espeak_reply, delay_s, ppm):
     first, second = _reply(0, 1), espeak_reply
     spec = RoomSpec(delay_s=delay_s, clock_ppm=ppm, echo_gain_db=6.0, snr_db=30.0, render_block=3, capture_block=2,
