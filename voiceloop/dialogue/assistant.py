@@ -237,8 +237,8 @@ class Assistant:
         """The utterance a tentative turn was prepared for has ended: its reply may be heard."""
         turn.endpoint = time.monotonic()
         turn.playout.release()
-        if turn.record.marks.get("asr_done") is not None:
-            log.debug("turn %d sure: its reply was prepared %.2f s ahead", turn.n, turn.endpoint - turn.record.marks["asr_done"])
+        if (recognised := turn.record.marks.get("asr_done")) is not None:
+            log.debug("turn %d sure, recognised %.2f s before", turn.n, turn.endpoint - recognised)
         self._announce(turn)
 
     def _announce(self, turn: Turn) -> None:
