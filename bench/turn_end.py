@@ -14,7 +14,7 @@ The decision points are where the dialogue would decide: every `SpeechPaused` of
 `--cut-pause` seconds spliced in at its quietest point mid-sentence (as the dialogue tests do).
 A pause is "complete" when no speech follows it in the recording. Printed: the model's
 probability at each point and, per threshold, how many complete ends it calls complete and how
-many pauses mid-utterance it calls incomplete, with the pause lengths the recordings hold.
+many pauses mid-utterance it calls incomplete, with the lengths of the recordings' own pauses.
 """
 
 from __future__ import annotations
@@ -112,12 +112,12 @@ def main() -> None:
                     continue  # the same end as the whole recording's
                 p = model.probability(samples[max(0, int((start_t - 0.3) * 16000)):int((end_t + 0.2) * 16000)])
                 (complete if final else incomplete).append(p)
-                if not final:
+                if not final and variant == "whole":
                     pauses.append(pause_s)
                 what = "end" if final else f"pause {pause_s:.2f} s"
                 print(f"{name:<48} {variant:<10} at {end_t:5.2f} s  {what:<14} p(complete) {p:.2f}")
-    print(f"\n{len(complete)} ends, {len(incomplete)} pauses mid-utterance (lengths: median "
-          f"{np.median(pauses):.2f} s, p90 {np.percentile(pauses, 90):.2f} s)")
+    print(f"\n{len(complete)} ends, {len(incomplete)} pauses mid-utterance; the recordings' own pauses of "
+          f"200 ms or more: {len(pauses)}, median {np.median(pauses):.2f} s, p90 {np.percentile(pauses, 90):.2f} s")
     for threshold in (0.3, 0.5, 0.7, 0.9):
         hits = sum(p > threshold for p in complete)
         held = sum(p <= threshold for p in incomplete)
