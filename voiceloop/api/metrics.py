@@ -51,7 +51,9 @@ class Metrics:
         if rec.error:
             self.errors.labels(error_code(rec.error)).inc()
         for stage, (a, b) in STAGES.items():
-            if a in rec.marks and b in rec.marks:
+            if stage == "asr" and rec.asr_s is not None:  # a prepared reply's recognition began before the endpoint
+                self.stage_seconds.labels(stage).observe(rec.asr_s)
+            elif a in rec.marks and b in rec.marks:
                 self.stage_seconds.labels(stage).observe(max(0.0, rec.marks[b] - rec.marks[a]))
 
     def render(self, jobs: EngineScheduler) -> bytes:

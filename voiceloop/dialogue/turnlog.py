@@ -65,8 +65,9 @@ class TurnRecord:
                  else ("error " + self.error if self.error else "done"))
         said = (f"user={self.user_text!r} reply={self.reply_text[:60]!r}" if texts else
                 f"user={len(self.user_text)} chars reply={len(self.reply_text)} chars")
-        return (f"turn {self.turn} {state}: {said} "
-                f"asr={since('endpoint', 'asr_done')} first_token={since('asr_done', 'llm_first_token')} "
+        asr = "-" if self.asr_s is None else f"{self.asr_s:.2f}s"  # its duration: a prepared reply's began early
+        return (f"turn {self.turn} {state}: {said} asr={asr} "
+                f"first_token={since('asr_done', 'llm_first_token')} "
                 f"first_audio={since('speech_end', 'playback_start')}")
 
 
