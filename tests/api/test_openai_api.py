@@ -247,7 +247,7 @@ def test_metrics_status_and_the_event_stream(api, client):
     assert 'voiceloop_api_requests_total{endpoint="/v1/audio/transcriptions",method="POST",status="200"}' in metrics
     assert "voiceloop_asr_real_time_factor_count{source=\"api\"}" in metrics
     record = TurnRecord(1, user_text="今天天气怎么样", reply_text="很好", heard_text="很好", interrupted=True,
-                        abandoned=2)
+                        asr_s=0.3, abandoned=2)
     record.mark("endpoint", 10.0), record.mark("asr_done", 10.3)
     lines = []
     with httpx.stream("GET", api.url + "/events", timeout=10) as stream:

@@ -14,7 +14,8 @@ from voiceloop.scheduler import EngineScheduler
 _LATENCY_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0)
 _RTF_BUCKETS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0)
 # Per-turn stages as spans between two of the turn's marks (voiceloop.dialogue.turnlog.MARKS).
-STAGES = {"asr": ("endpoint", "asr_done"), "llm_first_token": ("asr_done", "llm_first_token"),
+# Recognition is the record's own `asr_s`: a reply prepared in a pause was recognised before its endpoint.
+STAGES = {"llm_first_token": ("asr_done", "llm_first_token"),
           "first_audio": ("speech_end", "playback_start"), "tts_first_audio": ("first_sentence", "tts_first_audio")}
 
 
@@ -50,10 +51,10 @@ class Metrics:
             self.abandoned.inc(rec.abandoned)
         if rec.error:
             self.errors.labels(error_code(rec.error)).inc()
+        if rec.asr_s is not None:
+            self.stage_seconds.labels("asr").observe(rec.asr_s)
         for stage, (a, b) in STAGES.items():
-            if stage == "asr" and rec.asr_s is not None:  # a prepared reply's recognition began before the endpoint
-                self.stage_seconds.labels(stage).observe(rec.asr_s)
-            elif a in rec.marks and b in rec.marks:
+            if a in rec.marks and b in rec.marks:
                 self.stage_seconds.labels(stage).observe(max(0.0, rec.marks[b] - rec.marks[a]))
 
     def render(self, jobs: EngineScheduler) -> bytes:

@@ -189,7 +189,7 @@ class Assistant:
     def _drop_tentative(self) -> bool:
         """Cancel a tentative turn not yet sure, counted as wasted work; False if there is none."""
         turn = self._busy()
-        if turn is None or not turn.tentative or turn.endpoint is not None:
+        if turn is None or not turn.unsure:
             return False
         turn.step(Signal.RESUMED)
         self._abandoned += 1
@@ -197,7 +197,7 @@ class Assistant:
 
     def _on_utterance(self, utterance: Utterance) -> None:
         turn = self._busy()
-        if turn is not None and turn.tentative and turn.endpoint is None:
+        if turn is not None and turn.unsure:
             if (turn.utterance.start_t, turn.utterance.end_t) == (utterance.start_t, utterance.end_t):
                 self._commit(turn)
                 return
@@ -224,8 +224,7 @@ class Assistant:
         if not tentative:  # a tentative turn takes its number when it is sure (`_announce`)
             self._turn_count = n
         turn = Turn(n, utterance, Playout(self._s.port, held=tentative), interrupts=interrupts,
-                    played=self._played_around(utterance), tentative=tentative,
-                    endpoint=None if tentative else time.monotonic())
+                    played=self._played_around(utterance), endpoint=None if tentative else time.monotonic())
         before = [task for task in self._tasks if interrupts is None or task is not interrupts.task]
         turn.task = asyncio.create_task(self._turn(turn, before), name=f"turn-{turn.n}")
         self._tasks.add(turn.task)

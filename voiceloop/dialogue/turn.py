@@ -26,12 +26,18 @@ class Turn:
     interrupts: Turn | None = None  # the held reply this utterance was spoken over, until it is cut
     played: str = ""  # what the speaker played around the utterance: its echo would repeat it
     echo: bool = False  # the utterance was the assistant's own voice
-    tentative: bool = False  # started in a pause (`Tentative`): its reply is held until the utterance ends
-    endpoint: float | None = None  # when the turn was sure (monotonic): at once, or the tentative's end
+    # When the turn was sure (monotonic): at once, or for a turn started in a pause (`Tentative`) when
+    # its utterance ended; None until then, while its reply is held.
+    endpoint: float | None = None
     record: TurnRecord = field(init=False)
 
     def __post_init__(self) -> None:
         self.record = TurnRecord(self.n)
+
+    @property
+    def unsure(self) -> bool:
+        """Started in a pause and not yet confirmed by the utterance's end."""
+        return self.endpoint is None
 
     @property
     def live(self) -> bool:
