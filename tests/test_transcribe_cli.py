@@ -97,3 +97,5 @@ def test_bad_format_and_no_inputs(tmp_path):
     empty.mkdir()
     proc = run_voiceloop("transcribe", str(empty), env_extra={"HOME": str(tmp_path)})
     assert proc.returncode == 1 and "folder contains no audio files" in proc.stderr
+    proc = run_voiceloop("transcribe", "--ray", env_extra={"HOME": str(tmp_path)})
+    assert proc.returncode == 2 and "name at least one FILE or DIR to transcribe" in proc.stderr

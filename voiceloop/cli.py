@@ -45,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     tr = sub.add_parser("transcribe", parents=[common], help="transcribe audio files or folders",
                         description="Batch transcription of wav, flac, mp3, ogg/opus, m4a/aac, ... files.")
-    tr.add_argument("inputs", nargs="+", metavar="FILE|DIR")
+    tr.add_argument("inputs", nargs="*", metavar="FILE|DIR")
     tr.add_argument("--engine", choices=("paraformer", "whisper"), help="override asr.engine")
     tr.add_argument("--hotwords", metavar="WORDS", help="extra hotwords, comma or space separated")
     tr.add_argument("--format", default="txt", metavar="FMT",
@@ -53,6 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--output-dir", metavar="DIR", help="write outputs here (default: beside each input)")
     tr.add_argument("--jobs", type=int, default=1, metavar="N",
                     help="files recognised at once (ONNX backend: asr.threads are shared among them; default 1)")
+    tr.add_argument("--resume", action="store_true", help="skip files whose outputs all exist already")
+    tr.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
+                    help="run on a Ray cluster (pip install 'voiceloop[ray]'): ADDRESS such as auto or "
+                         "ray://head:10001; without one, $RAY_ADDRESS or a local instance on this machine's cores")
 
     ex = sub.add_parser("export-onnx", parents=[common], help="export the Paraformer, VAD and punctuation models to ONNX",
                         description="Write model.onnx (and model_eb.onnx for SeACo) into each configured FunASR model "
@@ -99,8 +103,14 @@ def _cmd_transcribe(args, cfg: Config, path: Path | None) -> int:
     from voiceloop.asr import create_engine
     from voiceloop.hotwords import HotwordStore, check_hotwords, split_hotwords
     from voiceloop.outputs import FORMATS
-    from voiceloop.transcribe import BatchOptions, expand_inputs, print_summary, transcribe_files
+    from voiceloop.transcribe import (BatchOptions, already_done, expand_inputs, plan_outputs, print_summary,
+                                      transcribe_files)
 
+    if args.ray and Path(args.ray).exists():  # `--ray DIR`: the folder is an input, not a cluster address
+        args.inputs, args.ray = [args.ray, *args.inputs], ""
+    if not args.inputs:
+        print("voiceloop transcribe: name at least one FILE or DIR to transcribe", file=sys.stderr)
+        return 2
     formats = tuple(f.strip().lower() for f in args.format.split(",") if f.strip())
     bad = [f for f in formats if f not in FORMATS]
     if bad or not formats:
@@ -117,16 +127,36 @@ def _cmd_transcribe(args, cfg: Config, path: Path | None) -> int:
     if not 1 <= args.jobs <= 64:
         print(f"voiceloop: --jobs {args.jobs}: expected a whole number from 1 to 64", file=sys.stderr)
         return 2
+    if args.ray is not None and not _ray_data_installed():
+        return 2
     options = BatchOptions(formats, Path(args.output_dir).expanduser() if args.output_dir else None, hotwords,
                            args.jobs)
     files, failures = expand_inputs(args.inputs)
     results = list(failures)
-    if files:
+    targets = plan_outputs(files, options)
+    if args.resume:
+        files, targets, skipped = already_done(files, targets)
+        if skipped:
+            print(f"voiceloop: --resume: skipped {len(skipped)} file(s) whose outputs exist", file=sys.stderr)
+    if files and args.ray is not None:
+        from voiceloop.raybatch import transcribe_on_ray
+
+        results += transcribe_on_ray(args.ray or None, cfg.asr, files, targets, options, progress=sys.stderr.isatty())
+    elif files:
         log.info("loading %s engine", cfg.asr.engine)
         engine = create_engine(cfg.asr, jobs=args.jobs, batch=True)
-        results += transcribe_files(engine, files, options, progress=sys.stderr.isatty())
+        results += transcribe_files(engine, files, options, progress=sys.stderr.isatty(), targets=targets)
     print_summary(results, sys.stdout, sys.stderr)
     return 1 if any(r.error for r in results) else 0
+
+
+def _ray_data_installed() -> bool:
+    try:
+        import ray.data  # noqa: F401 - Ray with its Data extra (pyarrow, pandas)
+    except ImportError as exc:
+        print(f"voiceloop: --ray needs Ray Data ({exc}): pip install 'voiceloop[ray]'", file=sys.stderr)
+        return False
+    return True
 
 
 def _cmd_export_onnx(args, cfg: Config, path: Path | None) -> int:

@@ -77,17 +77,30 @@ def expand_inputs(inputs: list[str]) -> tuple[list[Path], list[FileResult]]:
     return files, failures
 
 
+def plan_outputs(files: list[Path], options: BatchOptions) -> list[list[Path]]:
+    """Each file's output paths, one per format (`<stem>.<fmt>`, `-2` and on for a repeated stem)."""
+    used_names: set[Path] = set()
+    return [[_output_path(p, fmt, options.output_dir, used_names) for fmt in options.formats] for p in files]
+
+
+def already_done(files: list[Path], targets: list[list[Path]]) -> tuple[list[Path], list[list[Path]], list[Path]]:
+    """(files to do, their targets, files skipped): a file is done when all its outputs exist (`--resume`)."""
+    done = [all(p.is_file() for p in t) for t in targets]
+    return ([f for f, d in zip(files, done) if not d], [t for t, d in zip(targets, done) if not d],
+            [f for f, d in zip(files, done) if d])
+
+
 def transcribe_files(engine: AsrEngine, files: list[Path], options: BatchOptions,
-                     progress: bool = False) -> list[FileResult]:
-    """Transcribe each file, writing outputs as it goes; never raises for one bad file.
+                     progress: bool = False, targets: list[list[Path]] | None = None) -> list[FileResult]:
+    """Transcribe each file, writing outputs as it goes (to `targets`, else `plan_outputs`); never
+    raises for one bad file.
 
     At most `jobs + 1` files are in flight (decoded or being recognised), so memory stays bounded
     however many files are given; results come back in input order.
     """
     from tqdm import tqdm
 
-    used_names: set[Path] = set()
-    targets = [[_output_path(p, fmt, options.output_dir, used_names) for fmt in options.formats] for p in files]
+    targets = plan_outputs(files, options) if targets is None else targets
     jobs = max(1, options.jobs)
     results: list[FileResult] = []
     bar = tqdm(total=len(files), unit="file", disable=not progress, file=sys.stderr, dynamic_ncols=True)
@@ -131,7 +144,7 @@ def _one_file(engine: AsrEngine, path: Path, decoded: Future, options: BatchOpti
     try:
         first, rest = decoded.result()
     except AudioDecodeError as exc:
-        return _undecodable(path, exc)
+        return undecodable(path, exc)
     if first.last:
         return _recognise_one(engine, path, first.samples, options, targets)
     return _recognise_blocks(engine, path, first, rest, options, targets, bar)
@@ -146,28 +159,28 @@ def _recognise_blocks(engine: AsrEngine, path: Path, block: Block, rest: Iterato
         while True:
             end = block.start + block.samples.size
             parts.append((block.start, end, engine.transcribe(block.samples, options.hotwords,
-                                                             timestamps=_timed(options))))
+                                                             timestamps=timestamps_needed(options))))
             bar.set_postfix_str(f"{path.name[-40:]} {end / 16000 / 60:.0f} min", refresh=True)
             if block.last:
                 break
             block = next(rest)
     except AudioDecodeError as exc:
-        return _undecodable(path, exc)
+        return undecodable(path, exc)
     except Exception as exc:  # noqa: BLE001 - one file's failure must not end the batch
         log.debug("recognition failed for %s", path, exc_info=True)
         return FileResult(path, error=f"recognition failed: {exc}")
     transcript = join_parts(parts, end, time.perf_counter() - started, engine.name)
-    return _write_outputs(path, transcript, options, targets)
+    return write_outputs(path, transcript, options, targets)
 
 
 def _recognise_one(engine: AsrEngine, path: Path, samples: np.ndarray, options: BatchOptions,
                    targets: list[Path]) -> FileResult:
     try:
-        transcript = engine.transcribe(samples, options.hotwords, timestamps=_timed(options))
+        transcript = engine.transcribe(samples, options.hotwords, timestamps=timestamps_needed(options))
     except Exception as exc:  # noqa: BLE001 - one file's failure must not end the batch
         log.debug("recognition failed for %s", path, exc_info=True)
         return FileResult(path, error=f"recognition failed: {exc}")
-    return _write_outputs(path, transcript, options, targets)
+    return write_outputs(path, transcript, options, targets)
 
 
 def _in_groups(engine, files: list[Path], targets: list[list[Path]], options: BatchOptions, batch_seconds: float,
@@ -188,7 +201,7 @@ def _in_groups(engine, files: list[Path], targets: list[list[Path]], options: Ba
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="decode") as decoder:
         for k, decoded in _decode_ahead(decoder, files, options.block_s, ahead=4):
             if isinstance(decoded, AudioDecodeError):
-                done[k] = _finished_one(_undecodable(files[k], decoded), bar)
+                done[k] = _finished_one(undecodable(files[k], decoded), bar)
                 continue
             first, rest = decoded
             if not first.last:  # a long file is recognised block by block, on its own
@@ -207,7 +220,7 @@ def _recognise_group(engine, group: list[tuple[Path, np.ndarray]], options: Batc
                      targets: list[list[Path]]):
     """(index in the group, result) for each file of the group."""
     try:
-        transcripts = engine.transcribe_many([s for _, s in group], options.hotwords, _timed(options), batch_seconds)
+        transcripts = engine.transcribe_many([s for _, s in group], options.hotwords, timestamps_needed(options), batch_seconds)
     except Exception as exc:  # noqa: BLE001 - retried file by file below
         log.warning("recognising %d files together failed (%s); recognising them one at a time", len(group), exc)
         log.debug("group failure", exc_info=True)
@@ -215,7 +228,7 @@ def _recognise_group(engine, group: list[tuple[Path, np.ndarray]], options: Batc
             yield k, _recognise_one(engine, path, samples, options, targets[k])
         return
     for k, ((path, _), transcript) in enumerate(zip(group, transcripts)):
-        yield k, _write_outputs(path, transcript, options, targets[k])
+        yield k, write_outputs(path, transcript, options, targets[k])
 
 
 def _decode_ahead(decoder: ThreadPoolExecutor, files: list[Path], block_s: float, ahead: int):
@@ -237,15 +250,15 @@ def _decoded(k: int, future: Future):
         return k, exc
 
 
-def _timed(options: BatchOptions) -> bool:
+def timestamps_needed(options: BatchOptions) -> bool:
     return any(fmt != "txt" for fmt in options.formats)  # txt is text only: no sentence times needed
 
 
-def _undecodable(path: Path, exc: AudioDecodeError) -> FileResult:
+def undecodable(path: Path, exc: AudioDecodeError) -> FileResult:
     return FileResult(path, error=str(exc).removeprefix(f"{path}: "))
 
 
-def _write_outputs(path: Path, transcript: Transcript, options: BatchOptions, targets: list[Path]) -> FileResult:
+def write_outputs(path: Path, transcript: Transcript, options: BatchOptions, targets: list[Path]) -> FileResult:
     outputs = []
     for fmt, target in zip(options.formats, targets):
         try:

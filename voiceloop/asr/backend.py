@@ -29,7 +29,7 @@ def create_paraformer(cfg: AsrConfig, jobs: int = 1, batch: bool = False) -> Asr
     `batch` (throughput over latency): the ONNX engine spends a call's threads on that many VAD
     segments at once, one thread each."""
     names = dict(configured_models(cfg))
-    paths = {role: resolve_model(name, role, cfg.cache_dir) for role, name in names.items()}
+    paths = resolved_models(cfg)
     if choose_backend(cfg, paths) == "onnx":
         from voiceloop.asr.onnx.engine import OnnxParaformerEngine
 
@@ -44,6 +44,11 @@ def create_paraformer(cfg: AsrConfig, jobs: int = 1, batch: bool = False) -> Asr
     from voiceloop.asr.paraformer import ParaformerEngine
 
     return ParaformerEngine(cfg)
+
+
+def resolved_models(cfg: AsrConfig) -> dict[str, Path]:
+    """Each configured model's local dir by role (asr, vad, punc); raises ModelNotFoundError naming the key."""
+    return {role: resolve_model(name, role, cfg.cache_dir) for role, name in configured_models(cfg)}
 
 
 def choose_backend(cfg: AsrConfig, paths: dict[str, Path]) -> str:
