@@ -59,9 +59,10 @@ async def test_unknown_voice_is_named():
 
 async def _speaking_a_long_sentence(synth: EspeakSynthesizer) -> tuple[asyncio.Task, psutil.Process]:
     """A task speaking for minutes, once its espeak-ng is running; and that espeak-ng."""
+    earlier = {p.pid for p in _espeak_running()}  # an earlier test's, killed but not yet reaped, is not ours
     task = asyncio.create_task(speak(synth, "这是一个很长的句子。" * 200))
     for _ in range(200):
-        running = [p for p in psutil.Process().children() if p.name() == "espeak-ng"]
+        running = [p for p in _espeak_running() if p.pid not in earlier]
         if running:
             return task, running[0]
         await asyncio.sleep(0.01)
@@ -122,3 +123,33 @@ async def test_cancelling_does_not_hang_on_a_pipe_another_process_holds(tmp_path
         helper.kill()
     # with the helper gone the pipes close, and asyncio reports the exit and closes its transport
     assert await asyncio.wait_for(started_procs[0].wait(), 10) == -signal.SIGKILL
+
+
+async def test_cancelled_while_launching_ends_at_once_and_leaves_nothing_running(tmp_path, monkeypatch):
+    """A barge-in that lands while espeak-ng is being started, its pipes held by a helper it starts
+    (asyncio would wait for them to close: here 3 s, the helper's life)."""
+    launching, launched = asyncio.Event(), asyncio.get_running_loop().create_future()
+    real_exec = asyncio.create_subprocess_exec
+
+    async def announced_exec(*args, **kwargs):
+        launching.set()
+        launched.set_result(await real_exec(*args, **kwargs))
+        return launched.result()
+
+    monkeypatch.setattr(asyncio, "create_subprocess_exec", announced_exec)
+    wrapper = tmp_path / "espeak-with-helper"
+    wrapper.write_text('#!/bin/sh\nsleep 3 &\nexec espeak-ng "$@"\n')
+    wrapper.chmod(0o755)
+    task = asyncio.create_task(speak(EspeakSynthesizer(TtsConfig(espeak_speed=80), binary=str(wrapper)),
+                                     "这是一个很长的句子。" * 200))
+    await asyncio.wait_for(launching.wait(), 10)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert loop.time() - started < 2, "the cancelled launch waited for the helper"
+    # the launch finishes on its own and is killed then; its pipes close when the helper exits
+    proc = await asyncio.wait_for(launched, 10)
+    assert await asyncio.wait_for(proc.wait(), 10) == -signal.SIGKILL
+    assert not _espeak_running()
