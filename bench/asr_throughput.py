@@ -113,6 +113,7 @@ def batch_run(config: Path, wav: Path, out_dir: Path, fmt: str = "txt") -> dict:
     """`voiceloop transcribe` on the long file: x-realtime from its summary line, and the peak RSS
     the process itself reports at exit (VmHWM; wait4's ru_maxrss would count the forking parent)."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
     done = subprocess.run([sys.executable, "-c", _HWM_REPORT, "transcribe", "--config", str(config), "--output-dir",
                            str(out_dir), "--format", fmt, str(wav)], capture_output=True, text=True, cwd=REPO,
                           check=False, env={**os.environ, "PYTHONPATH": str(REPO), "VOICELOOP_CONFIG": ""})
@@ -121,7 +122,8 @@ def batch_run(config: Path, wav: Path, out_dir: Path, fmt: str = "txt") -> dict:
     found = re.search(r"\(([\d.]+)x realtime\)", done.stdout)
     peak = re.search(r"VMHWM_KB (\d+) CPU_S ([\d.]+)", done.stderr)
     text = (out_dir / f"{wav.stem}.txt").read_text(encoding="utf-8").strip() if fmt == "txt" else ""
-    return {"x_realtime": float(found.group(1)) if found else 0.0,
+    wall = time.perf_counter() - started
+    return {"x_realtime": float(found.group(1)) if found else 0.0, "wall_s": round(wall, 2),
             "peak_rss_mb": round(int(peak.group(1)) / 1024) if peak else 0,
             "cpu_s": round(float(peak.group(2)), 1) if peak else 0.0, "text": text}
 
@@ -197,11 +199,21 @@ def main() -> int:
             results[name] = {**dialogue(config), **batch_run(config, wav, work / name)}
             r = results[name]
             timed = batch_run(config, wav, work / f"{name}-srt", "srt") if name != "torch" else r
-            r |= {"x_realtime_srt": timed["x_realtime"], "peak_rss_mb": max(r["peak_rss_mb"], timed["peak_rss_mb"])}
+            whole = batch_run(config, wav, work / f"{name}-json", "json") if name != "torch" else r
+            r |= {"x_realtime_srt": timed["x_realtime"], "peak_rss_mb": max(r["peak_rss_mb"], timed["peak_rss_mb"],
+                                                                            whole["peak_rss_mb"]),
+                  "whole": {fmt: round(args.seconds / run["wall_s"], 1) for fmt, run in
+                            (("txt", r), ("srt", timed), ("json", whole))},
+                  "whole_rss": {"txt": r["peak_rss_mb"], "srt": timed["peak_rss_mb"], "json": whole["peak_rss_mb"]}}
             print(f"{name}: {r['x_realtime']}x (txt), {r['x_realtime_srt']}x (srt), peak {r['peak_rss_mb']} MB, "
                   f"5 s utterance {r['utterance_ms']} ms ({r['utterance_timed_ms']} ms with times), "
                   f"ready {r['ready_s']} s ({r['device']})", flush=True)
         cpu_table(results, args.seconds)
+        print("\nwhole `voiceloop transcribe` processes, start to exit (imports, loading, decoding, writing): "
+              "x-realtime and peak RSS per output format")
+        for name, r in results.items():
+            print(f"{name:<10} " + "  ".join(f"{fmt} {x:5.1f}x ({x / TARGET_X:.2f} of target) {r['whole_rss'][fmt]} MB"
+                                             for fmt, x in r["whole"].items()))
     gpu_rows(args)
     return 0
 

@@ -7,6 +7,9 @@ so that `pytest -m unit` is the fast, machine-independent tier.
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -35,6 +38,17 @@ def tier_of(item: pytest.Item) -> str:
     if fixtures & SLOW_FIXTURES:
         return "slow"
     return "unit"
+
+
+def pytest_configure(config):
+    """What the product caches (optimised ONNX graphs) goes to a folder of this run's, never into the
+    developer's home; subprocesses inherit it."""
+    config.voiceloop_cache = tempfile.mkdtemp(prefix="voiceloop-test-cache-")
+    os.environ["XDG_CACHE_HOME"] = config.voiceloop_cache
+
+
+def pytest_unconfigure(config):
+    shutil.rmtree(getattr(config, "voiceloop_cache", ""), ignore_errors=True)
 
 
 def pytest_collection_modifyitems(config, items):

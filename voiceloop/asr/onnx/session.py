@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
+import logging
+import os
+import platform
+import threading
 from pathlib import Path
 from typing import Any
 
 from voiceloop.errors import ModelNotFoundError
+from voiceloop.paths import expand_path
+
+log = logging.getLogger(__name__)
 
 EXPORT_FIX = "voiceloop export-onnx --config <your config>"
 # Boolean inputs (default true) that `onnx_graph.add_gates` adds to a Paraformer graph: false skips
@@ -61,14 +69,55 @@ def read_tokens(model_dir: Path) -> list[str]:
 
 
 def open_session(path: Path, threads: int):
-    """An onnxruntime CPU session with `threads` intra-op threads and full graph optimisation."""
+    """An onnxruntime CPU session with `threads` intra-op threads and full graph optimisation.
+
+    Optimising Paraformer-large's graph takes ~2 s of every start; the optimised graph is kept in
+    the user's cache (`optimised_copy`) and later sessions load it as it is (0.4 s)."""
     import onnxruntime as ort
 
+    cached = optimised_copy(path, ort.__version__)
+    if cached is not None and cached.is_file():
+        try:
+            return _session(ort, cached, threads, optimise=False)
+        except Exception as exc:  # noqa: BLE001 - a damaged cache entry: built again below
+            log.warning("%s: the cached optimised graph cannot be loaded (%s); optimising %s again", cached, exc, path)
+            cached.unlink(missing_ok=True)
+    try:
+        return _session(ort, path, threads, optimise=True, save_to=cached)
+    except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own exception types
+        raise ModelNotFoundError(f"{path}: onnxruntime cannot load it ({exc}). Fix: run `{EXPORT_FIX}` again.") from exc
+
+
+def optimised_copy(path: Path, ort_version: str) -> Path | None:
+    """Where the optimised graph of `path` is cached: under $XDG_CACHE_HOME/voiceloop/onnx, named by
+    the file (path, size, time), the onnxruntime version and this CPU's instruction sets (an
+    optimised graph may use them); None when the file cannot be read."""
+    try:
+        stat = path.resolve().stat()
+    except OSError:
+        return None
+    key = "\n".join((str(path.resolve()), str(stat.st_size), str(stat.st_mtime_ns), ort_version, _cpu_flags()))
+    digest = hashlib.sha256(key.encode()).hexdigest()[:24]
+    return expand_path("$XDG_CACHE_HOME") / "voiceloop" / "onnx" / f"{path.stem}-{digest}.onnx"
+
+
+@functools.cache
+def _cpu_flags() -> str:
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.machine()
+    flags = next((line for line in text.splitlines() if line.startswith(("flags", "Features"))), "")
+    return platform.machine() + flags
+
+
+def _session(ort, path: Path, threads: int, optimise: bool, save_to: Path | None = None):
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = max(1, threads)
     opts.inter_op_num_threads = 1
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.graph_optimization_level = (ort.GraphOptimizationLevel.ORT_ENABLE_ALL if optimise
+                                     else ort.GraphOptimizationLevel.ORT_DISABLE_ALL)
     opts.log_severity_level = 3  # errors only: ORT warns about every unused initializer
     # Threads sleep instead of spinning between operators: on a box that also runs audio, AEC and
     # other programs, a spinning thread that lost its core makes every run several times slower
@@ -76,10 +125,22 @@ def open_session(path: Path, threads: int):
     opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     _register_shared_arena(ort)
     opts.add_session_config_entry("session.use_env_allocators", "1")
-    try:
-        return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
-    except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own exception types
-        raise ModelNotFoundError(f"{path}: onnxruntime cannot load it ({exc}). Fix: run `{EXPORT_FIX}` again.") from exc
+    partial = None
+    if save_to is not None:
+        try:
+            save_to.parent.mkdir(parents=True, exist_ok=True)
+            partial = save_to.with_name(f".{save_to.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+            opts.optimized_model_filepath = str(partial)
+        except OSError as exc:
+            log.debug("not caching the optimised graph of %s: %s", path, exc)
+    session = ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+    if partial is not None:
+        try:
+            os.replace(partial, save_to)  # whole or not at all, whoever else is writing it
+        except OSError as exc:
+            log.debug("not caching the optimised graph of %s: %s", path, exc)
+            partial.unlink(missing_ok=True)
+    return session
 
 
 @functools.cache
