@@ -162,6 +162,7 @@ def _collect(rows, files: list[Path], targets: list[list[Path]], options: BatchO
             continue
         if row["error"]:
             done[k] = FileResult(files[k], error=str(row["error"]))
+            parts.pop(k, None)  # its blocks recognised so far are no use now
         else:
             parts.setdefault(k, {})[int(row["n"])] = (int(row["start"]), int(row["end"]),
                                                       pickle.loads(row["transcript"]))
