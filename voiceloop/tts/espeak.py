@@ -58,17 +58,13 @@ class EspeakSynthesizer:
 
     async def _run(self, text: str) -> bytes:
         argv = [self._binary, "-v", self._voice, "-s", str(self._speed), "--stdout"]
-        launch = asyncio.ensure_future(asyncio.create_subprocess_exec(
-            *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE))
         try:
-            # shielded: cancelled mid-launch, asyncio (3.11) would wait for every pipe to close
-            proc = await asyncio.shield(launch)
+            proc = await asyncio.create_subprocess_exec(
+                *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE)
         except FileNotFoundError:
             raise TtsError(f"{self._binary} is not installed; install it with `apt-get install espeak-ng` "
                            "(the offline voice, tts.fallback: espeak)") from None
-        except asyncio.CancelledError:
-            launch.add_done_callback(_kill_launched)
-            raise
         try:
             out, err = await proc.communicate(text.encode("utf-8"))
         except BaseException:
@@ -81,15 +77,6 @@ class EspeakSynthesizer:
             raise TtsError(f"espeak-ng failed: {reason} (tts.espeak_voice={self._voice!r}; "
                            "`espeak-ng --voices=cmn` lists voices)")
         return out
-
-
-def _kill_launched(launch: asyncio.Future) -> None:
-    """A process whose launch outlived the turn that asked for it (barge-in mid-launch) is killed."""
-    if not launch.cancelled() and launch.exception() is None:
-        proc = launch.result()
-        if proc.returncode is None:
-            proc.kill()
-        proc.stdin.close()  # nothing will be written: its pipe closes now, not when collected
 
 
 async def _reaped(proc: asyncio.subprocess.Process) -> None:
