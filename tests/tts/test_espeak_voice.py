@@ -127,4 +127,3 @@ async def test_cancelling_does_not_hang_on_a_pipe_another_process_holds(tmp_path
         helper.kill()
     # with the helper gone the pipes close, and asyncio reports the exit and closes its transport
     assert await asyncio.wait_for(started_procs[0].wait(), 10) == -signal.SIGKILL
-

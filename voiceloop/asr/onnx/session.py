@@ -133,7 +133,12 @@ def _session(ort, path: Path, threads: int, optimise: bool, save_to: Path | None
             opts.optimized_model_filepath = str(partial)
         except OSError as exc:
             log.debug("not caching the optimised graph of %s: %s", path, exc)
-    session = ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+    try:
+        session = ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+    except BaseException:
+        if partial is not None:
+            partial.unlink(missing_ok=True)  # whatever it wrote of a graph it could not load
+        raise
     if partial is not None:
         try:
             os.replace(partial, save_to)  # whole or not at all, whoever else is writing it
