@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import logging
 
+import pytest
 from support.onnx_models import cfg
 
 from voiceloop.asr import create_engine
+from voiceloop.asr.onnx.session import open_session
+from voiceloop.errors import ModelNotFoundError
 
 
 def test_a_second_start_loads_the_cached_graphs_and_a_damaged_one_is_rebuilt(exported, speech, monkeypatch,
@@ -31,3 +34,12 @@ def test_a_second_start_loads_the_cached_graphs_and_a_damaged_one_is_rebuilt(exp
     assert (third.text, third.sentences) == (first.text, first.sentences)
     assert "the cached optimised graph cannot be loaded" in caplog.text
     assert damaged.stat().st_size > 1000  # optimised again and kept
+
+
+def test_a_graph_that_cannot_load_is_named_and_leaves_nothing_in_the_cache(monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    broken = tmp_path / "model_quant.onnx"
+    broken.write_bytes(b"half a download")
+    with pytest.raises(ModelNotFoundError, match=r"model_quant.onnx: onnxruntime cannot load it .* export-onnx"):
+        open_session(broken, 1)
+    assert not [p for p in (tmp_path / "cache").rglob("*") if p.is_file()]
