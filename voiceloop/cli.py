@@ -7,6 +7,7 @@ import dataclasses
 import json
 import logging
 import sys
+import time
 from pathlib import Path
 
 from voiceloop import __version__
@@ -51,8 +52,12 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--format", default="txt", metavar="FMT",
                     help="txt, json, srt or tsv; several comma separated (default: txt)")
     tr.add_argument("--output-dir", metavar="DIR", help="write outputs here (default: beside each input)")
-    tr.add_argument("--jobs", type=int, default=1, metavar="N",
-                    help="files recognised at once (ONNX backend: asr.threads are shared among them; default 1)")
+    tr.add_argument("--jobs", type=int, metavar="N",
+                    help="files in flight at once (default 2 for paraformer: its asr.threads segment runs are shared "
+                         "by them, so a short file's last segment leaves no core idle; 1 for whisper)")
+    tr.add_argument("--front-workers", type=int, metavar="N",
+                    help="processes that decode, segment (VAD) and featurise files for the recogniser; needs the VAD's "
+                         "ONNX export (default: every core but one on a GPU, 0 = in this process on a CPU)")
     tr.add_argument("--resume", action="store_true", help="skip files whose outputs all exist already")
     tr.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
                     help="run on a Ray cluster (pip install 'voiceloop[ray]'): ADDRESS such as auto or "
@@ -124,14 +129,20 @@ def _cmd_transcribe(args, cfg: Config, path: Path | None) -> int:
     except ValueError as exc:
         print(f"voiceloop: {exc}", file=sys.stderr)
         return 2
+    if args.jobs is None:
+        args.jobs = 2 if cfg.asr.engine == "paraformer" else 1
     if not 1 <= args.jobs <= 64:
         print(f"voiceloop: --jobs {args.jobs}: expected a whole number from 1 to 64", file=sys.stderr)
+        return 2
+    if args.front_workers is not None and not 0 <= args.front_workers <= 256:
+        print(f"voiceloop: --front-workers {args.front_workers}: expected a whole number from 0 to 256", file=sys.stderr)
         return 2
     if args.ray is not None and not _ray_data_installed():
         return 2
     options = BatchOptions(formats, Path(args.output_dir).expanduser() if args.output_dir else None, hotwords,
                            args.jobs)
     files, failures = expand_inputs(args.inputs)
+    wall_s = None
     results = list(failures)
     targets = plan_outputs(files, options)
     if args.resume:
@@ -145,9 +156,36 @@ def _cmd_transcribe(args, cfg: Config, path: Path | None) -> int:
     elif files:
         log.info("loading %s engine", cfg.asr.engine)
         engine = create_engine(cfg.asr, jobs=args.jobs, batch=True)
-        results += transcribe_files(engine, files, options, progress=sys.stderr.isatty(), targets=targets)
-    print_summary(results, sys.stdout, sys.stderr)
+        started = time.perf_counter()
+        with _front_half(args.front_workers, cfg, engine) as front:
+            results += transcribe_files(engine, files, options, progress=sys.stderr.isatty(), targets=targets,
+                                        front=front)
+        wall_s = time.perf_counter() - started
+    print_summary(results, sys.stdout, sys.stderr, wall_s=wall_s)
     return 1 if any(r.error for r in results) else 0
+
+
+def _front_half(asked: int | None, cfg: Config, engine):
+    """The worker processes for `--front-workers` (None: the default for the engine's device), or a
+    null context when there are none or the VAD has no ONNX export (said once when asked for)."""
+    import contextlib
+
+    from voiceloop.asr.backend import choose_backend, resolved_models
+    from voiceloop.asr.prepare import FrontHalf, default_workers, front_setup
+
+    workers = default_workers(getattr(engine, "batch_seconds", 0.0) > 0) if asked is None else asked
+    if cfg.asr.engine != "paraformer" or workers == 0:
+        return contextlib.nullcontext()
+    paths = resolved_models(cfg.asr)
+    # the fp32 VAD graph beside the torch engine cuts exactly where its own VAD does
+    setup = front_setup(paths, cfg.asr.quantize and choose_backend(cfg.asr, paths) == "onnx")
+    if setup is None:
+        log.warning("the VAD model (asr.vad_model %s) has no ONNX export, so decoding and VAD stay on one core; "
+                    "run `voiceloop export-onnx --config <your config>` once to spread them over %d processes",
+                    cfg.asr.vad_model, workers)
+        return contextlib.nullcontext()
+    log.info("decoding, VAD and features in %d worker processes", workers)
+    return FrontHalf(setup, workers)
 
 
 def _ray_data_installed() -> bool:

@@ -26,16 +26,19 @@ _KEYS = {"asr": "asr.model", "vad": "asr.vad_model", "punc": "asr.punc_model"}
 def create_paraformer(cfg: AsrConfig, jobs: int = 1, batch: bool = False) -> AsrEngine:
     """The engine for `asr.backend`; with `jobs` concurrent callers the ONNX engine gives each
     asr.threads / jobs threads (the torch engine serialises calls, so it keeps all of them).
-    `batch` (throughput over latency): the ONNX engine spends a call's threads on that many VAD
-    segments at once, one thread each."""
+    `batch` (throughput over latency): the ONNX engine runs asr.threads VAD segments at once, one
+    thread each, whichever of the concurrent calls they come from."""
     names = dict(configured_models(cfg))
     paths = resolved_models(cfg)
     if choose_backend(cfg, paths) == "onnx":
         from voiceloop.asr.onnx.engine import OnnxParaformerEngine
 
-        threads = max(1, (cfg.threads or os.cpu_count() or 1) // max(1, jobs))
-        return OnnxParaformerEngine(replace(cfg, threads=threads), paths, names, quantize=cfg.quantize,
-                                    workers=threads if batch else 1)
+        threads = cfg.threads or os.cpu_count() or 1
+        if batch:
+            return OnnxParaformerEngine(replace(cfg, threads=threads), paths, names, quantize=cfg.quantize,
+                                        workers=threads)
+        return OnnxParaformerEngine(replace(cfg, threads=max(1, threads // max(1, jobs))), paths, names,
+                                    quantize=cfg.quantize)
     lacking = [role for role, path in paths.items() if not (path / "model.pt").is_file()]
     if lacking:
         raise ModelNotFoundError(f"{_KEYS[lacking[0]]}: {paths[lacking[0]]} holds only ONNX files, which the torch "

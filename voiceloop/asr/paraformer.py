@@ -23,6 +23,7 @@ from voiceloop.asr.batching import pack_by_duration
 from voiceloop.asr.device import resolve_device, resolve_precision, trim_heap
 from voiceloop.asr.funasr_shim import import_funasr, stdout_to_debug
 from voiceloop.asr.models import configured_models, resolve_model
+from voiceloop.asr.prepare import Prepared
 from voiceloop.asr.results import hotword_argument, parse_results
 from voiceloop.audio.frames import SAMPLE_RATE
 from voiceloop.config import AsrConfig
@@ -86,16 +87,26 @@ class ParaformerEngine:
         duration across all of them (up to `batch_seconds` of padded audio; default `asr.batch_size_s`
         on a GPU, one segment at a time on a CPU). Raises if any recording fails: the caller decides
         whether to retry them one by one. Each transcript's `processing_s` is its share of the time."""
-        started = time.perf_counter()
         audios = [_mono(x) for x in items]
+        return self._transcripts(self._run, audios, [a.size for a in audios], hotwords, batch_seconds)
+
+    def transcribe_prepared(self, items: list[Prepared], hotwords: tuple[str, ...] = (), timestamps: bool = True,
+                            batch_seconds: float | None = None) -> list[Transcript]:
+        """As `transcribe_many`, for files segmented and featurised by `asr.prepare` workers: the
+        engine's thread runs only the networks and the punctuation (same features, same segments)."""
+        return self._transcripts(self._run_prepared, items, [p.size for p in items], hotwords, batch_seconds)
+
+    def _transcripts(self, run, inputs: list, sizes: list[int], hotwords: tuple[str, ...],
+                     batch_seconds: float | None) -> list[Transcript]:
+        started = time.perf_counter()
         budget_ms = int(1000 * (self.batch_seconds if batch_seconds is None else batch_seconds))
         words = hotword_argument((*self._cfg.hotwords, *hotwords)) if self._hotwords_supported else ""
-        results = self._thread.submit(self._run, audios, words, budget_ms).result()
-        total_s = sum(a.size for a in audios) / SAMPLE_RATE
+        results = self._thread.submit(run, inputs, words, budget_ms).result()
+        total_s = sum(sizes) / SAMPLE_RATE
         share = (time.perf_counter() - started) / total_s if total_s else 0.0
         out = []
-        for audio, result in zip(audios, results):
-            duration_s = audio.size / SAMPLE_RATE
+        for size, result in zip(sizes, results):
+            duration_s = size / SAMPLE_RATE
             text, sentences = parse_results(result, int(duration_s * 1000))
             out.append(Transcript(text=text, sentences=sentences, duration_s=duration_s,
                                   processing_s=share * duration_s, engine=self.name, model=self._names["asr"]))
@@ -107,11 +118,26 @@ class ParaformerEngine:
 
         with torch.inference_mode(), preserve_root_logger():
             segments = [self._segments(audio) for audio in audios]
-            pieces = [(i, seg) for i, segs in enumerate(segments) for seg in segs]
-            recognised = iter(self._recognise(audios, pieces, words, budget_ms))
-            results = [self._assemble([next(recognised) for _ in segs], segs) for segs in segments]
+            clips = [audios[i][start * 16: end * 16] for i, segs in enumerate(segments) for start, end in segs]
+            results = self._recognised(segments, clips, words, budget_ms, features=False)
         trim_heap()
         return results
+
+    def _run_prepared(self, items: list[Prepared], words: str, budget_ms: int) -> list[list[dict[str, Any]]]:
+        import torch
+
+        with torch.inference_mode(), preserve_root_logger():
+            segments = [list(p.segments) for p in items]
+            results = self._recognised(segments, [f for p in items for f in p.feats], words, budget_ms, features=True)
+        trim_heap()
+        return results
+
+    def _recognised(self, segments: list[list[tuple[int, int]]], clips: list[np.ndarray], words: str, budget_ms: int,
+                    features: bool) -> list[list[dict[str, Any]]]:
+        """Per recording, its segments' results assembled; `clips` are all recordings' segments in order."""
+        lengths = [end - start for segs in segments for start, end in segs]
+        recognised = iter(self._recognise(clips, lengths, words, budget_ms, features))
+        return [self._assemble([next(recognised) for _ in segs], segs) for segs in segments]
 
     def info(self) -> EngineInfo:
         return EngineInfo(self.name, f"{self._device} ({self._precision})" if self._device != "cpu" else "cpu",
@@ -126,26 +152,28 @@ class ParaformerEngine:
         found = self._model.inference(audio, model=self._model.vad_model, kwargs=dict(self._model.vad_kwargs))
         return [(int(start), int(end)) for start, end in found[0]["value"]] if found else []
 
-    def _recognise(self, audios: list[np.ndarray], pieces: list[tuple[int, tuple[int, int]]], words: str,
-                   budget_ms: int) -> list[dict[str, Any]]:
-        """One funasr result per piece (recording index, segment), times relative to the segment."""
+    def _recognise(self, clips: list[np.ndarray], lengths: list[int], words: str, budget_ms: int,
+                   features: bool) -> list[dict[str, Any]]:
+        """One funasr result per clip (samples, or features with `features`), times relative to the clip."""
         out: dict[int, dict[str, Any]] = {}
-        lengths = [end - start for _, (start, end) in pieces]
         for pack in pack_by_duration(lengths, budget_ms, _ALONE_MS):
-            clips = [audios[i][start * 16: end * 16] for i, (start, end) in (pieces[k] for k in pack)]
-            found = self._asr(clips, words)
-            if len(found) != len(clips):  # funasr returns nothing for a batch in which no clip has a token
-                found = [(self._asr([clip], words) or [{"text": ""}])[0] for clip in clips]
+            batch = [clips[k] for k in pack]
+            found = self._asr(batch, words, features)
+            if len(found) != len(batch):  # funasr returns nothing for a batch in which no clip has a token
+                found = [(self._asr([clip], words, features) or [{"text": ""}])[0] for clip in batch]
             out.update(zip(pack, found))
-        return [out[k] for k in range(len(pieces))]
+        return [out[k] for k in range(len(clips))]
 
-    def _asr(self, clips: list[np.ndarray], words: str) -> list[dict[str, Any]]:
+    def _asr(self, clips: list[np.ndarray], words: str, features: bool = False) -> list[dict[str, Any]]:
         options: dict[str, Any] = {"batch_size": len(clips)}
         if words:
             options["hotword"] = words
+        # a copy of the kwargs: funasr merges a call's options into the dict it is given
+        kwargs = dict(self._model.kwargs)
+        if features:
+            kwargs["frontend"] = _GivenFeatures(kwargs["frontend"])
         with self._autocast():
-            # a copy of the kwargs: funasr merges a call's options into the dict it is given
-            return self._model.inference(clips, model=self._model.model, kwargs=dict(self._model.kwargs), **options)
+            return self._model.inference(clips, model=self._model.model, kwargs=kwargs, **options)
 
     def _assemble(self, recognised: list[dict[str, Any]], segments: list[tuple[int, int]]) -> list[dict[str, Any]]:
         if self._model.vad_model is None:  # funasr neither segments nor punctuates without a VAD
@@ -164,6 +192,22 @@ class ParaformerEngine:
         if self._precision == "fp32":
             return contextlib.nullcontext()
         return torch.autocast("cuda", dtype=torch.float16 if self._precision == "fp16" else torch.bfloat16)
+
+
+class _GivenFeatures:
+    """funasr's frontend for clips that are its features already (`asr.prepare` computed them with
+    the same fbank): they pass through, and every attribute the model reads is the real frontend's."""
+
+    def __init__(self, frontend):
+        self._frontend = frontend
+
+    def __getattr__(self, name: str):
+        return getattr(self._frontend, name)
+
+    def __call__(self, feats, lengths, **_):
+        import torch
+
+        return feats, torch.as_tensor(lengths)
 
 
 def _mono(samples: np.ndarray) -> np.ndarray:

@@ -24,20 +24,24 @@ from voiceloop.asr.device import trim_heap
 from voiceloop.asr.onnx.paraformer import OnnxParaformer, Recognised
 from voiceloop.asr.onnx.punc import OnnxPunc
 from voiceloop.asr.onnx.vad import OnnxVad
+from voiceloop.asr.prepare import Prepared
 from voiceloop.asr.results import hotword_argument, join_words, parse_results
 from voiceloop.audio.frames import SAMPLE_RATE
 from voiceloop.config import AsrConfig
 
 log = logging.getLogger(__name__)
+_NO_SAMPLES = np.zeros(0, np.float32)  # a segment given as features only
 
 class OnnxParaformerEngine:
     """Loaded ONNX graphs. `transcribe` blocks; concurrent calls are safe (onnxruntime sessions are
     thread-safe and no call leaves state behind), which is what `transcribe --jobs` uses.
 
-    `workers` > 1 recognises that many VAD segments of one call at once, each run on one thread:
-    onnxruntime gains only 1.16-1.27x from a second intra-op thread on Paraformer-large (its
-    loops, the LSTM and the many small operators run on one), while two runs side by side gain
-    1.76x. Batch transcription uses it; the dialogue keeps one run on all threads (lower latency).
+    `workers` > 1 recognises that many VAD segments at once, each run on one thread, in one pool
+    shared by concurrent calls: onnxruntime gains only 1.16-1.27x from a second intra-op thread on
+    Paraformer-large (its loops, the LSTM and the many small operators run on one), while two runs
+    side by side gain 1.76x. Batch transcription uses it, with two files in flight so that a short
+    file's last segment never leaves a core idle; the dialogue keeps one run on all threads (lower
+    latency).
     """
 
     name = "paraformer"
@@ -47,6 +51,7 @@ class OnnxParaformerEngine:
         started = time.perf_counter()
         self._cfg, self._paths, self._names = cfg, paths, names
         self._workers = max(1, workers)
+        self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix="asr-segment") if self._workers > 1 else None
         threads = max(1, (cfg.threads or os.cpu_count() or 1) // self._workers)
         self._asr = OnnxParaformer(paths["asr"], quantize, threads)
         self._vad = OnnxVad(paths["vad"], quantize, threads) if "vad" in paths else None
@@ -66,17 +71,40 @@ class OnnxParaformerEngine:
         no sentence times (`sentences` is empty)."""
         started = time.perf_counter()
         audio = np.ascontiguousarray(samples, dtype=np.float32).reshape(-1)
-        duration_s = audio.size / SAMPLE_RATE
-        words = hotword_argument((*self._cfg.hotwords, *hotwords)).split() if self._asr.seaco else []
-        ids = self._asr.hotword_ids(tuple(words)) if words else None
-        results = self._run(audio, ids, timestamps) if audio.size else []
-        text, sentences = parse_results(results, int(duration_s * 1000))
-        return Transcript(text=text, sentences=sentences if timestamps else (), duration_s=duration_s,
-                          processing_s=time.perf_counter() - started, engine=self.name, model=self._names["asr"])
+        results = self._run(audio, self._hotword_ids(hotwords), timestamps) if audio.size else []
+        return self._transcript(results, audio.size, started, timestamps)
+
+    def transcribe_prepared(self, items: list[Prepared], hotwords: tuple[str, ...] = (), timestamps: bool = True,
+                            batch_seconds: float | None = None) -> list[Transcript]:
+        """Files segmented and featurised by `asr.prepare` workers: only the networks and the
+        punctuation run here. The same transcripts as `transcribe` on their samples."""
+        ids = self._hotword_ids(hotwords)
+        out = []
+        for item in items:
+            started = time.perf_counter()
+
+            def one(k: int, item: Prepared = item) -> dict[str, Any]:
+                rec = self._asr.recognise(_NO_SAMPLES, ids, timestamps, item.feats[k])
+                return _segment_result(rec, item.segments[k][0])
+
+            per_segment = self._map(one, range(len(item.segments)))
+            out.append(self._transcript(self._combined(per_segment, list(item.segments)), item.size, started,
+                                        timestamps))
+        return out
 
     def info(self) -> EngineInfo:
         return EngineInfo(self.name, self._device, tuple(
             ModelInfo(role, self._names[role], str(path)) for role, path in self._paths.items()))
+
+    def _hotword_ids(self, hotwords: tuple[str, ...]) -> list[list[int]] | None:
+        words = hotword_argument((*self._cfg.hotwords, *hotwords)).split() if self._asr.seaco else []
+        return self._asr.hotword_ids(tuple(words)) if words else None
+
+    def _transcript(self, results: list[dict[str, Any]], size: int, started: float, timestamps: bool) -> Transcript:
+        duration_s = size / SAMPLE_RATE
+        text, sentences = parse_results(results, int(duration_s * 1000))
+        return Transcript(text=text, sentences=sentences if timestamps else (), duration_s=duration_s,
+                          processing_s=time.perf_counter() - started, engine=self.name, model=self._names["asr"])
 
     def _run(self, audio: np.ndarray, hotword_ids: list[list[int]] | None, timestamps: bool) -> list[dict[str, Any]]:
         """funasr-shaped result dicts, so the one result parser (`asr.results`) serves both engines."""
@@ -90,16 +118,25 @@ class OnnxParaformerEngine:
             return _segment_result(self._asr.recognise(audio[start:end], hotword_ids, timestamps, feats), segment[0])
 
         segments: list[tuple[int, int]] = []
-        if self._workers > 1:  # the VAD cuts the next minute while the workers recognise this one's segments
-            with ThreadPoolExecutor(self._workers, thread_name_prefix="asr-segment") as pool:
-                futures = []
-                for ready in self._vad.iter_segments(audio, fbank):
-                    segments += ready
-                    futures += [pool.submit(one, s) for s in ready]
-                per_segment = [f.result() for f in futures]
+        if self._pool is not None:  # the VAD cuts the next minute while the workers recognise this one's segments
+            futures = []
+            for ready in self._vad.iter_segments(audio, fbank):
+                segments += ready
+                futures += [self._pool.submit(one, s) for s in ready]
+            per_segment = [f.result() for f in futures]
         else:
             segments = self._vad.segments(audio, fbank)
             per_segment = [one(s) for s in segments]
+        return self._combined(per_segment, segments)
+
+    def _map(self, fn, items) -> list:
+        """`fn` over `items`, `workers` at a time."""
+        items = list(items)
+        if self._pool is not None and len(items) > 1:
+            return list(self._pool.map(fn, items))
+        return [fn(x) for x in items]
+
+    def _combined(self, per_segment: list[dict[str, Any]], segments: list[tuple[int, int]]) -> list[dict[str, Any]]:
         marks = (lambda text: self._punc.punctuate(self._punc.words(text))) if self._punc else None
         return combine(per_segment, segments, marks) if segments else []
 
