@@ -37,6 +37,7 @@ class AsrConfig:
     device: str = "auto"
     hotwords: tuple[str, ...] = ()
     batch_size_s: int = field(default=300, metadata=_range(1, 3600))
+    batch_wait_ms: int = field(default=10, metadata=_range(0, 1000))  # GPU: how long a service segment waits for others
     threads: int = field(default=0, metadata=_range(0, 256))
     hotwords_file: str = "~/.config/voiceloop/hotwords.txt"
     backend: Literal["auto", "torch", "onnx"] = "auto"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from voiceloop.batcher import SegmentBatcher
 from voiceloop.dialogue.events import AssistantEvent, TurnFinished
 from voiceloop.scheduler import EngineScheduler
 
@@ -38,6 +39,10 @@ class Metrics:
         self.request_seconds = Histogram("voiceloop_api_request_seconds", "API request latency", ["endpoint"],
                                          buckets=_LATENCY_BUCKETS, registry=r)
         self.queue = Gauge("voiceloop_asr_jobs_waiting", "ASR jobs waiting for the engine", ["priority"], registry=r)
+        self.batches = Gauge("voiceloop_asr_service_batches", "Engine calls the dynamic batcher made (GPU), since start",
+                             registry=r)
+        self.batched = Gauge("voiceloop_asr_service_batched_segments", "Service segments in those calls, since start",
+                             registry=r)
 
     def observe_event(self, event: AssistantEvent) -> None:
         if not isinstance(event, TurnFinished):
@@ -57,10 +62,13 @@ class Metrics:
             if a in rec.marks and b in rec.marks:
                 self.stage_seconds.labels(stage).observe(max(0.0, rec.marks[b] - rec.marks[a]))
 
-    def render(self, jobs: EngineScheduler) -> bytes:
+    def render(self, jobs: EngineScheduler, batcher: SegmentBatcher | None = None) -> bytes:
         stats = jobs.stats()
         self.queue.labels("dialogue").set(stats.waiting_dialogue)
         self.queue.labels("service").set(stats.waiting_service)
+        if batcher is not None:
+            self.batches.set(batcher.calls)
+            self.batched.set(batcher.segments)
         return generate_latest(self.registry)
 
 

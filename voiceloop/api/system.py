@@ -66,7 +66,7 @@ async def status(request: Request) -> dict:
 @router.get("/metrics", tags=["system"], response_class=PlainTextResponse)
 async def metrics(request: Request) -> PlainTextResponse:
     ctx = _ctx(request)
-    return PlainTextResponse(ctx.metrics.render(ctx.engines.asr_jobs), media_type=CONTENT_TYPE_LATEST)
+    return PlainTextResponse(ctx.metrics.render(ctx.engines.asr_jobs, ctx.engines.batcher), media_type=CONTENT_TYPE_LATEST)
 
 
 @router.get("/events", tags=["system"], response_class=StreamingResponse)

@@ -46,7 +46,7 @@ async def create_transcription(
     with engines.decode.admit():  # or 503 before any of it is decoded
         async with decoded_upload(file.file, _label(file.filename), ctx.cfg.api.max_audio_s,
                                   request.is_disconnected, engines.decode) as (samples, segments):
-            transcript = await transcribe_segments(engines.asr, engines.asr_jobs, samples, segments, words,
+            transcript = await transcribe_segments(engines, samples, segments, words,
                                                    abandoned=request.is_disconnected)
     ctx.metrics.asr_rtf.labels("api").observe(transcript.rtf)
     return render(transcript, response_format, language or _engine_language(ctx))

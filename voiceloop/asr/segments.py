@@ -3,21 +3,26 @@
 The scheduler lets the spoken dialogue jump the queue, but it cannot stop an inference that has
 started: the dialogue waits for at most the one segment in flight. So a long upload is cut at
 pauses (silero VAD) into segments of at most `MAX_SEGMENT_S`, each recognised as its own
-service job, and the segment transcripts are joined with their timestamps offset.
+service job (on a GPU, several at once, gathered with other callers' into one batch: `batcher`),
+and the segment transcripts are joined with their timestamps offset.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from voiceloop.asr.base import AsrEngine, Sentence, Transcript
+from voiceloop.asr.base import Sentence, Transcript
 from voiceloop.asr.results import join_words
 from voiceloop.audio.frames import SAMPLE_RATE
-from voiceloop.scheduler import EngineScheduler, Priority
+
+if TYPE_CHECKING:
+    from voiceloop.engines import Engines
 
 # Longest segment, seconds. A dialogue turn arriving while a segment is recognised waits for the
 # rest of it: half a segment's inference on average, so segments no longer than the dialogue's own
@@ -27,6 +32,7 @@ MIN_SEGMENT_S = 1.5  # no cut closer than this to the segment start
 _STEP = 512  # samples per VAD window (32 ms)
 _SMOOTH = 10  # windows: speech probability averaged over 320 ms to find the quietest cut point
 _SPEECH = 0.5
+BATCH_WINDOW = 16  # segments of one recording in flight at once when the engines batch (a GPU)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,27 +78,33 @@ class Abandoned(Exception):
     """The caller went away (an HTTP client disconnected): the remaining segments were not recognised."""
 
 
-async def transcribe_segments(engine: AsrEngine, jobs: EngineScheduler, samples: np.ndarray,
-                              segments: list[Segment], hotwords: tuple[str, ...] = (),
-                              abandoned: Callable[[], Awaitable[bool]] | None = None,
+async def transcribe_segments(engines: Engines, samples: np.ndarray, segments: list[Segment],
+                              hotwords: tuple[str, ...] = (), abandoned: Callable[[], Awaitable[bool]] | None = None,
                               timestamps: bool = True) -> Transcript:
     """Recognise each segment with speech as its own service job; one `Transcript` for the whole.
 
-    `abandoned` is asked before each segment, so a client that gave up stops costing engine time.
-    The caller was let in under a bound of its own (`servicejobs.DecodePool`) after the scheduler's
-    `check_room()`: the segments wait their turn rather than be refused half-way, which would
-    throw away the segments done."""
+    `abandoned` is asked before each segment (each `BATCH_WINDOW` of them when the engines batch), so
+    a client that gave up stops costing engine time. The caller was let in under a bound of its own
+    (`servicejobs.DecodePool`) after the scheduler's `check_room()`: the segments wait their turn
+    rather than be refused half-way, which would throw away the segments done."""
     started = time.perf_counter()
+    spoken = [seg for seg in segments if seg.has_speech]
+    window = BATCH_WINDOW if engines.batcher is not None else 1
     parts: list[tuple[int, int, Transcript]] = []
-    for seg in segments:
-        if not seg.has_speech:
-            continue
+    for first in range(0, len(spoken), window):
         if abandoned is not None and await abandoned():
-            raise Abandoned(f"stopped after {len(parts)} of {len(segments)} segments")
-        part = await jobs.run(engine.transcribe, samples[seg.start: seg.end], hotwords, timestamps,
-                              priority=Priority.SERVICE, admitted=True)
-        parts.append((seg.start, seg.end, part))
-    return join_parts(parts, samples.size, time.perf_counter() - started, engine.name)
+            raise Abandoned(f"stopped after {len(parts)} of {len(spoken)} segments with speech")
+        chunk = spoken[first: first + window]
+        tasks = [asyncio.ensure_future(engines.recognise_service(samples[seg.start: seg.end], hotwords, timestamps))
+                 for seg in chunk]
+        try:
+            found = await asyncio.gather(*tasks)
+        except BaseException:  # the first failure is the caller's (as itself, not a group); the rest stop
+            for task in tasks:
+                task.cancel()
+            raise
+        parts += [(seg.start, seg.end, transcript) for seg, transcript in zip(chunk, found)]
+    return join_parts(parts, samples.size, time.perf_counter() - started, engines.asr.name)
 
 
 def join_parts(parts: list[tuple[int, int, Transcript]], total: int, processing_s: float,

@@ -307,7 +307,7 @@ class WyomingHandler(AsyncEventHandler):
             samples = audio.samples()
             try:
                 segments = await engines.decode.run(split_at_pauses, samples)
-                result = await transcribe_segments(engines.asr, engines.asr_jobs, samples, segments,
+                result = await transcribe_segments(engines, samples, segments,
                                                    engines.hotwords_for(audio.request.hotwords), timestamps=False,
                                                    abandoned=self._hung_up)
             except Abandoned as exc:
