@@ -23,13 +23,13 @@ import numpy as np
 
 
 STAGES = {  # label: (file suffix, function) whose cumulative time is reported
-    "fbank (kaldi-native-fbank)": ("onnx_front.py", "fbank"),
-    "LFR + CMVN": ("onnx_front.py", "lfr_cmvn"),
-    "VAD network (FSMN)": ("onnx_vad.py", "_silence_probs"),
-    "VAD decisions": ("onnx_vad.py", "chunk"),
-    "ASR graph + decoding": ("onnx_paraformer.py", "recognise"),
-    "token times": ("onnx_paraformer.py", "token_times"),
-    "punctuation": ("onnx_punc.py", "punctuate"),
+    "fbank (kaldi-native-fbank)": ("onnx/front.py", "fbank"),
+    "LFR + CMVN": ("onnx/front.py", "lfr_cmvn"),
+    "VAD network (FSMN)": ("onnx/vad.py", "_silence_probs"),
+    "VAD decisions": ("onnx/vad.py", "chunk"),
+    "ASR graph + decoding": ("onnx/paraformer.py", "recognise"),
+    "token times": ("onnx/paraformer.py", "token_times"),
+    "punctuation": ("onnx/punc.py", "punctuate"),
 }
 
 

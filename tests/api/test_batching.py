@@ -16,6 +16,7 @@ from api.conftest import with_api
 from support.api_server import running_api
 from support.audiofiles import write_audio
 from support.cer import edit_distance
+from support.gpu_faults import OutOfMemoryInBatches
 from support.recordings import ZH
 
 from voiceloop.audio.decode import decode_file
@@ -88,26 +89,6 @@ def _each_its_own(texts: list[str], alone: list[str]) -> None:
         distances = [edit_distance(text, other) for other in alone]
         assert distances.index(min(distances)) == k, (k, text, alone)
         assert 1 - distances[k] / max(1, len(alone[k])) >= 0.9, (text, alone[k])
-
-
-class OutOfMemoryInBatches:
-    """The real engine, except that recognising several segments at once fails as a GPU out of
-    memory does (which a CPU cannot be made to do)."""
-
-    def __init__(self, engine):
-        self._engine = engine
-        self.name = engine.name
-
-    def transcribe(self, *args, **kwargs):
-        return self._engine.transcribe(*args, **kwargs)
-
-    def transcribe_many(self, items, *args, **kwargs):
-        if len(items) > 1:
-            raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
-        return self._engine.transcribe_many(items, *args, **kwargs)
-
-    def info(self):
-        return self._engine.info()
 
 
 def test_a_batch_that_fails_is_recognised_segment_by_segment(tiny_cfg, tiny_asr, clips, caplog):

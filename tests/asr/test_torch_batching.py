@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from support.audiofiles import write_audio
 from support.cer import edit_distance, normalise
+from support.gpu_faults import OutOfMemoryInBatches
 from voiceloop.asr.batching import pack_by_duration
 from voiceloop.asr.device import resolve_precision
 from voiceloop.asr.paraformer import ParaformerEngine
@@ -154,27 +155,9 @@ def agreement(text: str, reference: str) -> float:
     return 1 - edit_distance(normalise(text), normalise(reference)) / max(1, len(normalise(reference)))
 
 
-class OutOfMemoryForGroups:
-    """The real engine, except that recognising several recordings at once fails as a GPU that runs
-    out of memory does (which a CPU cannot be made to do)."""
-
-    batch_seconds = 20.0
-
-    def __init__(self, engine: ParaformerEngine):
-        self._engine = engine
-
-    def transcribe(self, *args, **kwargs):
-        return self._engine.transcribe(*args, **kwargs)
-
-    def transcribe_many(self, items, *args, **kwargs):
-        if len(items) > 1:
-            raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
-        return self._engine.transcribe_many(items, *args, **kwargs)
-
-
 def test_a_group_that_fails_is_recognised_file_by_file(engine, recordings, funasr_alone, tmp_path: Path, caplog):
     files = [write_audio(tmp_path / f"r{k}.wav", audio, 16000) for k, audio in enumerate(recordings)]
-    results = transcribe_files(OutOfMemoryForGroups(engine), files, BatchOptions(output_dir=tmp_path / "out"))
+    results = transcribe_files(OutOfMemoryInBatches(engine), files, BatchOptions(output_dir=tmp_path / "out"))
     assert [r.error for r in results] == [None] * len(files)
     assert [r.transcript.text for r in results] == [text for text, _ in funasr_alone[()]]
     assert "recognising them one at a time" in caplog.text and "CUDA out of memory" in caplog.text
