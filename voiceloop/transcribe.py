@@ -6,7 +6,9 @@ concurrent calls; the torch engine takes them one at a time). On a GPU (an engin
 `batch_seconds` > 0) files are gathered into groups and their VAD segments recognised in batches
 packed by duration, so a folder of short recordings fills the GPU as one long file does.
 A file longer than a few minutes is decoded and recognised block by block (`audio.blocks`), so a
-three-hour recording takes the memory of five minutes. A bad file costs one line on stderr, never
+three-hour recording takes the memory of five minutes. With a `FrontHalf` (`--front-workers`, the
+default on a GPU) worker processes decode, segment and featurise the files (and cut a long file's
+blocks), so the engine's thread only runs the networks. A bad file costs one line on stderr, never
 the batch: every good file is still transcribed and written (atomically), and the exit code says
 whether any failed.
 """
@@ -158,7 +160,7 @@ def _ready(future: Future, path: Path, block_s: float) -> Prepared | tuple[Block
     except AudioDecodeError:
         raise
     except Exception as exc:  # noqa: BLE001 - a worker that died or failed: the file is done here instead
-        log.warning("%s: the front-half worker failed (%s); decoding it in this process", path.name, exc)
+        log.warning("%s: decoding ahead failed (%s); decoding it again in this process", path.name, exc)
         made = None
     return _first_block(path, block_s) if made is None else made
 

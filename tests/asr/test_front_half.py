@@ -97,7 +97,7 @@ def test_a_worker_killed_mid_batch_loses_no_file(exported, torch_engine, files, 
         with caplog.at_level(logging.WARNING):
             got = transcribe_files(torch_engine, files, options, front=front)
     assert _outcome(got) == _outcome(expected)
-    assert "decoding" in caplog.text and "this process" in caplog.text
+    assert "decoding it again in this process" in caplog.text or "decoding in this process" in caplog.text
 
 
 class Counted:
