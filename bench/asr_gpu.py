@@ -7,7 +7,8 @@ SeACo model and real Mandarin speech as bench/asr_throughput.py. Per precision, 
 
 - load: engine start (funasr import + model to GPU);
 - utterance: a 5 s utterance as the dialogue asks for it (median of 10 after warm-up);
-- long: `transcribe_files` on one 600 s file at each batch size (its VAD segments packed by duration);
+- long: `transcribe_files` on one 600 s file at each batch size (its VAD segments packed by duration),
+  and again with decoding, VAD and features in worker processes (every core but one: `--front-workers`);
 - files: the same on 100 files of 2-30 s (about 1,550 s in all), packed across files, and file by file
   (`batch 0`: each file's own segments packed, as funasr's `generate` does); `serial`: the same groups
   with nothing overlapped (decoded beforehand, VAD then ASR), to show what the overlap gains;
@@ -57,6 +58,7 @@ def run_case(args) -> dict:
     import torch
 
     from voiceloop.asr.paraformer import ParaformerEngine
+    from voiceloop.asr.prepare import FrontHalf, default_workers, front_setup
     from voiceloop.audio.decode import decode_file
     from voiceloop.config import AsrConfig
     from voiceloop.transcribe import BatchOptions, transcribe_files
@@ -88,13 +90,13 @@ def run_case(args) -> dict:
         walls.append((time.perf_counter() - t) * 1000)
     out["utterance_ms"] = round(statistics.median(walls), 1)
 
-    def batch(paths: list[Path], size: float, tag: str) -> dict:
+    def batch(paths: list[Path], size: float, tag: str, front=None) -> dict:
         if cuda:
             torch.cuda.reset_peak_memory_stats()
         sync()
         t = time.perf_counter()
         results = transcribe_files(engine, paths, BatchOptions(formats=("txt",), output_dir=args.work / "out" / tag,
-                                                                 batch_seconds=size))
+                                                                 batch_seconds=size), front=front)
         sync()
         wall = time.perf_counter() - t
         audio = sum(r.transcript.duration_s for r in results if r.transcript)
@@ -123,13 +125,19 @@ def run_case(args) -> dict:
         return round(sum(a.size for a in audios) / 16000 / (time.perf_counter() - t), 1)
 
     out["runs"], out["serial_x"] = {}, {}
-    for size in args.batch_sizes:
-        out["runs"][f"long-{size}"] = batch([long_wav], size, f"long-{size}")
-        out["runs"][f"files-{size}"] = batch(files, size, f"files-{size}")
-        out["serial_x"][str(size)] = serial(size)
-        print(f"  {args.case} batch {size}: long {out['runs'][f'long-{size}']['x']}x, "
-              f"files {out['runs'][f'files-{size}']['x']}x, serial {out['serial_x'][str(size)]}x",
-              file=sys.stderr, flush=True)
+    setup = front_setup({"vad": models / "vad", "asr": models / "seaco"}, quantize=False)
+    with FrontHalf(setup, default_workers(gpu=True)) as front:
+        batch(files[:2 * front.workers], args.default_batch, "warm-front", front)  # workers started
+        for size in args.batch_sizes:
+            out["runs"][f"long-{size}"] = batch([long_wav], size, f"long-{size}")
+            out["runs"][f"files-{size}"] = batch(files, size, f"files-{size}")
+            out["runs"][f"long-{size}-front"] = batch([long_wav], size, f"long-{size}-front", front)
+            out["runs"][f"files-{size}-front"] = batch(files, size, f"files-{size}-front", front)
+            out["serial_x"][str(size)] = serial(size)
+            print(f"  {args.case} batch {size}: long {out['runs'][f'long-{size}']['x']}x "
+                  f"({out['runs'][f'long-{size}-front']['x']}x with {front.workers} front-half workers), "
+                  f"files {out['runs'][f'files-{size}']['x']}x ({out['runs'][f'files-{size}-front']['x']}x), "
+                  f"serial {out['serial_x'][str(size)]}x", file=sys.stderr, flush=True)
     if args.quick:
         out["memory"] = memory_over_files(engine, files, args.default_batch, args.work, cuda, one_by_one=False)
         return out
@@ -189,7 +197,7 @@ def report(cases: list[dict], batch_sizes: list[int]) -> None:
           "allocated in that run; agree: characters of the 100 transcripts vs fp32 file by file (random weights: "
           f"pessimistic). files target: {GPU_TARGET_X:.0f}x")
     print(f"{'precision':<9} {'batch_s':>7} {'long_x':>7} {'files_x':>7} {'x/tgt':>6} {'serial':>7} {'peak_MB':>8} "
-          f"{'agree':>6}")
+          f"{'agree':>6} {'long_fh':>7} {'files_fh':>8}  (fh: front half in worker processes, --front-workers)")
     for case in cases:
         for size in [0, *batch_sizes]:
             if f"files-{size}" not in case["runs"]:
@@ -198,9 +206,10 @@ def report(cases: list[dict], batch_sizes: list[int]) -> None:
             long = case["runs"].get(f"long-{size}")
             agree = "-" if reference is None else \
                 f"{statistics.mean(agreement(a, b) for a, b in zip(files['texts'], reference)):.4f}"
+            fh = [case["runs"].get(f"{kind}-{size}-front", {}).get("x", "-") for kind in ("long", "files")]
             print(f"{case['precision']:<9} {size if size else 'file':>7} {long['x'] if long else '-':>7} "
                   f"{files['x']:>7} {files['x'] / GPU_TARGET_X:>6.2f} {case['serial_x'].get(str(size), '-'):>7} "
-                  f"{files['peak_mb']:>8} {agree:>6}")
+                  f"{files['peak_mb']:>8} {agree:>6} {fh[0]:>7} {fh[1]:>8}")
     for case in cases:
         if "generate_x" in case:
             print(f"funasr generate, file by file (fp32, decoded beforehand): {case['generate_x']}x")

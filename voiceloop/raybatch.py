@@ -1,6 +1,6 @@
 """`voiceloop transcribe --ray`: the same batch on a Ray cluster, for archives that outgrow one box.
 
-    files --decode (audio.blocks), CPU tasks anywhere on the cluster-->  blocks of <= 5 min
+    files --decode (audio.blocks) + VAD + features (asr.prepare), CPU tasks anywhere-->  blocks of <= 5 min
           --recognise: one actor per GPU, else CPU actors of `asr.threads` cores-->  transcripts
           --the driver joins each file's blocks and writes its outputs (transcribe.write_outputs)
 
@@ -51,12 +51,14 @@ def transcribe_on_ray(address: str | None, asr: AsrConfig, files: list[Path], ta
         _quiet_ray_data()
         cluster = ray.cluster_resources()
         plan = _plan(asr, cluster)
-        log.info("ray: %d file(s) on %d CPU(s) and %d GPU(s): %d recogniser(s) of %s", len(files),
-                 cluster.get("CPU", 0), cluster.get("GPU", 0), plan.actors,
-                 "1 GPU" if plan.gpu else f"{plan.asr.threads} CPU(s)")
+        setup = _front_setup(plan)
+        log.info("ray: %d file(s) on %d CPU(s) and %d GPU(s): %d recogniser(s) of %s; decoding tasks %s",
+                 len(files), cluster.get("CPU", 0), cluster.get("GPU", 0), plan.actors,
+                 "1 GPU" if plan.gpu else f"{plan.asr.threads} CPU(s)",
+                 "also run the VAD and features" if setup else "decode only")
         rows = [{"k": k, "path": str(path)} for k, path in enumerate(files)]
         blocks = ray.data.from_items(rows, override_num_blocks=max(1, len(rows))).flat_map(
-            _decode, fn_kwargs={"block_s": options.block_s})
+            _decode, fn_kwargs={"block_s": options.block_s, "setup": setup})
         # the engine's settings ride on the class, so actors start from it alone (no object-store arguments)
         recogniser = type("Recogniser", (_Recogniser,), {"asr": plan.asr, "options": options})
         texts = blocks.map_batches(recogniser, batch_size=1, compute=ray.data.ActorPoolStrategy(size=plan.actors),
@@ -103,18 +105,34 @@ def _plan(asr: AsrConfig, cluster: dict[str, float]) -> _Plan:
     return _Plan(replace(asr, threads=per), max(1, (cpus - 1) // per), gpu=False)
 
 
-def _decode(row: dict, block_s: float) -> Iterator[dict]:
-    """A file as the blocks the single-process path cuts, or one row naming why it cannot be decoded."""
+def _front_setup(plan: _Plan):
+    """Decoding tasks also segment and featurise (`asr.prepare`) when the VAD has an ONNX export, so
+    a GPU actor only runs the networks; the fp32 VAD graph beside the torch engine (its own VAD's cuts)."""
+    if plan.asr.engine != "paraformer":
+        return None
+    from voiceloop.asr.backend import resolved_models
+    from voiceloop.asr.prepare import front_setup
+
+    return front_setup(resolved_models(plan.asr), plan.asr.quantize and not plan.gpu)
+
+
+def _decode(row: dict, block_s: float, setup) -> Iterator[dict]:
+    """A file as the blocks the single-process path cuts (each cut and featurised with a `setup`),
+    or one row naming why it cannot be decoded."""
+    from voiceloop.asr.prepare import prepare_block
     from voiceloop.audio.blocks import decoded_blocks
 
     path, n = Path(row["path"]), 0
     try:
         for block in decoded_blocks(path, block_s):
-            yield {"k": row["k"], "n": n, "start": block.start, "audio": block.samples.tobytes(),
-                   "last": block.last, "error": ""}
+            audio = b"" if setup else block.samples.tobytes()
+            prepared = pickle.dumps(prepare_block(block.samples, setup)) if setup else b""
+            yield {"k": row["k"], "n": n, "start": block.start, "size": block.samples.size, "audio": audio,
+                   "prepared": prepared, "last": block.last, "error": ""}
             n += 1
     except AudioDecodeError as exc:
-        yield {"k": row["k"], "n": n, "start": 0, "audio": b"", "last": True, "error": undecodable(path, exc).error}
+        yield {"k": row["k"], "n": n, "start": 0, "size": 0, "audio": b"", "prepared": b"", "last": True,
+               "error": undecodable(path, exc).error}
 
 
 class _Recogniser:
@@ -134,19 +152,23 @@ class _Recogniser:
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list]:
         out: dict[str, list] = {"k": [], "n": [], "start": [], "end": [], "last": [], "transcript": [], "error": []}
         for i in range(len(batch["k"])):
-            samples = np.frombuffer(batch["audio"][i], dtype=np.float32)
             error, transcript = str(batch["error"][i]), b""
             if not error:
                 try:
-                    transcript = pickle.dumps(self._engine.transcribe(samples, self._hotwords, timestamps=self._timed))
+                    transcript = pickle.dumps(self._recognise(batch["audio"][i], batch["prepared"][i]))
                 except Exception as exc:  # noqa: BLE001 - one file's failure must not end the batch
                     error = f"recognition failed: {exc}"
             start = int(batch["start"][i])
             for key, value in (("k", int(batch["k"][i])), ("n", int(batch["n"][i])), ("start", start),
-                               ("end", start + samples.size), ("last", bool(batch["last"][i])),
+                               ("end", start + int(batch["size"][i])), ("last", bool(batch["last"][i])),
                                ("transcript", transcript), ("error", error)):
                 out[key].append(value)
         return out
+
+    def _recognise(self, audio: bytes, prepared: bytes):
+        if prepared:
+            return self._engine.transcribe_prepared([pickle.loads(prepared)], self._hotwords, self._timed)[0]
+        return self._engine.transcribe(np.frombuffer(audio, dtype=np.float32), self._hotwords, timestamps=self._timed)
 
 
 def _collect(rows, files: list[Path], targets: list[list[Path]], options: BatchOptions,

@@ -75,6 +75,7 @@ def test_ray_writes_what_one_process_writes_and_resumes(exported, archive, tmp_p
         assert "notes.wav: not a recognised audio file" in proc.stderr
         assert "1 of 6 file(s) failed" in proc.stderr
     assert "ray: 6 of 6 file(s) done (1 failed)" in on_ray.stderr
+    assert "decoding tasks also run the VAD and features" in on_ray.stderr  # the actors run the networks only
     written = _outputs(tmp_path / "ray")
     assert len(written) == 15 and written == _outputs(tmp_path / "alone")
     long_json = written["long.json"]
