@@ -57,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "by them, so a short file's last segment leaves no core idle; 1 for whisper)")
     tr.add_argument("--front-workers", type=int, metavar="N",
                     help="processes that decode, segment (VAD) and featurise files for the recogniser; needs the VAD's "
-                         "ONNX export (default: every core but one on a GPU, 0 = in this process on a CPU)")
+                         "ONNX export (default: every core but one on a GPU, at most 12; 0, in this process, on a CPU)")
     tr.add_argument("--resume", action="store_true", help="skip files whose outputs all exist already")
     tr.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
                     help="run on a Ray cluster (pip install 'voiceloop[ray]'): ADDRESS such as auto or "

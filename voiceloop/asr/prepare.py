@@ -29,6 +29,9 @@ from voiceloop.asr.onnx.front import FrontConfig, Frontend, load_cmvn
 from voiceloop.asr.onnx.session import has_export, read_model_config
 
 log = logging.getLogger(__name__)
+# A worker cuts ~180x realtime on one core (bench/front_half.py), so 12 feed a GPU at 2000x; more
+# would only hold memory (~150 MB each).
+MAX_DEFAULT_WORKERS = 12
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,9 +106,10 @@ def front_setup(paths: dict[str, Path], quantize: bool) -> FrontSetup | None:
 
 def default_workers(gpu: bool) -> int:
     """Worker processes when `--front-workers` is not given: on a GPU box every core but the one
-    feeding the GPU; on a CPU the recogniser needs the cores itself, so none (in-process)."""
+    feeding the GPU, up to `MAX_DEFAULT_WORKERS`; on a CPU the recogniser needs the cores itself,
+    so none (in-process)."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return max(1, cores - 1) if gpu else 0
+    return min(MAX_DEFAULT_WORKERS, max(1, cores - 1)) if gpu else 0
 
 
 def prepare_file(path: str, block_s: float, setup: FrontSetup) -> Prepared | None:
