@@ -24,13 +24,13 @@ SPECULATE = VadConfig(threshold=0.5, start_ms=60, pause_ms=60, end_silence_ms=60
                       max_utterance_s=5.0, speculate_ms=200)
 
 
-def feed(ep: Endpointer, pattern: list[tuple[float, float]]) -> list[tuple[float, object]]:
+def feed(ep: Endpointer, pattern: list[tuple[float, float]], playing: bool = True) -> list[tuple[float, object]]:
     """pattern: (seconds, probability) stretches fed as 10 ms frames; returns (time, event)."""
     out, t = [], 0.0
     for seconds, prob in pattern:
         for _ in range(round(seconds / 0.01)):
             t += 0.01
-            out += [(round(t, 2), ev) for ev in ep.step(0.01, prob)]
+            out += [(round(t, 2), ev) for ev in ep.step(0.01, prob, playing)]
     return out
 
 
@@ -85,10 +85,22 @@ def test_onset_lag_moves_the_start_back_not_the_report():
 def test_a_possible_onset_comes_at_the_first_speech_frame_and_is_confirmed_or_rejected_once():
     events = feed(Endpointer(EARLY, onset_lag_s=0.03), [(1.0, 0.0), (0.03, 0.9), (0.5, 0.0), (1.0, 0.9), (1.0, 0.0)])
     assert [(t, type(ev)) for t, ev in events] == [
-        (1.01, SpeechPossible), (1.1, SpeechRejected),  # a 30 ms blip: announced, taken back after 70 ms quiet
+        (1.01, SpeechPossible), (1.23, SpeechRejected),  # a 30 ms blip: announced, taken back after 200 ms quiet
         (1.54, SpeechPossible), (1.59, SpeechStarted), (3.13, SpeechEnded)]
     assert events[0][1] == SpeechPossible(pytest.approx(0.97)) and events[1][1] == SpeechRejected(pytest.approx(0.97))
     assert events[2][1].t == events[3][1].t == events[4][1].start_t == pytest.approx(1.5)
+
+
+def test_once_announced_a_possible_onset_outlasts_quiet_until_the_dip_can_be_heard():
+    """A reply turned down at the first sign reaches the microphone quieter only after its buffer and
+    the echo path: 150 ms of quiet under the still-loud echo keeps the reply down, and the user's
+    speech after it is the same possible onset, now confirmed (no up-down-up-down)."""
+    pattern = [(1.0, 0.0), (0.03, 0.9), (0.15, 0.2), (0.03, 0.9), (0.12, 0.2), (1.0, 0.9), (1.0, 0.0)]
+    told = feed(Endpointer(EARLY), pattern)
+    assert [type(ev) for _, ev in told] == [SpeechPossible, SpeechStarted, SpeechEnded]
+    quiet = [type(ev) for _, ev in feed(Endpointer(EARLY), pattern, playing=False)]
+    assert quiet == [SpeechStarted, SpeechEnded]  # nothing playing: no announcement, the same onset
+    assert told[1][1] == SpeechStarted(pytest.approx(1.33))
 
 
 def test_a_soft_onset_that_flickers_for_a_window_is_one_possible_onset_then_speech():

@@ -113,9 +113,14 @@ def default_workers(gpu: bool) -> int:
 
 
 def prepare_file(path: str, block_s: float, setup: FrontSetup) -> Prepared | None:
-    """In a worker: decode `path` and cut it; None when it is longer than one block."""
+    """In a worker: decode `path` and cut it; None when it is longer than one block (known from its
+    header when it says so, before anything is decoded)."""
     from voiceloop.audio.blocks import decoded_blocks
+    from voiceloop.audio.decode import declared_seconds
 
+    declared = declared_seconds(path)
+    if declared is not None and declared > 1.5 * block_s:
+        return None
     blocks = decoded_blocks(path, block_s)
     first = next(blocks)
     if not first.last:

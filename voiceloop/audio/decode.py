@@ -96,14 +96,29 @@ def _check_declared(path: Path, container, stream, max_s: float | None) -> None:
     is caught by the decoded count."""
     if max_s is None or stream.codec_context.name.startswith("pcm_"):
         return
-    if stream.duration is not None and stream.time_base:
-        declared = float(stream.duration * stream.time_base)
-    elif container.duration is not None:
-        declared = container.duration / 1_000_000  # AV_TIME_BASE
-    else:
-        return
-    if declared > max_s + 1.0:
+    declared = _declared(container, stream)
+    if declared is not None and declared > max_s + 1.0:
         raise AudioTooLong(f"{path}: the file says its audio lasts {declared:.0f} s, longer than {max_s:g} s")
+
+
+def _declared(container, stream) -> float | None:
+    if stream.duration is not None and stream.time_base:
+        return float(stream.duration * stream.time_base)
+    if container.duration is not None:
+        return container.duration / 1_000_000  # AV_TIME_BASE
+    return None
+
+
+def declared_seconds(path: str | Path) -> float | None:
+    """How long the file's header says its audio lasts, or None when it cannot tell: a hint for
+    planning work (a truncated WAV overstates), never a check."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            return _declared(container, container.streams.audio[0]) if container.streams.audio else None
+    except (OSError, av.error.FFmpegError):
+        return None
 
 
 def _check_file(path: Path) -> None:

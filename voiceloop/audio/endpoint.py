@@ -17,8 +17,9 @@ The contract, for every stream:
   silero's 32 ms windows: the first window that reads as speech). It is followed by exactly one
   `SpeechStarted` (the sound went on to `start_ms`, perhaps after a dip shorter than `_DOUBT_S`:
   silero lets a soft onset flicker for a window) or one `SpeechRejected(t)` (it stopped for
-  `_DOUBT_S`). A playing reply is turned down on it and back up on the rejection, so the speaker
-  yields at the first sign of the user while a blip costs the reply a dip of ~0.1 s. Only a
+  `_DOUBT_S`, or `_DOUBT_TOLD_S` once announced). A playing reply is turned down on it and back
+  up on the rejection, so the speaker yields at the first sign of the user while a blip costs the
+  reply a dip of ~0.25 s. Only a
   frame stepped with `playing` announces one (nothing else gains from an early sign); onset
   timing is the same either way.
 - `SpeechPaused(start_t, end_t)` once the speech has been silent for `speculate_ms` (shorter than
@@ -53,6 +54,10 @@ from voiceloop.config import VadConfig
 
 _HYSTERESIS = 0.15
 _DOUBT_S = 0.07  # a possible onset's sound may stop this long (two silero windows) and still go on
+# ... and this long once a playing reply was turned down for it: the dip reaches the microphone only
+# through the output buffer and the echo path, so quiet heard sooner is still the loud reply's echo
+# masking the user, and taking the dip back then made a soft onset flicker (down, up, down, ...).
+_DOUBT_TOLD_S = 0.2
 
 
 class _State(Enum):
@@ -125,7 +130,8 @@ class Endpointer:
             self._state = _State.SILENCE
             return []
         self._state = _State.DOUBT
-        return self._reject() if self._t - self._last_speech_end >= _DOUBT_S - 1e-9 else []
+        doubt_s = _DOUBT_TOLD_S if self._told else _DOUBT_S
+        return self._reject() if self._t - self._last_speech_end >= doubt_s - 1e-9 else []
 
     def _reject(self) -> list[EndpointEvent]:
         t, told, self._possible, self._told, self._state = self._possible, self._told, None, False, _State.SILENCE
