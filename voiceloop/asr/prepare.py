@@ -18,6 +18,7 @@ import functools
 import logging
 import multiprocessing
 import os
+import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 # A worker cuts ~180x realtime on one core (bench/front_half.py), so 12 feed a GPU at 2000x; more
 # would only hold memory (~150 MB each).
 MAX_DEFAULT_WORKERS = 12
+CLOSE_S = 10.0  # idle workers exit at once; one still on a block (~2 s for 5 minutes) is let finish this long
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,17 +79,38 @@ class FrontHalf:
     def _submit(self, fn, *args) -> Future:
         if not self._broken:
             try:
-                return self._pool.submit(fn, *args)
+                future = self._pool.submit(fn, *args)
             except BrokenProcessPool as exc:
                 self._broken = True
                 log.warning("the front-half worker processes stopped (%s); decoding in this process from now on",
                             exc)
-        future: Future = Future()
+            else:
+                future.add_done_callback(self._check)
+                return future
+        future = Future()
         future.set_result(None)
         return future
 
+    def _check(self, future: Future) -> None:
+        if not future.cancelled() and isinstance(future.exception(), BrokenProcessPool):
+            self._broken = True
+
     def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        """Lets the workers finish their files (up to `CLOSE_S`), then kills what is left: a worker
+        that the pool was starting as another died is never told to stop, and CPython's own
+        `shutdown(wait=True)` would join it for ever."""
+        processes = list((getattr(self._pool, "_processes", None) or {}).values())
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        deadline = time.monotonic() + CLOSE_S
+        for process in processes:
+            while process.is_alive() and time.monotonic() < deadline and not self._pool_broken():
+                process.join(0.2)
+            if process.is_alive():
+                process.kill()
+                process.join(5)
+
+    def _pool_broken(self) -> bool:
+        return self._broken or bool(getattr(self._pool, "_broken", False))
 
     def __enter__(self) -> FrontHalf:
         return self
