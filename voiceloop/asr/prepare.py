@@ -8,7 +8,7 @@ as the engine would have computed them (the same kaldi-native-fbank frames as fu
 frontend, sliced on frame boundaries). The engine then only runs its networks and punctuation.
 
 It needs the VAD's ONNX export (`voiceloop export-onnx`): a worker runs that graph on one thread
-and no torch, so it starts in well under a second and costs tens of MB. A file longer than one
+and no torch, so it starts in well under a second (peak RSS ~150 MB, `bench/front_half.py`). A file longer than one
 block (`audio.blocks`) is left to the caller, who recognises it block by block in bounded memory.
 """
 
