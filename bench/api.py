@@ -56,7 +56,7 @@ def dialogue_calls(api, clip, until: threading.Event | None, count: int, gaps, h
     after the user's speech (the clip's length) with service jobs held back from its onset.
     Returns (total, inference) seconds per call from the end of speech: total - inference is the
     wait for the engine."""
-    from voiceloop.scheduler import Priority
+    from voiceloop.engines.scheduler import Priority
 
     engines = api.ctx.engines
 
@@ -162,8 +162,8 @@ def main() -> int:
     from voiceloop.asr.paraformer import ParaformerEngine
     from voiceloop.asr.segments import MAX_SEGMENT_S
     from voiceloop.config import AsrConfig, Config
-    from voiceloop.hotwords import HotwordStore
-    from voiceloop.scheduler import EngineScheduler
+    from voiceloop.engines.hotwords import HotwordStore
+    from voiceloop.engines.scheduler import EngineScheduler
     from voiceloop.tts.espeak import EspeakSynthesizer
 
     if not (args.models / "seaco" / "model.pt").is_file():

@@ -61,7 +61,7 @@ def run_case(args) -> dict:
     from voiceloop.asr.prepare import FrontHalf, default_workers, front_setup
     from voiceloop.audio.decode import decode_file
     from voiceloop.config import AsrConfig
-    from voiceloop.transcribe import BatchOptions, transcribe_files
+    from voiceloop.modes.transcribe import BatchOptions, transcribe_files
 
     models, device = args.models, args.device
     started = time.perf_counter()
@@ -107,7 +107,7 @@ def run_case(args) -> dict:
 
     def serial(size: float) -> float:
         """The same groups with nothing overlapped: decoded beforehand (not timed), VAD then ASR per group."""
-        from voiceloop.transcribe import GROUP_BATCHES
+        from voiceloop.modes.transcribe import GROUP_BATCHES
 
         audios = [decode_file(p) for p in files]
         groups, group = [], []
@@ -164,7 +164,7 @@ def memory_over_files(engine, files: list[Path], size: float, work: Path, cuda: 
     import torch
 
     from voiceloop.audio.decode import decode_file
-    from voiceloop.transcribe import BatchOptions, transcribe_files
+    from voiceloop.modes.transcribe import BatchOptions, transcribe_files
 
     def now() -> tuple[int, int]:
         return (round(torch.cuda.memory_allocated() / 2**20), round(torch.cuda.memory_reserved() / 2**20)) if cuda \

@@ -38,12 +38,12 @@ from support.openai_server import OpenAIServer, Script
 from support.recordings import ZH
 from support.simroom import RoomSpec, SimulatedRoom
 
-from voiceloop import daemon
+from voiceloop.modes import daemon
 from voiceloop.asr import create_engine
 from voiceloop.audio.decode import decode_file
 from voiceloop.audio.speech import SpeechPossible, SpeechRejected, SpeechStarted
 from voiceloop.config import AsrConfig, Config, DialogueConfig, LlmConfig, TtsConfig, VadConfig, WhisperConfig
-from voiceloop.daemon import serve
+from voiceloop.modes.daemon import serve
 from voiceloop.dialogue.events import TurnFinished
 from voiceloop.logs import setup_logging
 

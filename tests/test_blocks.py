@@ -15,7 +15,7 @@ from voiceloop.audio.blocks import decoded_blocks
 from voiceloop.audio.decode import decode_file
 from voiceloop.audio.frames import SAMPLE_RATE
 from voiceloop.errors import AudioDecodeError
-from voiceloop.transcribe import BatchOptions, transcribe_files
+from voiceloop.modes.transcribe import BatchOptions, transcribe_files
 
 from support.audiofiles import constant_flac, write_audio
 from support.cer import cer

@@ -106,9 +106,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def _cmd_transcribe(args, cfg: Config, path: Path | None) -> int:
     from voiceloop.asr import create_engine
-    from voiceloop.hotwords import HotwordStore, check_hotwords, split_hotwords
-    from voiceloop.outputs import FORMATS
-    from voiceloop.transcribe import (BatchOptions, already_done, expand_inputs, plan_outputs, print_summary,
+    from voiceloop.engines.hotwords import HotwordStore, check_hotwords, split_hotwords
+    from voiceloop.asr.outputs import FORMATS
+    from voiceloop.modes.transcribe import (BatchOptions, already_done, expand_inputs, plan_outputs, print_summary,
                                       transcribe_files)
 
     if args.ray and Path(args.ray).exists():  # `--ray DIR`: the folder is an input, not a cluster address
@@ -150,7 +150,7 @@ def _cmd_transcribe(args, cfg: Config, path: Path | None) -> int:
         if skipped:
             print(f"voiceloop: --resume: skipped {len(skipped)} file(s) whose outputs exist", file=sys.stderr)
     if files and args.ray is not None:
-        from voiceloop.raybatch import transcribe_on_ray
+        from voiceloop.modes.raybatch import transcribe_on_ray
 
         results += transcribe_on_ray(args.ray or None, cfg.asr, files, targets, options, progress=sys.stderr.isatty())
     elif files:
@@ -218,7 +218,7 @@ def _cmd_sysinfo(args, cfg: Config, path: Path | None) -> int:
 
 
 def _cmd_check(args, cfg: Config, path: Path | None) -> int:
-    from voiceloop.check import run_checks
+    from voiceloop.modes.check import run_checks
 
     return run_checks(cfg, path, sys.stdout)
 
@@ -231,19 +231,19 @@ def _cmd_devices(args, cfg: Config, path: Path | None) -> int:
 
 
 def _cmd_listen(args, cfg: Config, path: Path | None) -> int:
-    from voiceloop.listen import listen_main
+    from voiceloop.modes.listen import listen_main
 
     return listen_main(cfg, json_lines=args.json, play=args.play)
 
 
 def _cmd_say(args, cfg: Config, path: Path | None) -> int:
-    from voiceloop.say import say_main
+    from voiceloop.modes.say import say_main
 
     return say_main(cfg, args.text, voice=args.voice, output=args.output)
 
 
 def _cmd_run(args, cfg: Config, path: Path | None) -> int:
-    from voiceloop.daemon import run_main
+    from voiceloop.modes.daemon import run_main
 
     return run_main(cfg, path)
 

@@ -8,8 +8,8 @@ import pytest
 
 from voiceloop.engines import Engines
 from voiceloop.config import ApiConfig, AsrConfig, Config, TtsConfig
-from voiceloop.hotwords import HotwordStore
-from voiceloop.scheduler import EngineScheduler
+from voiceloop.engines.hotwords import HotwordStore
+from voiceloop.engines.scheduler import EngineScheduler
 from support.net import closed_port
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from voiceloop.api.server import LlmProbe
 from voiceloop.config import LlmConfig
-from voiceloop.hotwords import MAX_HOTWORD_CHARS, MAX_HOTWORDS
+from voiceloop.engines.hotwords import MAX_HOTWORD_CHARS, MAX_HOTWORDS
 from support.api_server import running_api
 from support.recordings import ZH
 

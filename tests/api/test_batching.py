@@ -1,4 +1,4 @@
-"""Dynamic batching (`voiceloop.batcher`): concurrent requests' segments go to the engine as one
+"""Dynamic batching (`voiceloop.engines.batcher`): concurrent requests' segments go to the engine as one
 `transcribe_many` call, as on a GPU box serving a fleet of desk boxes. CI has no GPU, so the real
 torch engine packs them on the CPU (same code); every client still gets its own transcript, and a
 batch that fails costs no request."""
@@ -20,11 +20,11 @@ from support.gpu_faults import OutOfMemoryInBatches
 from support.recordings import ZH
 
 from voiceloop.audio.decode import decode_file
-from voiceloop.batcher import SegmentBatcher
 from voiceloop.engines import Engines
-from voiceloop.hotwords import HotwordStore
-from voiceloop.scheduler import EngineScheduler
-from voiceloop.servicejobs import DecodePool
+from voiceloop.engines.batcher import SegmentBatcher
+from voiceloop.engines.hotwords import HotwordStore
+from voiceloop.engines.scheduler import EngineScheduler
+from voiceloop.engines.servicejobs import DecodePool
 from voiceloop.tts.fallback import create_synthesizer
 
 CLIP_S = 3.0  # under the API's segment limit: each upload is one segment, all of one length (no padding)

@@ -16,9 +16,9 @@ from voiceloop.asr.base import Transcript
 from voiceloop.audio.decode import decode_file
 from support.simroom import RoomSpec, SimulatedRoom
 from voiceloop.config import ApiConfig, AsrConfig, Config, LlmConfig, TtsConfig, WhisperConfig
-from voiceloop.daemon import serve
-from voiceloop.hotwords import HotwordStore
-from voiceloop.scheduler import EngineScheduler
+from voiceloop.modes.daemon import serve
+from voiceloop.engines.hotwords import HotwordStore
+from voiceloop.engines.scheduler import EngineScheduler
 from voiceloop.tts.fallback import create_synthesizer
 from support.audiofiles import write_audio
 from support.cer import cer

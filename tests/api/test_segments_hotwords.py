@@ -10,7 +10,7 @@ import pytest
 
 from voiceloop.asr.segments import MAX_SEGMENT_S, MIN_SEGMENT_S, cut_points, split_at_pauses
 from voiceloop.audio.decode import decode_file
-from voiceloop.hotwords import HotwordStore, split_hotwords
+from voiceloop.engines.hotwords import HotwordStore, split_hotwords
 from support.recordings import ZH
 
 STEP = 512 / 16000  # seconds per VAD window

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from voiceloop.audio.decode import decode_file
-from voiceloop.scheduler import Priority
+from voiceloop.engines.scheduler import Priority
 from support.api_server import running_api
 from support.audiofiles import write_audio
 from support.recordings import ZH

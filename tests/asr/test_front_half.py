@@ -20,7 +20,7 @@ from support.onnx_models import cfg
 from voiceloop.asr.backend import create_paraformer, resolved_models
 from voiceloop.asr.paraformer import ParaformerEngine
 from voiceloop.asr.prepare import FrontHalf, Prepared, front_setup
-from voiceloop.transcribe import BatchOptions, transcribe_files
+from voiceloop.modes.transcribe import BatchOptions, transcribe_files
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,7 @@ from voiceloop.asr.paraformer import ParaformerEngine
 from voiceloop.asr.results import hotword_argument, parse_results
 from voiceloop.config import AsrConfig
 from voiceloop.errors import ConfigError
-from voiceloop.transcribe import BatchOptions, transcribe_files
+from voiceloop.modes.transcribe import BatchOptions, transcribe_files
 
 
 @given(st.lists(st.integers(0, 90_000), max_size=60), st.integers(0, 400_000), st.integers(1, 90_000))

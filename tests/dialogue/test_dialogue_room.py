@@ -20,7 +20,7 @@ from support.simroom import RoomSpec, SimulatedRoom
 
 from voiceloop.audio.decode import decode_file
 from voiceloop.config import AsrConfig, Config, DialogueConfig, LlmConfig, TtsConfig, WhisperConfig
-from voiceloop.daemon import serve
+from voiceloop.modes.daemon import serve
 from voiceloop.dialogue.events import StateChanged, TurnFinished, TurnState
 
 USER_1 = "aishell1_BAC009S0724W0121.wav"  # 广州市房地产中介协会分析

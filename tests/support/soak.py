@@ -28,8 +28,8 @@ from support.simroom import RoomSpec, SimulatedRoom, normalize_speech
 from voiceloop.asr.base import AsrEngine
 from voiceloop.audio.frames import FRAME_SAMPLES
 from voiceloop.config import Config, DialogueConfig, LlmConfig, TtsConfig
-from voiceloop.daemon import serve
 from voiceloop.dialogue.events import StateChanged, TurnFinished, TurnState
+from voiceloop.modes.daemon import serve
 
 REPLY = ("好的。",)
 ESPEAK = TtsConfig(engine="espeak")

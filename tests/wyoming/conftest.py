@@ -12,7 +12,7 @@ import dataclasses
 import pytest
 
 from voiceloop.config import AsrConfig
-from voiceloop.scheduler import EngineScheduler
+from voiceloop.engines.scheduler import EngineScheduler
 
 from support.wyoming_peer import ServerThread, whisper_config, wyoming_config
 

@@ -27,7 +27,7 @@ from wyoming.info import Describe, Info
 
 from voiceloop.audio.decode import decode_file
 from voiceloop.config import DialogueConfig, LlmConfig, WyomingConfig
-from voiceloop.daemon import serve
+from voiceloop.modes.daemon import serve
 from voiceloop.dialogue.events import TurnFinished
 from voiceloop.engines import Engines
 from voiceloop.errors import VoiceloopError

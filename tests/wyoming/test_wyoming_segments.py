@@ -13,7 +13,7 @@ import numpy as np
 
 from voiceloop.asr.segments import MAX_SEGMENT_S
 from voiceloop.audio.decode import decode_file
-from voiceloop.scheduler import Priority
+from voiceloop.engines.scheduler import Priority
 from support.recordings import ZH
 from support.wyoming_peer import ServerThread, pcm16, send_audio, wyoming_config
 

@@ -26,8 +26,8 @@ from voiceloop.api.slowclients import BodyDeadline, BodyTooSlow
 from voiceloop.api.uploads import UploadLimit
 from voiceloop.asr.segments import Abandoned
 from voiceloop.audio.decode import AudioTooLong
+from voiceloop.engines.scheduler import EngineBusy
 from voiceloop.errors import AudioDecodeError, TtsError
-from voiceloop.scheduler import EngineBusy
 
 log = logging.getLogger(__name__)
 

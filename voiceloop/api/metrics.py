@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from voiceloop.batcher import SegmentBatcher
+from voiceloop.engines.batcher import SegmentBatcher
 from voiceloop.dialogue.events import AssistantEvent, TurnFinished
-from voiceloop.scheduler import EngineScheduler
+from voiceloop.engines.scheduler import EngineScheduler
 
 _LATENCY_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0)
 _RTF_BUCKETS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0)

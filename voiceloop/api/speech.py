@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 
 from voiceloop.api.context import ApiContext
 from voiceloop.api.encode import StreamEncoder
-from voiceloop.servicejobs import Ticket
+from voiceloop.engines.servicejobs import Ticket
 from voiceloop.tts.base import Synthesizer
 from voiceloop.tts.speak import Sentence, sentence_audio, speakable_sentences
 

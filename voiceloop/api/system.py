@@ -12,7 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, Field
 
 from voiceloop.api.context import ApiContext
-from voiceloop.hotwords import MAX_HOTWORDS
+from voiceloop.engines.hotwords import MAX_HOTWORDS
 
 router = APIRouter()
 

@@ -16,9 +16,9 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from voiceloop.api.context import ApiContext
 from voiceloop.api.uploads import decoded_upload
 from voiceloop.asr.base import Transcript
+from voiceloop.asr.outputs import to_srt, to_vtt, transcript_cues
 from voiceloop.asr.segments import transcribe_segments
-from voiceloop.hotwords import check_hotwords, split_hotwords
-from voiceloop.outputs import to_srt, to_vtt, transcript_cues
+from voiceloop.engines.hotwords import check_hotwords, split_hotwords
 
 router = APIRouter()
 

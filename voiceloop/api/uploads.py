@@ -24,8 +24,8 @@ from voiceloop.api.errors import json_error
 from voiceloop.asr.segments import Segment
 from voiceloop.asr.spool import SpooledAudio, spool_and_segment
 from voiceloop.audio.decode import AudioTooLong
+from voiceloop.engines.servicejobs import DecodePool
 from voiceloop.errors import AudioDecodeError
-from voiceloop.servicejobs import DecodePool
 
 FORM_OVERHEAD = 64 * 1024  # multipart boundaries and the small form fields beside the file
 _POLL_S = 0.5  # how often a decoding upload asks whether its client is still there

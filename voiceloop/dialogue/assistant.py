@@ -58,7 +58,7 @@ from voiceloop.dialogue.turnlog import TurnLog, TurnRecord
 from voiceloop.errors import LlmError
 from voiceloop.llm.base import LanguageModel
 from voiceloop.llm.memory import Conversation
-from voiceloop.scheduler import EngineScheduler, Priority
+from voiceloop.engines.scheduler import EngineScheduler, Priority
 from voiceloop.tts.base import Synthesizer
 from voiceloop.tts.phrases import PHRASES
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from voiceloop.audio.frames import SAMPLE_RATE
 from voiceloop.config import TtsConfig
-from voiceloop.scheduler import EngineScheduler, Priority
+from voiceloop.engines.scheduler import EngineScheduler, Priority
 from voiceloop.tts.normalize import for_speech, spell_latin
 from voiceloop.tts.zhtts_model import ZhttsModel, pieces
 

@@ -33,8 +33,8 @@ from voiceloop.asr.segments import Abandoned, split_at_pauses, transcribe_segmen
 from voiceloop.audio.frames import SAMPLE_RATE
 from voiceloop.engines import Engines
 from voiceloop.errors import TtsError
-from voiceloop.scheduler import EngineBusy
-from voiceloop.servicejobs import Ticket
+from voiceloop.engines.scheduler import EngineBusy
+from voiceloop.engines.servicejobs import Ticket
 from voiceloop.wyoming.describe import PROGRAM, Voice
 from voiceloop.wyoming.framing import FramingError, read_event
 from voiceloop.wyoming.language import ScriptConverter

@@ -18,7 +18,7 @@ import functools
 from collections.abc import Callable
 from typing import TypeVar
 
-from voiceloop.scheduler import EngineBusy
+from voiceloop.engines.scheduler import EngineBusy
 from voiceloop.tts.base import Synthesizer, for_service
 
 T = TypeVar("T")

@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from voiceloop.asr.base import Transcript
-from voiceloop.scheduler import EngineScheduler, Priority
+from voiceloop.engines.scheduler import EngineScheduler, Priority
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("voiceloop.batcher")
 
 MAX_SEGMENTS = 64  # segments in one call at most, however short
 

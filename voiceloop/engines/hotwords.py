@@ -15,7 +15,7 @@ from pathlib import Path
 
 from voiceloop.atomic import write_text_atomic
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("voiceloop.hotwords")
 
 MAX_HOTWORDS = 1000
 MAX_HOTWORD_CHARS = 50

@@ -13,7 +13,7 @@ from voiceloop.audio.decode import decode_file
 from voiceloop.audio.port import DUCK_GAIN
 from support.simroom import RoomSpec, SimulatedRoom
 from voiceloop.config import AsrConfig, Config, WhisperConfig
-from voiceloop.listen import listen
+from voiceloop.modes.listen import listen
 
 from support.cer import cer
 from support.recordings import ZH, read_manifest

@@ -28,14 +28,14 @@ from typing import TextIO
 import numpy as np
 
 from voiceloop.asr.base import AsrEngine, Transcript
+from voiceloop.asr.outputs import render
 from voiceloop.asr.prepare import FrontHalf, Prepared
 from voiceloop.asr.segments import join_parts
 from voiceloop.atomic import write_text_atomic
 from voiceloop.audio.blocks import BLOCK_S, Block, decoded_blocks
 from voiceloop.errors import AudioDecodeError
-from voiceloop.outputs import render
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("voiceloop.transcribe")
 
 GROUP_BATCHES = 2  # a GPU group holds this many batches' worth of audio
 MAX_GROUP_FILES = 256

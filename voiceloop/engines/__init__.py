@@ -2,7 +2,8 @@
 
 One ASR engine behind one scheduler (the dialogue first), one voice with a twin at service
 priority, the run-time hotwords, and the pool that decodes uploads and streams. Each way in gets
-them from here, so hotwords, priorities and bounds follow one policy whoever asks.
+them from here, so hotwords, priorities and bounds follow one policy whoever asks. Beside the
+bundle: the scheduler, the service jobs (decode pool, service voice), the segment batcher, hotwords.
 """
 
 from __future__ import annotations
@@ -12,11 +13,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from voiceloop.asr.base import AsrEngine, Transcript
-from voiceloop.batcher import SegmentBatcher
 from voiceloop.config import Config
-from voiceloop.hotwords import HotwordStore
-from voiceloop.scheduler import EngineScheduler, Priority
-from voiceloop.servicejobs import DecodePool, ServiceVoice
+from voiceloop.engines.batcher import SegmentBatcher
+from voiceloop.engines.hotwords import HotwordStore
+from voiceloop.engines.scheduler import EngineScheduler, Priority
+from voiceloop.engines.servicejobs import DecodePool, ServiceVoice
 from voiceloop.tts.base import Synthesizer
 
 

@@ -24,7 +24,7 @@ from voiceloop.errors import DeviceError, TtsError
 from voiceloop.tts.fallback import VOICE_ORDER, create_synthesizer
 from voiceloop.tts.speak import Sentence, sentence_audio, speakable_sentences
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("voiceloop.say")
 
 
 def say_main(cfg: Config, text: str, voice: str | None = None, output: str | None = None) -> int:

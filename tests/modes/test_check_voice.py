@@ -7,7 +7,7 @@ import pytest
 from support.cli import run_voiceloop
 from support.net import closed_port
 
-from voiceloop.check import voice_items
+from voiceloop.modes.check import voice_items
 from voiceloop.config import Config, TtsConfig
 
 

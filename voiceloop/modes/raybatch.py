@@ -29,9 +29,14 @@ import numpy as np
 from voiceloop.asr.segments import join_parts
 from voiceloop.config import AsrConfig
 from voiceloop.errors import AudioDecodeError, VoiceloopError
-from voiceloop.transcribe import BatchOptions, FileResult, undecodable, write_outputs
+from voiceloop.modes.transcribe import (
+    BatchOptions,
+    FileResult,
+    undecodable,
+    write_outputs,
+)
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("voiceloop.raybatch")
 
 _PROGRESS_EVERY_S = 10.0  # a progress line at most this often when stderr is not a terminal
 _DEFAULT_ACTOR_CPUS = 2
@@ -143,7 +148,7 @@ class _Recogniser:
 
     def __init__(self) -> None:
         from voiceloop.asr import create_engine
-        from voiceloop.transcribe import timestamps_needed
+        from voiceloop.modes.transcribe import timestamps_needed
 
         self._engine = create_engine(self.asr, batch=True)
         self._hotwords = self.options.hotwords

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from voiceloop.scheduler import EngineBusy, EngineScheduler, Priority
+from voiceloop.engines.scheduler import EngineBusy, EngineScheduler, Priority
 
 
 def _job(log: list, name: str, active: list, gate: threading.Event | None = None):

@@ -26,7 +26,7 @@ from voiceloop.audio.speech import (
 from voiceloop.config import Config
 from voiceloop.lifecycle import run_until_signal
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("voiceloop.listen")
 
 
 async def listen(cfg: Config, port: AudioPort, asr: AsrEngine, out: TextIO, json_lines: bool = False,
