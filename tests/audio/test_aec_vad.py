@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from room_support import REPLY_CLIPS, USER_CLIPS, clip, erle_db, run_aec
-from voiceloop.audio.aec import SpeexAec, WebRtcAec, create_echo_canceller
+from support.room_clips import REPLY_CLIPS, USER_CLIPS, clip, erle_db, run_aec
 from support.simroom import RoomSpec, SimulatedRoom, normalize_speech
+
+from voiceloop.audio.aec import SpeexAec, WebRtcAec, create_echo_canceller
 from voiceloop.audio.vad import SileroVad, WebRtcVad, create_speech_detector
 from voiceloop.config import AecConfig, VadConfig
 

@@ -11,14 +11,14 @@ import asyncio
 
 import numpy as np
 import pytest
+from support.room_clips import REPLY_CLIPS, USER_CLIPS, clip, run_frontend
+from support.simroom import RoomSpec, SimulatedRoom, normalize_speech
 
-from room_support import REPLY_CLIPS, USER_CLIPS, clip, run_frontend
 from voiceloop.audio.bargein import BargeInDetector
 from voiceloop.audio.frontend import FrontEnd, frontend_events
-from voiceloop.audio.speech import SpeechPossible, SpeechStarted, Utterance
 from voiceloop.audio.linaec import LinearEchoCanceller
 from voiceloop.audio.port import Captured, Rendered
-from support.simroom import RoomSpec, SimulatedRoom, normalize_speech
+from voiceloop.audio.speech import SpeechPossible, SpeechStarted, Utterance
 from voiceloop.audio.vad import SileroVad
 from voiceloop.config import AecConfig, Config, TtsConfig
 from voiceloop.tts.espeak import EspeakSynthesizer

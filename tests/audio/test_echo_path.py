@@ -14,7 +14,7 @@ import asyncio
 
 import numpy as np
 import pytest
-from room_support import REPLY_CLIPS, USER_CLIPS, clip
+from support.room_clips import REPLY_CLIPS, USER_CLIPS, clip
 from support.simroom import RoomSpec, SimulatedRoom, normalize_speech
 
 from voiceloop.audio.frontend import FrontEnd, frontend_events

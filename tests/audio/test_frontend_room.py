@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from support.room_clips import REPLY_CLIPS, USER_CLIPS, clip, run_frontend
+from support.simroom import RoomSpec, SimulatedRoom, normalize_speech
 
-from room_support import REPLY_CLIPS, USER_CLIPS, clip, run_frontend
 from voiceloop.audio.frontend import FrontEnd, frontend_events
 from voiceloop.audio.speech import SpeechPossible, SpeechStarted, Tentative, Utterance
-from support.simroom import RoomSpec, SimulatedRoom, normalize_speech
 from voiceloop.config import Config, VadConfig
 
 pytestmark = pytest.mark.slow  # long simulated rooms through the whole front end

@@ -11,14 +11,21 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from devices_support import (Tap, assert_matches_piecewise, dominant_hz, locate, play_and_record, sine,
-                             tone_residual_db)
 from scipy.signal import fftconvolve
-
+from support.device_signals import (
+    Tap,
+    assert_matches_piecewise,
+    dominant_hz,
+    locate,
+    play_and_record,
+    sine,
+    tone_residual_db,
+)
 from support.pulse import room_process
+from support.rir import synth_rir
+
 from voiceloop.audio.decode import decode_file
 from voiceloop.audio.devices import SoundDevicePort, format_device_list, list_devices
-from support.rir import synth_rir
 from voiceloop.config import AudioConfig
 from voiceloop.errors import DeviceError
 

@@ -11,7 +11,7 @@ import logging
 import time
 
 import numpy as np
-from devices_support import Tap, dominant_hz, play_and_record, sine
+from support.device_signals import Tap, dominant_hz, play_and_record, sine
 
 from voiceloop.audio.devices import SoundDevicePort
 from voiceloop.audio.xruns import XrunReport

@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 
 import numpy as np
-from devices_support import Tap, sine
+from support.device_signals import Tap, sine
 
 from voiceloop.audio.devices import SoundDevicePort
-from voiceloop.config import AudioConfig
 from voiceloop.audio.port import DUCK_GAIN
+from voiceloop.config import AudioConfig
 
 PULSE = AudioConfig(input_device="pulse", output_device="pulse", reopen_max_s=1.0)
 

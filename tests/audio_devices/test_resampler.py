@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from devices_support import dominant_hz, sine, tone_residual_db
+from support.device_signals import dominant_hz, sine, tone_residual_db
 
 from voiceloop.audio.playbuffer import PlaybackBuffer
 from voiceloop.audio.resampler import StreamResampler
