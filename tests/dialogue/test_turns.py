@@ -100,9 +100,14 @@ async def converse(srv: OpenAIServer, asr, voice, events, tmp_path, port: Script
     return [json.loads(line) for line in lines], port
 
 
-async def until(condition: Callable[[], object]) -> None:
-    """Let the assistant run until `condition()` holds (the scripted front end's way to wait)."""
+async def until(condition: Callable[[], object], limit_s: float = 60.0) -> None:
+    """Let the assistant run until `condition()` holds (the scripted front end's way to wait); a
+    condition that never comes fails here, with its line, rather than at the suite's 10-minute timeout."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit_s
     while not condition():
+        line = condition.__code__.co_firstlineno
+        assert loop.time() < deadline, f"still waiting after {limit_s:.0f} s for the condition on line {line}"
         await asyncio.sleep(0.005)
 
 
