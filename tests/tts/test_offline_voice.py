@@ -120,8 +120,10 @@ async def test_cancelling_stops_before_the_next_clause(voice):
                 await asyncio.sleep(3600)  # hold after the first clause, as playback would
 
     task = asyncio.create_task(consume())
-    while not got:
-        await asyncio.sleep(0.01)
+    async with asyncio.timeout(60):  # the first clause, or a failure named here, not a hang
+        while not got and not task.done():
+            await asyncio.sleep(0.01)
+    assert got, task.exception() if task.done() else "no clause"
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
