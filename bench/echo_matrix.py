@@ -10,7 +10,9 @@ three long replies from a cold start with nobody talking, then a cold start wher
 into the first reply 2 s in and into the reply after that one. Printed per cell: reply minutes with
 nobody talking, pauses for nothing (`SpeechPossible`) and cuts for nothing (`SpeechStarted`) there,
 and the two barge-ins' delays from the user's first sound to the speaker silenced / the onset.
-`--quick` runs the cells tests/audio/test_echo_matrix.py runs. Measures the front end only: what
+`--quick` runs the cells tests/audio/test_echo_matrix.py runs; `--wander` the echo path wandering
+1 ms a second (+-1000 ppm hidden), beyond the matrix: what a PulseAudio cold start once showed
+(16 -> 22 ms in 7 s, a first reply's echo taken for the user), kept here as the known weak cell. Measures the front end only: what
 reaches the LLM is the dialogue's echo check's part (voiceloop/dialogue/echotext.py).
 """
 
@@ -24,6 +26,7 @@ import time
 from support.echo_cells import Cell, run_cell
 
 QUICK = (Cell(0.05, 0.0, False, 0.0), Cell(0.4, 300.0, True, 0.0), Cell(0.15, 300.0, False, 6.0))
+WANDER = (Cell(0.05, 1000.0, True, 0.0), Cell(0.05, -1000.0, True, 6.0))
 
 
 def _ms(values) -> str:
@@ -31,7 +34,7 @@ def _ms(values) -> str:
 
 
 async def main(args) -> None:
-    cells = QUICK if args.quick else [
+    cells = QUICK if args.quick else WANDER if args.wander else [
         Cell(delay, ppm, hidden, echo) for delay, (ppm, hidden), echo in itertools.product(
             (0.05, 0.15, 0.4), ((0.0, False), (300.0, False), (-300.0, False), (300.0, True), (-300.0, True)),
             (-6.0, 0.0, 6.0))]
@@ -61,5 +64,6 @@ async def main(args) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="only the cells the tests run")
+    parser.add_argument("--wander", action="store_true", help="only the echo path wandering 1 ms a second")
     parser.add_argument("--reply-s", type=float, default=25.0, help="length of each reply")
     asyncio.run(main(parser.parse_args()))
