@@ -8,8 +8,9 @@ drift 0 and +-300 ppm, visible in the devices' timestamps or hidden from them (t
 slips); the echo 6 dB quieter than the user, equal, 6 dB louder. Per cell (tests/support/echo_cells.py):
 three long replies from a cold start with nobody talking, then a cold start where the user barges
 into the first reply 2 s in and into the reply after that one. Printed per cell: reply minutes with
-nobody talking, pauses for nothing (`SpeechPossible`) and cuts for nothing (`SpeechStarted`) there,
-and the two barge-ins' delays from the user's first sound to the speaker silenced / the onset.
+nobody talking, ducks for nothing (`SpeechPossible`, and the seconds the reply stayed turned down),
+cuts for nothing (`SpeechStarted`) and utterances for nothing (its own echo handed to recognition)
+there, and the two barge-ins' delays from the user's first sound to the reply turned down / stopped (the onset).
 `--quick` runs the cells tests/audio/test_echo_matrix.py runs; `--wander` the echo path wandering
 1 ms a second (+-1000 ppm hidden), beyond the matrix: what a PulseAudio cold start once showed
 (16 -> 22 ms in 7 s, a first reply's echo taken for the user), kept here as the known weak cell. Measures the front end only: what
@@ -38,7 +39,7 @@ async def main(args) -> None:
         Cell(delay, ppm, hidden, echo) for delay, (ppm, hidden), echo in itertools.product(
             (0.05, 0.15, 0.4), ((0.0, False), (300.0, False), (-300.0, False), (300.0, True), (-300.0, True)),
             (-6.0, 0.0, 6.0))]
-    total_min = total_pauses = total_cuts = 0.0
+    total_min = total_pauses = total_cuts = total_heard = total_down = 0.0
     first, second = [], []
     for cell in cells:
         wall = time.perf_counter()
@@ -49,15 +50,20 @@ async def main(args) -> None:
         total_cuts += len(r.idle_onsets)
         first.append(r.barge_possible_s[0])
         second.append(r.barge_possible_s[1])
-        print(f"{cell}: {minutes:4.1f} min idle, {len(r.idle_possible):2d} pauses, {len(r.idle_onsets):2d} cuts; "
-              f"barge-in silenced/onset ms: first reply {_ms([r.barge_possible_s[0], r.barge_onset_s[0]])}, "
+        total_heard += len(r.idle_utterances)
+        total_down += r.idle_down_s
+        print(f"{cell}: {minutes:4.1f} min idle, {len(r.idle_possible):2d} ducks ({r.idle_down_s:4.1f} s down), "
+              f"{len(r.idle_onsets):2d} cuts, "
+              f"{len(r.idle_utterances):2d} utterances; "
+              f"barge-in ducked/stopped ms: first reply {_ms([r.barge_possible_s[0], r.barge_onset_s[0]])}, "
               f"after a barge-in {_ms([r.barge_possible_s[1], r.barge_onset_s[1]])}; user speech left out ms "
               f"{_ms(r.barge_missed_s)}  ({time.perf_counter() - wall:.0f} s)",
               flush=True)
     heard = sorted(v for v in second if v is not None)
-    print(f"all cells: {total_pauses:.0f} pauses and {total_cuts:.0f} cuts for nothing in {total_min:.1f} min of reply "
-          f"({total_pauses / total_min * 10:.1f} pauses per 10 min; target 0 where the path is steady, <= 1 worst)")
-    print(f"barge-in, speaker silenced: first reply missed {first.count(None)}/{len(first)}; "
+    print(f"all cells: {total_pauses:.0f} ducks ({total_down:.1f} s down), {total_cuts:.0f} cuts and {total_heard:.0f} "
+          f"utterances for nothing in {total_min:.1f} min of reply ({total_pauses / total_min * 10:.1f} ducks per "
+          f"10 min; target 0 where the path is steady, <= 1 worst)")
+    print(f"barge-in, reply turned down: first reply missed {first.count(None)}/{len(first)}; "
           f"after a barge-in median {heard[len(heard) // 2] * 1000:.0f} ms (target 150 ms), missed {second.count(None)}")
 
 

@@ -14,12 +14,13 @@ import asyncio
 
 import numpy as np
 import pytest
+from support.echo_cells import duck_like_the_daemon
 from support.room_clips import REPLY_CLIPS, USER_CLIPS, clip
 from support.simroom import RoomSpec, SimulatedRoom, normalize_speech
 
 from voiceloop.audio.frontend import FrontEnd, frontend_events
 from voiceloop.audio.port import Captured
-from voiceloop.audio.speech import SpeechStarted, Utterance
+from voiceloop.audio.speech import SpeechPossible, SpeechStarted, Utterance
 from voiceloop.config import AecConfig, Config, TtsConfig
 from voiceloop.tts.espeak import EspeakSynthesizer
 
@@ -29,6 +30,7 @@ pytestmark = pytest.mark.slow  # long simulated rooms through the whole front en
 # (the user's clip starts softly under a loud espeak echo after a long first reply); the 300 ms bound
 # of test_barge_in.py holds for its own scenario, which this change keeps passing.
 ONSET_BOUND_S = 0.5
+DOUBT_BOUND_S = 1.5  # an onset heard over the speaker while the double-talk detector cannot tell waits for its verdict
 USER_AT_S = 4.5  # into the second reply: a path measured longer than ~160 ms is realigned between the
 # replies, and the linear barge-in canceller then needs a few seconds of the second reply to relearn it
 FIRST_REPLY_USER_AT_S = 4.0  # into the first reply: delay measured ~1.5 s in, then AEC3's converge_s (2 s)
@@ -141,6 +143,7 @@ async def _first_reply_interrupted(delay_s: float, user_in_s: float, user_clip: 
     front, events = RecordingFrontEnd(CFG), []
     task = asyncio.create_task(room.play_at([(0.3, reply)]))
     async for ev in frontend_events(room.frames(), front):
+        duck_like_the_daemon(room, ev)
         if isinstance(ev, SpeechStarted):
             room.clear()
         events.append((room.now, ev))
@@ -152,12 +155,16 @@ async def _first_reply_interrupted(delay_s: float, user_in_s: float, user_clip: 
 async def test_a_slow_speaker_can_be_interrupted_in_its_first_reply(delay_s):
     """The very first reply after start-up, through a speaker slower than the cancellers reach as
     they start: once the delay is measured (~1.5 s in) they start over on the measured path at
-    once, so the user who talks `FIRST_REPLY_USER_AT_S` into that reply is heard; the echo never is."""
+    once, so the user who talks `FIRST_REPLY_USER_AT_S` into that reply is heard; the echo never is.
+    The reply is turned down at the user's first sound; the double-talk detector has not learnt the
+    new path yet, so it stops once a second canceller hears the user too (`audio.doubt`)."""
     room, front, events = await _first_reply_interrupted(delay_s, FIRST_REPLY_USER_AT_S, USER_CLIPS[1], 6.0)
     (onset, _), = room.truth.user_speech
     starts = [at for at, ev in events if isinstance(ev, SpeechStarted)]
+    possible = [at for at, ev in events if isinstance(ev, SpeechPossible) and at >= onset]
     assert starts and starts[0] >= onset, f"heard itself at {starts} (user onset {onset:.2f} s)"
-    assert starts[0] - onset <= ONSET_BOUND_S, (starts, onset)
+    assert possible and possible[0] - onset <= ONSET_BOUND_S, (possible, onset)
+    assert starts[0] - onset <= DOUBT_BOUND_S, (starts, onset)
     assert room.truth.playback[0].interrupted
     assert front.echo_delay_s == pytest.approx(delay_s, abs=0.002)
 

@@ -3,13 +3,15 @@
 A cell is an echo path (delay, clock drift visible in the timestamps or hidden from them, echo
 level against the user). It is run twice from a cold start (a fresh front end, as after start-up):
 - idle: `replies` long replies of real Mandarin with nobody talking. Every `SpeechPossible` there
-  would pause (or duck) a reply for nothing, every `SpeechStarted` would cut it;
+  ducks a reply for nothing (until its `SpeechRejected`), every `SpeechStarted` would cut it, every
+  `Utterance` would be recognised (its own echo, left to the dialogue's echo check to catch);
 - barge: the user talks over the first reply `barge_at_s` in, and over the reply after that one
   at the same offset; each onset's delay from the user's first sound to `SpeechPossible` (the
-  speaker silenced) and to `SpeechStarted`, and how much of the user's speech the utterance left
-  out at its start. On a speech onset inside the user's speech the scripted
-  assistant stops the speaker, as the daemon does; the last reply then plays out with nobody
-  talking, and counts towards the idle numbers.
+  reply turned down) and to `SpeechStarted` (stopped), and how much of the user's speech the
+  utterance left out at its start. Like the daemon, the scripted assistant turns the reply down
+  at a first sign and back up when it comes to nothing, and stops it on a speech onset inside the
+  user's speech; the last reply then plays out with nobody talking, and counts towards the idle
+  numbers.
 Used by tests/audio/test_echo_matrix.py (a reduced set) and bench/echo_matrix.py (all of it).
 """
 
@@ -24,7 +26,14 @@ from support.recordings import ZH
 from support.simroom import RoomSpec, SimulatedRoom, normalize_speech
 from voiceloop.audio.decode import decode_file
 from voiceloop.audio.frontend import FrontEnd, frontend_events
-from voiceloop.audio.speech import SpeechPossible, SpeechStarted, Utterance
+from voiceloop.audio.port import DUCK_GAIN
+from voiceloop.audio.speech import (
+    FrontEndEvent,
+    SpeechPossible,
+    SpeechRejected,
+    SpeechStarted,
+    Utterance,
+)
 from voiceloop.config import AecConfig, Config, VadConfig
 
 REPLY_CLIPS = ("funasr_csharp_1.wav", "wenet_nst_ID001.wav", "cosyvoice_laoxu.wav", "funasr_csharp_2.wav",
@@ -51,6 +60,8 @@ class CellResult:
     idle_s: float = 0.0  # seconds of reply played with nobody talking
     idle_possible: list[float] = field(default_factory=list)  # room times of pauses for nothing
     idle_onsets: list[float] = field(default_factory=list)  # room times of cuts for nothing
+    idle_utterances: list[float] = field(default_factory=list)  # utterances with nobody talking: heard itself
+    idle_down_s: float = 0.0  # seconds the reply was turned down (SpeechPossible until rejected) for nothing
     barge_possible_s: list[float | None] = field(default_factory=list)  # user's first sound -> SpeechPossible
     barge_onset_s: list[float | None] = field(default_factory=list)  # user's first sound -> SpeechStarted
     barge_missed_s: list[float | None] = field(default_factory=list)  # user's first sound -> utterance start
@@ -83,15 +94,23 @@ async def _drive(room: SimulatedRoom, front: FrontEnd, starts: list[float], repl
                  result: CellResult, barge: bool) -> None:
     users = room.truth.user_speech
     playing = asyncio.create_task(room.play_at([(t, reply) for t in starts]))
+    down_at = None  # the reply turned down with nobody talking, since
     try:
         async for ev in frontend_events(room.frames(), front):
+            duck_like_the_daemon(room, ev)
+            if isinstance(ev, SpeechRejected | SpeechStarted) and down_at is not None:
+                result.idle_down_s += room.now - down_at
+                down_at = None
             if isinstance(ev, Utterance):
+                if not [a for a, b in users if ev.start_t < b + 0.5 and ev.end_t > a - 0.1]:
+                    result.idle_utterances.append(ev.start_t)
                 _note_utterance(ev, users, result)
             if not isinstance(ev, SpeechPossible | SpeechStarted):
                 continue
             near = [a for a, b in users if a - 0.1 <= room.now <= b + 0.5]
             if not near:
                 (result.idle_possible if isinstance(ev, SpeechPossible) else result.idle_onsets).append(room.now)
+                down_at = room.now if isinstance(ev, SpeechPossible) else None
                 continue
             k = users.index(next(u for u in users if u[0] == near[0]))
             slot = result.barge_possible_s if isinstance(ev, SpeechPossible) else result.barge_onset_s
@@ -101,6 +120,15 @@ async def _drive(room: SimulatedRoom, front: FrontEnd, starts: list[float], repl
                 room.clear()  # the daemon stops the reply on the onset
     finally:
         playing.cancel()
+
+
+def duck_like_the_daemon(room: SimulatedRoom, ev: FrontEndEvent) -> None:
+    """The reply turned down at a first sign of speech, back up once it came to nothing (or the
+    onset stopped it), as `dialogue.playout` does."""
+    if isinstance(ev, SpeechPossible):
+        room.duck(DUCK_GAIN)
+    elif isinstance(ev, SpeechRejected | SpeechStarted):
+        room.duck(1.0)
 
 
 def _note_utterance(ev: Utterance, users: list[tuple[float, float]], result: CellResult) -> None:

@@ -102,6 +102,11 @@ class BargeInDetector:
         """What the linear canceller currently leaves of the echo, dB (more negative = better)."""
         return self._leak_db
 
+    @property
+    def blind(self) -> bool:
+        """The canceller does not yet take out more than the margin: no frame can pass as double talk."""
+        return self._leak_db + self._margin_db >= _CEILING_DB
+
     def render(self, frame: np.ndarray) -> None:
         self._lin.render(frame)
 

@@ -103,6 +103,11 @@ class EchoPath:
         """The barge-in canceller's residual echo against the mic (0 without one)."""
         return self._barge.leak_db if self._barge else 0.0
 
+    @property
+    def double_talk_blind(self) -> bool:
+        """There is a double-talk detector, and it cannot tell the user from the echo yet."""
+        return self._barge is not None and self._barge.blind
+
     def render(self, item: Rendered) -> None:
         self._align.render(item)
 

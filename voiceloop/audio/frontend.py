@@ -18,10 +18,15 @@ counts too.
 
 Cold start: an echo canceller that has never heard the speaker has not learnt the room yet, and
 its residual echo (played 6 dB over the user) would read as speech. Until the echo path trusts
-its cancellers (`Cancelled.trusted`), frames captured while echo can arrive count as non-speech: ~2 s of the first reply after start-up with a desk
-speaker, ~3.5 s with a slow one (the delay is measured after ~1.5 s of reply, then the fresh
-cancellers learn the path). Those frames are kept, and once the path is learnt they are gone
-over again (`audio.hindsight`), so a user who spoke then is heard late, but whole, not lost.
+its cancellers (`Cancelled.trusted`), frames captured while echo can arrive count as non-speech:
+~2 s of the first reply after start-up with a desk speaker, ~3.5 s with a slow one (the delay is
+measured after ~1.5 s of reply, then the fresh cancellers learn the path). Those frames are kept,
+and once the path is learnt they are gone over again (`audio.hindsight`), so a user who spoke then
+is heard late, but whole, not lost.
+Speech the main canceller alone hears over the speaker while the double-talk detector cannot tell
+yet (it has not learnt the room, or relearns a path that moved) may be echo that canceller left:
+it turns the reply down, but its onset waits for a fresh canceller, learning the path from the 3 s
+before it, to hear it too (`audio.doubt`).
 
 Utterance audio is the echo-cancelled signal from `preroll_ms` before the detected start (so
 the first syllable's soft onset is kept) to `_TAIL_S` after the detected end (the last syllable's
@@ -38,10 +43,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from voiceloop.audio.aec import EchoCanceller
+from voiceloop.audio.doubt import CONTEXT_S as _DOUBT_CONTEXT_S
+from voiceloop.audio.doubt import DoubtGate
 from voiceloop.audio.echopath import Cancelled, EchoPath
 from voiceloop.audio.endpoint import Endpointer
 from voiceloop.audio.frames import FRAME_SAMPLES, SAMPLE_RATE
-from voiceloop.audio.hindsight import Hindsight, Replay
+from voiceloop.audio.hindsight import Hindsight, Recheck, Replay, advance
 from voiceloop.audio.port import Captured, Rendered
 from voiceloop.audio.speech import (
     EndpointEvent,
@@ -74,10 +81,7 @@ class _CatchUp:
     sent: list[FrontEndEvent] = field(default_factory=list)
 
     def advance(self, frames: int) -> Replay | None:
-        for _ in range(frames):
-            if (replay := next(self.work)) is not None:
-                return replay
-        return None
+        return advance(self.work, frames)
 
 
 class FrontEnd:
@@ -94,6 +98,8 @@ class FrontEnd:
         self._endpointer = self._new_endpointer(0.0)
         self._hindsight = Hindsight(cfg.aec, cfg.vad) if self._path.aec_cfg is not None else None
         self._catch_up: _CatchUp | None = None  # hindsight at work: the frames that arrive meanwhile
+        self._recent: deque[tuple[Captured, float]] = deque(maxlen=round(_DOUBT_CONTEXT_S / _FRAME_S))
+        self._doubt = DoubtGate(cfg.vad)  # speech over the speaker that may be the echo (`audio.doubt`)
         self._preroll_s = cfg.vad.preroll_ms / 1000
         ring_frames = int((self._preroll_s + cfg.vad.start_ms / 1000) / _FRAME_S) + 2
         self._ring: deque[Captured] = deque(maxlen=ring_frames)
@@ -129,6 +135,10 @@ class FrontEnd:
             self._started, self._endpointer = True, self._new_endpointer(item.t)
         cancelled = self._cancel(item, pos)
         clean, barge, playing = cancelled.clean, cancelled.barge, cancelled.playing
+        if self._hindsight is not None:
+            self._recent.append((item, pos))
+        if self._doubt.busy:
+            self._doubt.feed(item, self._path.reference(pos))
         self.last_probability = main = self._vad.probability(clean)
         if playing and not cancelled.trusted:
             self.last_probability = 0.0
@@ -146,6 +156,9 @@ class FrontEnd:
             log.info("speech onset while the speaker plays: speech p=%.2f after echo cancellation, "
                      "p=%.2f from the double-talk detector (leak %.0f dB)", main,
                      barge.probability if barge else 0.0, self._path.leak_db)
+        double_talk = bool(barge and barge.double_talk)
+        doubtful = playing and self._hindsight is not None and self._path.double_talk_blind and not double_talk
+        events = self._doubt.step(events, item.t, self._recheck if doubtful else None, double_talk)
         if self._catch_up is not None:
             self._catch_up.held.append((kept, self.last_probability, playing))
             self._catch_up.sent += events
@@ -176,12 +189,14 @@ class FrontEnd:
         found = any(isinstance(ev, SpeechStarted) for ev in events)
         for kept, probability, playing in catch_up.held:
             events += self._step(kept, probability, playing)
-        if not found or any(isinstance(ev, Utterance | SpeechDiscarded) for ev in catch_up.sent):
+        if not found or self._doubt.final or any(isinstance(ev, Utterance | SpeechDiscarded)
+                                                         for ev in catch_up.sent):
             self._endpointer, self._ring, self._utterance = live
             return []
         log.info("speech onset while the speaker plays, found going back over the %.1f s played while the "
                  "cancellers learnt the echo path: speech p=%.2f after a fresh echo canceller",
                  len(replay.frames) * _FRAME_S, replay.peak)
+        self._doubt.clear()  # the speech it takes over with was judged by the canceller that learnt the path
         told = {type(ev) for ev in catch_up.sent}
         while events and isinstance(events[0], SpeechPossible | SpeechStarted) and type(events[0]) in told:
             events.pop(0)  # the live path has said so already
@@ -192,7 +207,13 @@ class FrontEnd:
         events = self._caught_up(self._catch_up.advance(1 << 30)) if self._catch_up is not None else []
         for frame, pos in self._path.flush():
             events += self._process(frame, pos)
-        return events + self._handle(self._endpointer.finish())
+        now = self._recent[-1][0].t if self._recent else 0.0
+        events += self._doubt.step(self._handle(self._endpointer.finish()), now, None, False)
+        return events + self._doubt.finish()
+
+    def _recheck(self) -> Recheck:
+        """A doubt's canceller, learning from the seconds before its first sign."""
+        return self._hindsight.check(list(self._recent), self._path.reference, self._path.hint_ms)
 
     def _handle(self, events: list[EndpointEvent]) -> list[FrontEndEvent]:
         """The endpointer's events, passed on; its `SpeechEnded` as the `Utterance` it closes, its

@@ -45,6 +45,9 @@ _RUN_MIN, _RUN_MAX = 60, 150  # frames the echo test takes in, at least and at m
 _SHARE_SEGMENT = 4096  # 256 ms: echo up to ~100 ms off the hint still falls in its reference's segment
 _SHIFTS_MS = (-80, -40, 0, 40, 80, 120)  # where the echo is looked for, around the delay hint
 _ECHO_SHARE = 0.5  # more of a stretch's energy than this explained by the reference: the echo
+# ...when judging again speech the live path heard (`check`): a user under an echo 6 dB louder, on a
+# path that wanders 1 ms a second, still leaves 0.56-0.58 of the stretch explained; the echo alone 0.84-0.94
+_CHECK_ECHO_SHARE = 0.7
 
 
 def _speech_runs(probabilities: list[float]) -> list[tuple[int, int]]:
@@ -68,7 +71,7 @@ def _delayed(x: np.ndarray, lag: int) -> np.ndarray:
 
 
 def _without_echo(frames: list[tuple[Captured, float]], refs: list[np.ndarray],
-                  hint_ms: int) -> list[tuple[Captured, float]]:
+                  hint_ms: int, echo_share: float = _ECHO_SHARE) -> list[tuple[Captured, float]]:
     """Speech found by the fresh canceller, less what is its echo after all. A path that jumped
     while the frames were kept (an underrun a sound server papers over, timestamps that jittered)
     leaves the canceller, which learnt one path from all of them, off it for part of them, and its
@@ -86,7 +89,7 @@ def _without_echo(frames: list[tuple[Captured, float]], refs: list[np.ndarray],
         for shift_ms in _SHIFTS_MS:
             past = _delayed(ref, (hint_ms + shift_ms) * FRAME_SAMPLES // 10)
             share = max(share, explained_share(out[lo:hi], past[lo:hi], _SHARE_SEGMENT))
-        if share > _ECHO_SHARE:
+        if share > echo_share:
             log.info("hindsight: %.1f s that read as speech are the echo off its path (%.2f of it explained by "
                      "what was played)", (end - start) * FRAME_SAMPLES / 16000, share)
             probabilities[start:end] = [0.0] * (end - start)
@@ -100,16 +103,16 @@ class Replay:
     """What the front end resumes from: the endpointer and pre-roll as they were before the kept
     frames, and each frame as the fresh canceller cleaned it, with its speech probability."""
 
-    endpointer: Endpointer
-    ring: deque[Captured]
+    endpointer: Endpointer | None
+    ring: deque[Captured] | None
     frames: list[tuple[Captured, float]] = field(default_factory=list)
     peak: float = 0.0
 
 
 @dataclass(slots=True)
 class _Kept:
-    endpointer: Endpointer
-    ring: deque[Captured]
+    endpointer: Endpointer | None
+    ring: deque[Captured] | None
     frames: list[tuple[Captured, float]] = field(default_factory=list)  # (mic frame, its reference position)
 
 
@@ -117,8 +120,7 @@ class Hindsight:
     def __init__(self, aec: AecConfig, vad: VadConfig):
         self._aec_cfg = aec
         self._vad_cfg = vad
-        self._vad: SpeechDetector | None = None  # made on first use, as is:
-        self._barge_vad: SpeechDetector | None = None
+        self._detectors: dict[str, tuple[SpeechDetector, SpeechDetector]] = {}  # per use, made on first use
         self._kept: _Kept | None = None
 
     @property
@@ -144,38 +146,110 @@ class Hindsight:
         reads a frame's reference as the cancellers see it now, so all are read here, at once."""
         kept, self._kept = self._kept, None
         refs = [reference(pos) for _, pos in kept.frames]
-        if self._vad is None:
-            self._vad = create_speech_detector(self._vad_cfg)
-            self._barge_vad = create_speech_detector(self._vad_cfg)
-        return self._replay(kept, refs, hint_ms)
+        return self._replay(kept, refs, hint_ms, self._pair("start"))
 
-    def _replay(self, kept: _Kept, refs: list[np.ndarray], hint_ms: int | None) -> Iterator[Replay | None]:
-        aec = create_echo_canceller(self._aec_cfg)
+    def check(self, frames: list[tuple[Captured, float]], reference: Callable[[float], np.ndarray],
+              hint_ms: int | None) -> Recheck:
+        """The same going-over for speech the live path heard over the speaker from the main canceller
+        alone, while the double-talk detector could not tell (it had not learnt the room): a canceller
+        learns from `frames` (the seconds before the onset) and from the speech as it goes on, then
+        judges it again (`Recheck`). Runs beside `start`'s, with speech detectors of its own."""
+        recheck = Recheck(_Judge(self._aec_cfg, self._pair("check"), hint_ms))
+        for item, pos in frames:
+            recheck.add(item, reference(pos))
+        return recheck
+
+    def _pair(self, use: str) -> tuple[SpeechDetector, SpeechDetector]:
+        if use not in self._detectors:
+            self._detectors[use] = (create_speech_detector(self._vad_cfg), create_speech_detector(self._vad_cfg))
+        return self._detectors[use]
+
+    def _replay(self, kept: _Kept, refs: list[np.ndarray], hint_ms: int | None,
+                detectors: tuple[SpeechDetector, SpeechDetector]) -> Iterator[Replay | None]:
+        judge = _Judge(self._aec_cfg, detectors, hint_ms)
+        frames = [(item, ref) for (item, _), ref in zip(kept.frames, refs)]
+        for item, ref in frames:  # learn the path from all of them...
+            judge.learn(item.samples, ref)
+            yield None
+        yield from judge.cancel(frames, Replay(kept.endpointer, kept.ring), _ECHO_SHARE)  # ...then cancel them
+
+
+class Recheck:
+    """Speech in doubt, judged again (`audio.doubt`): its canceller learns from each frame as the
+    live path hands it over (the backlog a few at a time), so that a verdict only has the speech's
+    own frames left to cancel again (`judge`), a fraction of a second of work, not seconds."""
+
+    def __init__(self, judge: _Judge):
+        self._judge = judge
+        self._frames: list[tuple[Captured, np.ndarray]] = []  # (mic frame, its reference)
+        self._learnt = 0
+
+    def add(self, item: Captured, ref: np.ndarray) -> None:
+        self._frames.append((item, ref))
+
+    def learn(self, frames: int) -> None:
+        """Up to `frames` frames of the backlog learnt."""
+        for item, ref in self._frames[self._learnt:self._learnt + frames]:
+            self._judge.learn(item.samples, ref)
+        self._learnt = min(len(self._frames), self._learnt + frames)
+
+    def judge(self, from_t: float, to_t: float) -> Iterator[Replay | None]:
+        """The rest learnt (frames added meanwhile too), then the frames from `from_t` to `to_t`
+        cancelled again: a frame of work a `next()`, the `Replay` (no endpointer) last."""
+        while self._learnt < len(self._frames):
+            item, ref = self._frames[self._learnt]
+            self._judge.learn(item.samples, ref)
+            self._learnt += 1
+            yield None
+        yield from self._judge.cancel([f for f in self._frames if from_t <= f[0].t < to_t], Replay(None, None),
+                                      _CHECK_ECHO_SHARE)
+
+
+class _Judge:
+    """A fresh AEC3 and barge-in canceller that learn a path, then cancel frames again with it."""
+
+    def __init__(self, aec: AecConfig, detectors: tuple[SpeechDetector, SpeechDetector], hint_ms: int | None):
+        self._vad, barge_vad = detectors
+        self._aec = create_echo_canceller(aec)
         if hint_ms is not None:
-            aec.set_delay_hint_ms(hint_ms)
-        self._barge_vad.reset()
-        barge = BargeInDetector(self._barge_vad, self._aec_cfg.linear_tail_ms, self._aec_cfg.double_talk_margin_db)
+            self._aec.set_delay_hint_ms(hint_ms)
+        self._hint_ms = hint_ms or 0
+        barge_vad.reset()
+        self._barge = BargeInDetector(barge_vad, aec.linear_tail_ms, aec.double_talk_margin_db)
+
+    def learn(self, mic: np.ndarray, ref: np.ndarray) -> None:
+        self._aec.render(ref)
+        self._aec.capture(mic)
+        self._barge.render(ref)
+        self._barge.capture(mic)
+
+    def cancel(self, frames: list[tuple[Captured, np.ndarray]], out: Replay,
+               echo_share: float) -> Iterator[Replay | None]:
+        """After a moment of silence, `frames` cancelled from the first into `out`, speech that is
+        the echo after all taken out (`_without_echo`)."""
         silence = np.zeros(FRAME_SAMPLES, np.float32)
-        learn = [(item.samples, ref) for (item, _), ref in zip(kept.frames, refs)] + [(silence, silence)] * _GAP_FRAMES
-        for mic, ref in learn:  # learn the path from all of them...
-            aec.render(ref)
-            aec.capture(mic)
-            barge.render(ref)
-            barge.capture(mic)
+        for _ in range(_GAP_FRAMES):
+            self.learn(silence, silence)
             yield None
         self._vad.reset()
-        out = Replay(kept.endpointer, kept.ring)
         trusted = _SETTLE_FRAMES
-        for k, ((item, _), ref) in enumerate(zip(kept.frames, refs)):  # ...then cancel them from the first
-            aec.render(ref)
-            barge.render(ref)
-            frame = barge.capture(item.samples)
-            probability = max(self._vad.probability(aec.capture(item.samples)), frame.probability)
+        for k, (item, ref) in enumerate(frames):
+            self._aec.render(ref)
+            self._barge.render(ref)
+            frame = self._barge.capture(item.samples)
+            probability = max(self._vad.probability(self._aec.capture(item.samples)), frame.probability)
             if np.max(np.abs(item.samples)) >= _CLIPPED:
                 trusted = k + _CLIPPED_FRAMES  # clipped echo leaves a residue no canceller models
-            probability = probability if k >= trusted else 0.0
-            out.frames.append((Captured(frame.linear, item.t), probability))
+            out.frames.append((Captured(frame.linear, item.t), probability if k >= trusted else 0.0))
             yield None
-        out.frames = _without_echo(out.frames, refs, hint_ms or 0)
+        out.frames = _without_echo(out.frames, [ref for _, ref in frames], self._hint_ms, echo_share)
         out.peak = max((p for _, p in out.frames), default=0.0)
         yield out
+
+
+def advance(work: Iterator[Replay | None], frames: int) -> Replay | None:
+    """Up to `frames` frames of a going-over's work; its `Replay` if it finished."""
+    for _ in range(frames):
+        if (replay := next(work)) is not None:
+            return replay
+    return None

@@ -26,7 +26,8 @@ class SpeechPossible:
 
 @dataclass(frozen=True, slots=True)
 class SpeechRejected:
-    """The sound announced by the last `SpeechPossible` stopped before it could be speech: play on."""
+    """The sound announced by the last `SpeechPossible` stopped before it could be speech, or was the
+    reply's own echo after all (`audio.doubt`): play on."""
 
     t: float
 
