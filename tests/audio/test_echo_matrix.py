@@ -16,13 +16,27 @@ pytestmark = pytest.mark.slow  # long simulated rooms through the whole front en
 async def test_replies_with_nobody_talking_are_never_paused_and_the_user_is_heard(cell):
     result = await run_cell(cell, replies=2)
     assert result.idle_s > 60
-    assert result.idle_possible == [] and result.idle_onsets == [], result
+    assert result.idle_onsets == [] and result.idle_utterances == [], result
+    # A steady or visibly drifting path: not even turned down. Drift the timestamps hide still makes
+    # AEC3 leave echo that reads as speech now and then (README: ~2 dips per 10 minutes of reply
+    # with a slow speaker): at most one dip here.
+    assert len(result.idle_possible) <= (1 if cell.hidden else 0), result
     assert all(d is not None for d in result.barge_onset_s), result  # neither barge-in was missed
     # nothing the user said is lost: in the first reply too, heard late (hindsight) but whole
     assert all(m is not None and m <= 0.1 for m in result.barge_missed_s), result
     # The reply after a barge-in, the path known: the speaker is turned down at the first sign
     # (`SpeechPossible`, as the daemon ducks it), which is what the user hears as being listened to.
     assert result.barge_possible_s[1] <= 0.4, result
+
+
+async def test_a_slow_speakers_reply_after_a_barge_in_is_turned_down_as_soon_as_a_desk_speakers():
+    """A slow speaker's first reply realigns the cancellers mid-reply, and they start afresh once it is
+    over. AEC3 learns afresh beside the one in use, which stays trusted meanwhile, so a barge-in 2 s
+    into the next reply is heard live (0.11 s after the user's first sound) instead of through
+    hindsight once the fresh one is trusted (0.29 s when it alone started afresh)."""
+    result = await run_cell(Cell(0.4, 0.0, False, 0.0), replies=1)
+    assert result.idle_possible == [] and result.idle_onsets == [], result
+    assert result.barge_possible_s[1] <= 0.2 and result.barge_onset_s[1] <= 0.7, result
 
 
 @pytest.mark.parametrize("cell", [Cell(0.05, 1000.0, True, 0.0), Cell(0.05, -1000.0, True, 6.0)], ids=str)

@@ -10,8 +10,9 @@ are, so a 0.5 s Bluetooth speaker looks like a short desk path to both AEC3 and 
 barge-in canceller; the "speaker audible" window
 follows the measured delay too. The estimate is logged when known and whenever it changes. A new
 hold-back starts fresh cancellers: at once when the echo is beyond their reach as they are (the
-first measurement of a slow speaker, mid-reply, and again once that reply is over),
-otherwise once no echo is arriving (never under a reply they are cancelling).
+first measurement of a slow speaker, mid-reply, and again once that reply is over: AEC3 then
+beside the one in use until it has learnt the path), otherwise once no echo is arriving (never
+under a reply they are cancelling).
 
 Cold start: a canceller that has not learnt the path yet leaves echo that would read as speech, so
 a frame is `trusted` only once the delay is known and the speaker has then played
@@ -81,7 +82,9 @@ class EchoPath:
         self._delay = EchoDelayEstimator()
         self._lag = 0  # samples the cancellers' reference is held back (measured delay less headroom)
         self._pending: tuple[int, int] | None = None  # (lag, AEC delay hint) waiting for a quiet moment
-        self._restart_hint: int | None = None  # realigned under a reply: start afresh again once quiet
+        self._relearn = False  # realigned under a reply: start afresh again once quiet
+        self._successor: EchoCanceller | None = None  # ... a fresh AEC3 learning beside the one in use
+        self._successor_heard_s = 0.0
         self._path_s: float | None = None  # the echo delay the cancellers were last set for
         self.hint_ms: int | None = None  # the echo delay the cancellers were last told, ms
         self._set_lag(-int(_AEC_HEADROOM_S * SAMPLE_RATE))  # until measured: as if the echo came at once
@@ -143,7 +146,9 @@ class EchoPath:
                  self._align.drift_ppm)
         hint_ms = round((delay_s - lag / SAMPLE_RATE) * 1000)
         if abs(lag - self._lag) < _RELAG_S * SAMPLE_RATE:
-            self._aec.set_delay_hint_ms(hint_ms)
+            for aec in (self._aec, self._successor):
+                if aec is not None:
+                    aec.set_delay_hint_ms(hint_ms)
             self.hint_ms = hint_ms
             self._pending = None
             if self._barge and moved:  # the path moved under the linear canceller: relearn it
@@ -161,22 +166,46 @@ class EchoPath:
         echo of what was played before their first frame already on its way: good enough to hear a
         barge-in in the rest of that reply, but the linear barge-in canceller can stay off the path
         long after (with the clocks' drift not yet known; bench/drift.py at 3000 ppm: leak -4 dB
-        20 s later, against -15 dB within 3 s from a quiet start). So both start afresh again
-        once no echo is arriving."""
+        20 s later, against -15 dB within 3 s from a quiet start), and AEC3 too (less so, but it
+        follows drift the timestamps hide worse). So both start afresh again once no echo is
+        arriving; AEC3 beside the one in use until it has learnt the path, since one started
+        afresh alone left the next reply's first 2 s untrusted (a slow speaker's barge-in there
+        was heard 0.29 s after the user's first sound, through hindsight; bench/echo_matrix.py)."""
         lag, hint_ms = self._pending
         self._pending = None
         self._set_lag(lag)
         self._fresh_cancellers(hint_ms)
-        self._restart_hint = hint_ms if self._since_render_s < self._echo_window_s() else None
+        self._relearn = self._since_render_s < self._echo_window_s()
 
     def _fresh_cancellers(self, hint_ms: int) -> None:
         self._heard_s = 0.0  # the cancellers see a new echo path: learn it before trusting them
+        self._successor = None
         if self.aec_cfg is not None:
             self._aec = create_echo_canceller(self.aec_cfg)
         self._aec.set_delay_hint_ms(hint_ms)
         self.hint_ms = hint_ms
         if self._barge:
             self._barge.reset()
+
+    def _relearn_afresh(self) -> None:
+        """After a realignment under a reply, once no echo is arriving: the linear canceller starts
+        afresh, and so does AEC3, but beside the one in use, which stays in use (trusted) until the
+        fresh one has learnt the path."""
+        self._relearn = False
+        if self._barge:
+            self._barge.reset()
+        if self.aec_cfg is not None:
+            self._successor = create_echo_canceller(self.aec_cfg)
+            self._successor.set_delay_hint_ms(self.hint_ms or 0)
+            self._successor_heard_s = 0.0
+
+    def _succeed(self, ref: np.ndarray, mic: np.ndarray, audible: bool) -> None:
+        """The fresh AEC3 hears the frame too, and takes over once it has learnt the path."""
+        self._successor.render(ref)
+        self._successor.capture(mic)
+        self._successor_heard_s += _FRAME_S if audible else 0.0
+        if self._successor_heard_s >= self._successor.converge_s:
+            self._aec, self._successor = self._successor, None
 
     def _set_lag(self, lag: int) -> None:
         """Hold the reference back by `lag` samples (negative: hand it over ahead of its echo)."""
@@ -189,16 +218,18 @@ class EchoPath:
             self._set_delay(self._delay.delay_s)
         if self._pending and self._since_render_s >= self._echo_window_s():
             self._realign()
-        if self._restart_hint is not None and self._since_render_s >= self._echo_window_s():
-            self._fresh_cancellers(self._restart_hint)
-            self._restart_hint = None
+        if self._relearn and self._since_render_s >= self._echo_window_s():
+            self._relearn_afresh()
         ref = self._align.read(pos - self._lag)
         self._aec.render(ref)
         clean = self._aec.capture(item.samples)
         self._since_render_s += _FRAME_S
-        if np.max(np.abs(ref)) > _AUDIBLE:
+        audible = bool(np.max(np.abs(ref)) > _AUDIBLE)
+        if audible:
             self._heard_s += _FRAME_S
             self._since_render_s = 0.0
+        if self._successor is not None:
+            self._succeed(ref, item.samples, audible)
         playing = self._since_render_s < self._echo_window_s()
         barge = None
         if self._barge and (playing or self._barge_awake):
