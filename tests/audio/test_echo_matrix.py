@@ -34,7 +34,7 @@ async def test_a_slow_speakers_reply_after_a_barge_in_is_turned_down_as_soon_as_
     over. AEC3 learns afresh beside the one in use, which stays trusted meanwhile, so a barge-in 2 s
     into the next reply is heard live (0.11 s after the user's first sound) instead of through
     hindsight once the fresh one is trusted (0.29 s when it alone started afresh)."""
-    result = await run_cell(Cell(0.4, 0.0, False, 0.0), replies=1)
+    result = await run_cell(Cell(0.4, 0.0, False, 0.0), reply_s=8.0, replies=1)
     assert result.idle_possible == [] and result.idle_onsets == [], result
     assert result.barge_possible_s[1] <= 0.2 and result.barge_onset_s[1] <= 0.7, result
 
