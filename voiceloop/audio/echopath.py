@@ -84,7 +84,7 @@ class EchoPath:
         self._pending: tuple[int, int] | None = None  # (lag, AEC delay hint) waiting for a quiet moment
         self._relearn = False  # realigned under a reply: start afresh again once quiet
         self._successor: EchoCanceller | None = None  # ... a fresh AEC3 learning beside the one in use
-        self._successor_heard_s = 0.0
+        self._successor_from_s = 0.0  # `_heard_s` when it started
         self._path_s: float | None = None  # the echo delay the cancellers were last set for
         self.hint_ms: int | None = None  # the echo delay the cancellers were last told, ms
         self._set_lag(-int(_AEC_HEADROOM_S * SAMPLE_RATE))  # until measured: as if the echo came at once
@@ -197,14 +197,13 @@ class EchoPath:
         if self.aec_cfg is not None:
             self._successor = create_echo_canceller(self.aec_cfg)
             self._successor.set_delay_hint_ms(self.hint_ms or 0)
-            self._successor_heard_s = 0.0
+            self._successor_from_s = self._heard_s
 
-    def _succeed(self, ref: np.ndarray, mic: np.ndarray, audible: bool) -> None:
+    def _succeed(self, ref: np.ndarray, mic: np.ndarray) -> None:
         """The fresh AEC3 hears the frame too, and takes over once it has learnt the path."""
         self._successor.render(ref)
         self._successor.capture(mic)
-        self._successor_heard_s += _FRAME_S if audible else 0.0
-        if self._successor_heard_s >= self._successor.converge_s:
+        if self._heard_s - self._successor_from_s >= self._successor.converge_s:
             self._aec, self._successor = self._successor, None
 
     def _set_lag(self, lag: int) -> None:
@@ -224,12 +223,11 @@ class EchoPath:
         self._aec.render(ref)
         clean = self._aec.capture(item.samples)
         self._since_render_s += _FRAME_S
-        audible = bool(np.max(np.abs(ref)) > _AUDIBLE)
-        if audible:
+        if np.max(np.abs(ref)) > _AUDIBLE:
             self._heard_s += _FRAME_S
             self._since_render_s = 0.0
         if self._successor is not None:
-            self._succeed(ref, item.samples, audible)
+            self._succeed(ref, item.samples)
         playing = self._since_render_s < self._echo_window_s()
         barge = None
         if self._barge and (playing or self._barge_awake):
