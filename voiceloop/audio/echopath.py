@@ -85,7 +85,6 @@ class EchoPath:
         self._relearn = False  # realigned under a reply: start afresh again once quiet
         self._successor: EchoCanceller | None = None  # ... a fresh AEC3 learning beside the one in use
         self._successor_from_s = 0.0  # `_heard_s` when it started
-        self._path_s: float | None = None  # the echo delay the cancellers were last set for
         self.hint_ms: int | None = None  # the echo delay the cancellers were last told, ms
         self._set_lag(-int(_AEC_HEADROOM_S * SAMPLE_RATE))  # until measured: as if the echo came at once
         self._heard_s = 0.0  # audible playback the canceller has learnt from since the lag was set
@@ -126,8 +125,11 @@ class EchoPath:
         return self._align.read(pos - self._lag)
 
     def _trusted(self) -> bool:
-        measured = not self._pending and (self._delay.delay_s is not None or self._heard_s >= _UNMEASURED_S
-                                          or not self._aec.converge_s)
+        """Known path, learnt. A move waiting for a quiet moment (`_pending`) is within the cancellers'
+        reach as they are, so it leaves them trusted: on a speaker whose clock drifts, one such move
+        came with nearly every reply, and a whole reply untrusted lost a barge-in in it (the frames
+        outlasted hindsight's 6 s; `bench/room_dialogue.py`, drift cell)."""
+        measured = self._delay.delay_s is not None or self._heard_s >= _UNMEASURED_S or not self._aec.converge_s
         return measured and self._heard_s >= self._aec.converge_s
 
     def _echo_window_s(self) -> float:
@@ -136,7 +138,12 @@ class EchoPath:
         return delay - self._lag / SAMPLE_RATE + _DELAY_SLACK_S + _REVERB_S
 
     def _set_delay(self, delay_s: float) -> None:
-        moved, self._path_s = self._path_s is not None, delay_s
+        """A new measurement. A move of less than `_RELAG_S` in the hold-back only updates AEC3's
+        hint: the linear canceller sees the reference as before and follows the path by itself. It
+        used to start over then, but a move is measured ~3 s after it happened, when the filter has
+        followed it (a 10 ms jump: leak back to -18 dB in 2.5 s), so starting over left the
+        double-talk detector blind for seconds more with AEC3 alone, whose output held a user who
+        spoke then under p 0.1: not heard at all (the simulated room; `test_echo_path.py`)."""
         if delay_s + _AEC_HEADROOM_S <= _NATIVE_DELAY_S:
             lag = -int(_AEC_HEADROOM_S * SAMPLE_RATE)  # as from the start: nothing to relearn
         else:
@@ -151,8 +158,6 @@ class EchoPath:
                     aec.set_delay_hint_ms(hint_ms)
             self.hint_ms = hint_ms
             self._pending = None
-            if self._barge and moved:  # the path moved under the linear canceller: relearn it
-                self._barge.reset()  # (blind until it has, so its stale residue is never taken for the user)
             return
         self._pending = (lag, hint_ms)
         if not 0.0 <= delay_s - self._lag / SAMPLE_RATE <= _NATIVE_DELAY_S:
