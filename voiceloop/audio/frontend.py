@@ -28,8 +28,7 @@ yet (it has not learnt the room, or relearns a path that moved) may be echo that
 it turns the reply down, but its onset waits for a fresh canceller, learning the path from the 3 s
 before it, to hear it too (`audio.doubt`).
 
-Utterance audio is the echo-cancelled signal (over the speaker, the linear canceller's once it
-cancels more than the double-talk margin, else AEC3's) from `preroll_ms` before the detected start (so
+Utterance audio is the echo-cancelled signal from `preroll_ms` before the detected start (so
 the first syllable's soft onset is kept) to `_TAIL_S` after the detected end (the last syllable's
 decay, which ASR needs).
 """
@@ -151,10 +150,7 @@ class FrontEnd:
                 self._catch_up = _CatchUp(self._hindsight.start(self._path.reference, self._path.hint_ms))
             if playing and barge:
                 self.last_probability = max(self.last_probability, barge.probability)
-        # over the speaker ASR gets the linear canceller's output, which keeps the user at full level,
-        # but only once it cancels: until then it holds the reply itself (AEC3's output does not)
-        linear = playing and barge and not self._path.double_talk_blind
-        kept = Captured(barge.linear if linear else clean, item.t)
+        kept = Captured(barge.linear if playing and barge else clean, item.t)
         events = self._step(kept, self.last_probability, playing)
         if playing and any(isinstance(ev, SpeechStarted) for ev in events):
             log.info("speech onset while the speaker plays: speech p=%.2f after echo cancellation, "
