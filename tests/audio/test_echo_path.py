@@ -132,6 +132,21 @@ async def test_clocks_slipping_for_minutes_keep_cancelling_and_hearing_the_user(
     assert front.echo_delay_s == pytest.approx(0.25, abs=0.002)
 
 
+async def _daemon_like(room: SimulatedRoom, plays: list[tuple[float, np.ndarray]],
+                       front: FrontEnd | None = None) -> list[tuple[float, object]]:
+    """The replies through a front end (a cold one unless given), turned down on a first sign and
+    cleared on the onset as the daemon does; [(room time, event)]."""
+    events = []
+    task = asyncio.create_task(room.play_at(plays))
+    async for ev in frontend_events(room.frames(), front or FrontEnd(CFG)):
+        duck_like_the_daemon(room, ev)
+        if isinstance(ev, SpeechStarted):
+            room.clear()
+        events.append((room.now, ev))
+    task.cancel()
+    return events
+
+
 async def _first_reply_interrupted(delay_s: float, user_in_s: float, user_clip: str, after_s: float):
     """A cold front end, the first reply after start-up, the user `user_in_s` into it; the reply
     stops on the first `SpeechStarted`, as the daemon's does. (room, front end, [(room time, event)])"""
@@ -140,15 +155,8 @@ async def _first_reply_interrupted(delay_s: float, user_in_s: float, user_clip: 
     spec = RoomSpec(delay_s=delay_s, clock_ppm=300, echo_gain_db=6.0, snr_db=30.0, render_block=3, capture_block=2,
                     duration_s=user_at + after_s)
     room = SimulatedRoom(spec, [(user_at, clip(user_clip))])
-    front, events = RecordingFrontEnd(CFG), []
-    task = asyncio.create_task(room.play_at([(0.3, reply)]))
-    async for ev in frontend_events(room.frames(), front):
-        duck_like_the_daemon(room, ev)
-        if isinstance(ev, SpeechStarted):
-            room.clear()
-        events.append((room.now, ev))
-    task.cancel()
-    return room, front, events
+    front = RecordingFrontEnd(CFG)
+    return room, front, await _daemon_like(room, [(0.3, reply)], front)
 
 
 @pytest.mark.parametrize("delay_s", [0.25, 0.5])
@@ -209,20 +217,6 @@ async def test_an_echo_path_that_jumps_while_the_cancellers_learn_is_never_heard
     heard = [(round(at, 2), type(ev).__name__) for at, ev in events if isinstance(ev, SpeechStarted | Utterance)]
     assert not heard, heard
 
-
-
-async def _daemon_like(room: SimulatedRoom, plays: list[tuple[float, np.ndarray]]) -> list[tuple[float, object]]:
-    """The replies through a cold front end, turned down on a first sign and cleared on the onset
-    as the daemon does; [(room time, event)]."""
-    events = []
-    task = asyncio.create_task(room.play_at(plays))
-    async for ev in frontend_events(room.frames(), FrontEnd(CFG)):
-        duck_like_the_daemon(room, ev)
-        if isinstance(ev, SpeechStarted):
-            room.clear()
-        events.append((room.now, ev))
-    task.cancel()
-    return events
 
 
 def _assert_heard_whole(room: SimulatedRoom, events: list[tuple[float, object]], bound_s: float) -> None:
