@@ -253,3 +253,15 @@ async def test_a_user_after_the_echo_path_jumped_under_a_reply_is_heard():
     room = SimulatedRoom(spec, [(12.0, clip(USER_CLIPS[0]))])
     events = await _daemon_like(room, [(1.0, reply_audio(25.0))])
     _assert_heard_whole(room, events, ONSET_BOUND_S)
+
+
+@pytest.mark.parametrize("user_in_s", [1.0, 2.0])
+async def test_a_user_in_headphones_is_heard_in_the_first_reply(user_in_s):
+    """Headphones (or a muted speaker): no echo reaches the mic, so there is no delay to measure,
+    and the first reply counts as non-speech until 8 s of it have played (`_UNMEASURED_S`).
+    Hindsight kept only 6 s and then started over from its newest frame, so a user who spoke in the
+    first seconds of the first reply after start-up was lost, every word. Now heard, late but whole."""
+    spec = RoomSpec(delay_s=0.05, echo_gain_db=-60.0, snr_db=30.0, render_block=3, capture_block=2, duration_s=16.0)
+    room = SimulatedRoom(spec, [(1.0 + user_in_s, clip(USER_CLIPS[2]))])
+    events = await _daemon_like(room, [(1.0, reply_audio(25.0))])
+    _assert_heard_whole(room, events, 10.5)  # measured 8.6-9.6 s late: trusted ~11 s in, then the going-over

@@ -33,7 +33,8 @@ from voiceloop.config import AecConfig, VadConfig
 
 log = logging.getLogger(__name__)
 
-MAX_FRAMES = 600  # kept at most (6 s); a longer wait starts over from its newest frame
+MAX_FRAMES = 800  # kept at most (8 s); a longer wait drops the oldest second (`_MARK_FRAMES`)
+_MARK_FRAMES = 100  # every second, where the kept frames could be cut back to (the state before it)
 _SETTLE_FRAMES = 30  # the first frames, before the filter has the reference it spans, count as non-speech
 _GAP_FRAMES = 50  # silence between the learning pass and the cancelling pass
 _CLIPPED = 0.99  # a mic frame this loud has clipped...
@@ -114,6 +115,15 @@ class _Kept:
     endpointer: Endpointer | None
     ring: deque[Captured] | None
     frames: list[tuple[Captured, float]] = field(default_factory=list)  # (mic frame, its reference position)
+    marks: deque[tuple[int, Endpointer, deque[Captured]]] = field(default_factory=deque)  # (frame, state before it)
+
+    def slid(self) -> _Kept | None:
+        """The kept frames from the first mark on, with the state before it; None without a mark."""
+        if not self.marks:
+            return None
+        cut, endpointer, ring = self.marks.popleft()
+        marks = deque((k - cut, e, r) for k, e, r in self.marks)
+        return _Kept(endpointer, ring, self.frames[cut:], marks)
 
 
 class Hindsight:
@@ -128,15 +138,21 @@ class Hindsight:
         return self._kept is not None
 
     def keep(self, item: Captured, pos: float, endpointer: Endpointer, ring: deque[Captured], idle: bool) -> None:
-        """One frame the cancellers cannot judge yet. A first frame is kept only from a quiet front
-        end (`idle`), so that replaying from it can never repeat an event already sent."""
-        if self._kept is not None and len(self._kept.frames) >= MAX_FRAMES:
-            self._kept = None  # start again from here: a user's words are seconds long, not six
-        if self._kept is None:
+        """One frame the cancellers cannot judge yet, with the state before it. A first frame is
+        kept only from a quiet front end (`idle`), so that replaying from it can never repeat an
+        event already sent; so is a mark. Full, the oldest second goes: an echo too faint to
+        measure (headphones) is trusted only after 8 s of reply, and starting over from the newest
+        frame instead lost every word said in the reply's first seconds."""
+        kept = self._kept
+        if kept is not None and len(kept.frames) >= MAX_FRAMES:
+            kept = self._kept = kept.slid()
+        if kept is None:
             if not idle:
                 return
-            self._kept = _Kept(copy.deepcopy(endpointer), deque(ring, maxlen=ring.maxlen))
-        self._kept.frames.append((item, pos))
+            kept = self._kept = _Kept(copy.deepcopy(endpointer), deque(ring, maxlen=ring.maxlen))
+        elif idle and len(kept.frames) % _MARK_FRAMES == 0:
+            kept.marks.append((len(kept.frames), copy.deepcopy(endpointer), deque(ring, maxlen=ring.maxlen)))
+        kept.frames.append((item, pos))
 
     def start(self, reference: Callable[[float], np.ndarray], hint_ms: int | None) -> Iterator[Replay | None]:
         """The going-over, a frame at a time: each `next()` does one frame's work (~0.5 ms) and
