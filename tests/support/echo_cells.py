@@ -8,10 +8,10 @@ level against the user). It is run twice from a cold start (a fresh front end, a
 - barge: the user talks over the first reply `barge_at_s` in, and over the reply after that one
   at the same offset; each onset's delay from the user's first sound to `SpeechPossible` (the
   reply turned down) and to `SpeechStarted` (stopped), and how much of the user's speech the
-  utterance left out at its start. Like the daemon, the scripted assistant turns the reply down
-  at a first sign and back up when it comes to nothing, and stops it on a speech onset inside the
-  user's speech; the last reply then plays out with nobody talking, and counts towards the idle
-  numbers.
+  utterance left out at its start, and the utterances' audio (what recognition gets). Like the
+  daemon, the scripted assistant turns the reply down at a first sign and back up when it comes to
+  nothing, and stops it on a speech onset inside the user's speech; the last reply then plays out
+  with nobody talking, and counts towards the idle numbers.
 Used by tests/audio/test_echo_matrix.py (a reduced set) and bench/echo_matrix.py (all of it).
 """
 
@@ -65,6 +65,7 @@ class CellResult:
     barge_possible_s: list[float | None] = field(default_factory=list)  # user's first sound -> SpeechPossible
     barge_onset_s: list[float | None] = field(default_factory=list)  # user's first sound -> SpeechStarted
     barge_missed_s: list[float | None] = field(default_factory=list)  # user's first sound -> utterance start
+    barge_audio: list[list[np.ndarray]] = field(default_factory=list)  # the utterances over each user's speech
 
 
 def reply_audio(seconds: float) -> np.ndarray:
@@ -136,8 +137,10 @@ def _note_utterance(ev: Utterance, users: list[tuple[float, float]], result: Cel
     Its audio begins `vad.preroll_ms` before the detected start."""
     audio_from = ev.start_t - VadConfig().preroll_ms / 1000
     for k, (a, b) in enumerate(users):
-        if ev.start_t < b and ev.end_t > a and k < len(result.barge_missed_s) and result.barge_missed_s[k] is None:
-            result.barge_missed_s[k] = max(0.0, audio_from - a)
+        if ev.start_t < b and ev.end_t > a and k < len(result.barge_audio):
+            result.barge_audio[k].append(ev.samples)
+            if result.barge_missed_s[k] is None:
+                result.barge_missed_s[k] = max(0.0, audio_from - a)
             return
 
 
@@ -151,14 +154,17 @@ def _idle_seconds(room: SimulatedRoom) -> float:
     return total
 
 
-async def run_cell(cell: Cell, reply_s: float = 25.0, replies: int = 3, barge_at_s: float = 2.0) -> CellResult:
-    """Both runs of one cell; see the module's docstring."""
+async def run_cell(cell: Cell, reply_s: float = 25.0, replies: int = 3, barge_at_s: float = 2.0,
+                   idle: bool = True, silent: bool = False) -> CellResult:
+    """Both runs of one cell (with `idle` False the barge-in run alone); see the module's docstring.
+    `silent`: the barge-in run with the speaker playing nothing, the user alone in the same room."""
     reply = reply_audio(reply_s)
     result = CellResult(cell)
-    starts = [1.0 + k * (reply_s + _GAP_S) for k in range(replies)]
-    room = _room(cell, starts[-1] + reply_s + _GAP_S, [])
-    await _drive(room, _front(cell), starts, reply, result, barge=False)
-    result.idle_s += _idle_seconds(room)
+    if idle:
+        starts = [1.0 + k * (reply_s + _GAP_S) for k in range(replies)]
+        room = _room(cell, starts[-1] + reply_s + _GAP_S, [])
+        await _drive(room, _front(cell), starts, reply, result, barge=False)
+        result.idle_s += _idle_seconds(room)
 
     user = [decode_file(ZH / name) for name in USER_CLIPS[:2]]
     second = 1.0 + barge_at_s + len(user[0]) / 16000 + 1.5
@@ -168,6 +174,7 @@ async def run_cell(cell: Cell, reply_s: float = 25.0, replies: int = 3, barge_at
     result.barge_possible_s += [None, None]
     result.barge_onset_s += [None, None]
     result.barge_missed_s += [None, None]
-    await _drive(room, _front(cell), starts, reply, result, barge=True)
+    result.barge_audio += [[], []]
+    await _drive(room, _front(cell), [] if silent else starts, reply, result, barge=True)
     result.idle_s += _idle_seconds(room)
     return result
