@@ -12,6 +12,7 @@ path drifts hidden from the timestamps, 2-5 such onsets in 1.7 min of reply. So 
   there, and the onset and what followed it go out (the reply stops). None proves nothing yet:
   AEC3's suppressor takes the first of a user's words under the echo too (half the barge-ins of
   the echo matrix's first replies had none at 0.4 s), so the reply stays turned down;
+  where the linear canceller did not follow the path before the first sign, only at 1 s;
 - when it ends (`Utterance`), it is judged again whole: speech found, the onset and the
   `Utterance` go out late; none, a `SpeechRejected` (the reply is back at full level) and nothing
   is recognised.
@@ -58,7 +59,7 @@ class _Doubt:
     recheck: Recheck
     onset: SpeechStarted | None = None  # withheld with what followed it, until the verdict
     withheld: list[FrontEndEvent] = field(default_factory=list)
-    early: int = 0  # early verdicts given (none of them speech: the final one decides)
+    early: int = 0  # early verdicts given or skipped (none of them speech: the final one decides)
     judging: Iterator[Replay | None] | None = None
     utterance: Utterance | None = None  # the final verdict's
     after: list[FrontEndEvent] = field(default_factory=list)  # events after the utterance, held meanwhile
@@ -90,10 +91,15 @@ class DoubtGate:
         self._doubt.recheck.add(item, ref)
 
     def step(self, events: list[FrontEndEvent], now: float, doubtful: Callable[[], Recheck] | None,
-             double_talk: bool) -> list[FrontEndEvent]:
+             double_talk: bool, followed: bool = True) -> list[FrontEndEvent]:
         """This frame's events, less what waits for a verdict, plus what a verdict let out.
         `doubtful` opens a doubt on a first sign (None: the double-talk detector can tell);
-        `double_talk`: it hears the user now."""
+        `double_talk`: it hears the user now; `followed`: the linear canceller followed the echo
+        path until now. When it did not (a path that moves faster than cancellers learn it), the
+        fresh canceller follows it no better, and 0.4 s of speech is too little to tell its echo
+        from the user by how much of it is a function of what was played (on a path wandering 1 ms
+        a second the echo alone read 0.57 explained, a user under it 0.45-0.62, and the echo stopped
+        the reply): the first early verdict is skipped."""
         out: list[FrontEndEvent] = []
         d = self._doubt
         if d is not None and double_talk and d.utterance is None:
@@ -101,7 +107,8 @@ class DoubtGate:
             d = self._doubt = None
         for ev in events:
             if d is None and isinstance(ev, SpeechPossible | SpeechStarted) and doubtful is not None:
-                d = self._doubt = _Doubt(doubtful())  # (an onset whose first sign was not in doubt yet, too)
+                # (an onset whose first sign was not in doubt yet, too)
+                d = self._doubt = _Doubt(doubtful(), early=0 if followed else 1)
             if d is None:
                 out.append(ev)
             else:

@@ -128,7 +128,7 @@ class EchoPath:
         """Known path, learnt. A move waiting for a quiet moment (`_pending`) is within the cancellers'
         reach as they are, so it leaves them trusted: on a speaker whose clock drifts, one such move
         came with nearly every reply, and a whole reply untrusted lost a barge-in in it (the frames
-        outlasted hindsight's 6 s; `bench/room_dialogue.py`, drift cell)."""
+        outlasted what hindsight keeps; `bench/room_dialogue.py`, drift cell)."""
         measured = self._delay.delay_s is not None or self._heard_s >= _UNMEASURED_S or not self._aec.converge_s
         return measured and self._heard_s >= self._aec.converge_s
 

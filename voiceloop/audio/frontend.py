@@ -30,7 +30,8 @@ before it, to hear it too (`audio.doubt`).
 
 Utterance audio is the echo-cancelled signal from `preroll_ms` before the detected start (so
 the first syllable's soft onset is kept) to `_TAIL_S` after the detected end (the last syllable's
-decay, which ASR needs).
+decay, which ASR needs): over the speaker the linear canceller's output, which keeps the user at
+full level, while it leaves the echo well down, AEC3's otherwise (`_echo_leak_db`).
 """
 
 from __future__ import annotations
@@ -69,6 +70,9 @@ log = logging.getLogger(__name__)
 _FRAME_S = FRAME_SAMPLES / SAMPLE_RATE
 _TAIL_S = 0.2
 _HINDSIGHT_FRAMES = 8  # hindsight's frames of work per frame captured (~4 ms per 10 ms while it lasts)
+_LINEAR_ASR_LEAK_DB = -5.0  # the linear canceller's output over AEC3's while it leaves the echo this far down
+_FOLLOWED_LEAK_DB = -3.0  # ...and has followed the path (wandering, it leaves the echo at -1..+7 dB)
+_LEAK_LAG_FRAMES = 50  # the leak 0.5 s before a speech candidate: the user's voice has not raised it yet
 
 
 @dataclass(slots=True)
@@ -105,6 +109,7 @@ class FrontEnd:
         self._ring: deque[Captured] = deque(maxlen=ring_frames)
         self._utterance: list[Captured] | None = None
         self._started = False
+        self._leaks: deque[float] = deque(maxlen=_LEAK_LAG_FRAMES)  # the barge-in canceller's, while nobody talks
         self.last_probability = 0.0
 
     @property
@@ -150,15 +155,19 @@ class FrontEnd:
                 self._catch_up = _CatchUp(self._hindsight.start(self._path.reference, self._path.hint_ms))
             if playing and barge:
                 self.last_probability = max(self.last_probability, barge.probability)
-        kept = Captured(barge.linear if playing and barge else clean, item.t)
+        leak_db = self._echo_leak_db()
+        linear = playing and barge is not None and leak_db < _LINEAR_ASR_LEAK_DB
+        kept = Captured(barge.linear if linear else clean, item.t)
         events = self._step(kept, self.last_probability, playing)
         if playing and any(isinstance(ev, SpeechStarted) for ev in events):
             log.info("speech onset while the speaker plays: speech p=%.2f after echo cancellation, "
-                     "p=%.2f from the double-talk detector (leak %.0f dB)", main,
-                     barge.probability if barge else 0.0, self._path.leak_db)
+                     "p=%.2f from the double-talk detector (leak %.0f dB, %.0f dB before the speech); "
+                     "recognised from the %s canceller's output", main, barge.probability if barge else 0.0,
+                     self._path.leak_db, leak_db, "linear" if linear else "main")
         double_talk = bool(barge and barge.double_talk)
         doubtful = playing and self._hindsight is not None and self._path.double_talk_blind and not double_talk
-        events = self._doubt.step(events, item.t, self._recheck if doubtful else None, double_talk)
+        events = self._doubt.step(events, item.t, self._recheck if doubtful else None, double_talk,
+                                  followed=leak_db < _FOLLOWED_LEAK_DB)
         if self._catch_up is not None:
             self._catch_up.held.append((kept, self.last_probability, playing))
             self._catch_up.sent += events
@@ -166,6 +175,18 @@ class FrontEnd:
             if replay is not None:
                 events += self._caught_up(replay)
         return events
+
+    def _echo_leak_db(self) -> float:
+        """What the linear canceller leaves of the echo, as measured before any speech now weighed.
+
+        Over the speaker ASR hears the linear canceller's output, which keeps the user at full level
+        where AEC3's suppressor takes 12-18 dB off (and chops) a voice over the echo; but that
+        output keeps the echo's residue too, and a canceller that has not converged (a path that
+        drifts faster than it follows) leaves the echo as loud as the user: ASR would hear both
+        voices. Its leak is read while nobody talks, since a voice it cannot tell raises it."""
+        if self._endpointer.idle and self._utterance is None:
+            self._leaks.append(self._path.leak_db)
+        return self._leaks[0] if self._leaks else 0.0
 
     def _step(self, kept: Captured, probability: float, playing: bool) -> list[FrontEndEvent]:
         """One processed frame into the pre-roll, the utterance in progress and the endpointer."""
