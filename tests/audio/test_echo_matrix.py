@@ -49,7 +49,8 @@ async def test_an_echo_path_wandering_a_millisecond_a_second_never_hands_its_ech
     echo per cell, each a cut), while the user, under an echo 6 dB louder too, stops it and is heard.
     On one CPU (and not another: float rounding) the first of those verdicts, 0.4 s in, once took
     the echo for the user and stopped the reply; where the linear canceller does not follow the
-    path that verdict is now skipped, and the user here stops the reply 1.2-1.45 s in (was 0.65-1.21)."""
+    path at all (leaves the echo at 0 dB or more) that verdict is now skipped, and the user here
+    stops the reply 1.2-1.45 s in (was 0.65-1.21)."""
     result = await run_cell(cell, replies=2)
     assert result.idle_utterances == [] and result.idle_onsets == [], result
     assert all(d is not None for d in result.barge_onset_s), result

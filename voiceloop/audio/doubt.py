@@ -12,7 +12,7 @@ path drifts hidden from the timestamps, 2-5 such onsets in 1.7 min of reply. So 
   there, and the onset and what followed it go out (the reply stops). None proves nothing yet:
   AEC3's suppressor takes the first of a user's words under the echo too (half the barge-ins of
   the echo matrix's first replies had none at 0.4 s), so the reply stays turned down;
-  where the linear canceller did not follow the path before the first sign, only at 1 s;
+  where the linear canceller did not follow the path at all before the first sign, only at 1 s;
 - when it ends (`Utterance`), it is judged again whole: speech found, the onset and the
   `Utterance` go out late; none, a `SpeechRejected` (the reply is back at full level) and nothing
   is recognised.

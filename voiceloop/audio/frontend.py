@@ -71,7 +71,7 @@ _FRAME_S = FRAME_SAMPLES / SAMPLE_RATE
 _TAIL_S = 0.2
 _HINDSIGHT_FRAMES = 8  # hindsight's frames of work per frame captured (~4 ms per 10 ms while it lasts)
 _LINEAR_ASR_LEAK_DB = -5.0  # the linear canceller's output over AEC3's while it leaves the echo this far down
-_FOLLOWED_LEAK_DB = -3.0  # ...and has followed the path (wandering, it leaves the echo at -1..+7 dB)
+_FOLLOWED_LEAK_DB = 0.0  # ...and follows the path at all (wandering, it leaves the echo at -1..+7 dB)
 _LEAK_LAG_FRAMES = 50  # the leak 0.5 s before a speech candidate: the user's voice has not raised it yet
 
 
