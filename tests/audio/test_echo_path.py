@@ -220,7 +220,6 @@ async def test_an_echo_path_that_jumps_while_the_cancellers_learn_is_never_heard
     assert not heard, heard
 
 
-
 def _assert_heard_whole(room: SimulatedRoom, events: list[tuple[float, object]], bound_s: float) -> None:
     (onset, end), = room.truth.user_speech
     starts = [at for at, ev in events if isinstance(ev, SpeechStarted)]
@@ -230,18 +229,24 @@ def _assert_heard_whole(room: SimulatedRoom, events: list[tuple[float, object]],
     assert utterances[0].end_t >= end - 0.3
 
 
+async def _user_10_s_into_a_second_reply(hidden_ppm: float, front: FrontEnd | None = None):
+    """Two 20 s replies through a 0.4 s speaker, the echo 6 dB over the user, who talks 10 s into
+    the second; (room, [(room time, event)])."""
+    reply = reply_audio(20.0)
+    second_at = 1.0 + len(reply) / 16000 + 4.0
+    spec = RoomSpec(delay_s=0.4, hidden_ppm=hidden_ppm, echo_gain_db=6.0, snr_db=30.0, render_block=3,
+                    capture_block=2, duration_s=second_at + 18.0)
+    room = SimulatedRoom(spec, [(second_at + 10.0, clip(USER_CLIPS[2]))])
+    return room, await _daemon_like(room, [(1.0, reply), (second_at, reply)], front)
+
+
 async def test_a_user_late_in_a_reply_whose_path_moved_meanwhile_is_heard():
     """A slow speaker on its own clock, 1 ms a second that no timestamp shows (a sound server's
     control loop wandering): the path is measured moving, within the cancellers' reach, in the
     middle of a reply, and the move waits for a quiet moment. Meanwhile the reply used to count as
     non-speech to its end, so a user 10 s into it outlasted hindsight's 6 s and was lost, as a
     barge-in was in `bench/room_dialogue.py`'s drift cell (0.4 s, 300 ppm). Now heard at once."""
-    reply, user_in_s = reply_audio(20.0), 10.0
-    second_at = 1.0 + len(reply) / 16000 + 4.0
-    spec = RoomSpec(delay_s=0.4, hidden_ppm=-1000.0, echo_gain_db=6.0, snr_db=30.0, render_block=3,
-                    capture_block=2, duration_s=second_at + user_in_s + 8.0)
-    room = SimulatedRoom(spec, [(second_at + user_in_s, clip(USER_CLIPS[2]))])
-    events = await _daemon_like(room, [(1.0, reply), (second_at, reply)])
+    room, events = await _user_10_s_into_a_second_reply(-1000.0)
     _assert_heard_whole(room, events, DOUBT_BOUND_S)
 
 
@@ -287,13 +292,8 @@ async def test_speech_over_the_speaker_is_recognised_from_the_canceller_that_lea
     than it follows (1 ms a second no timestamp shows) it leaves the echo about as loud as the mic
     hears it, and ASR heard both voices: AEC3's output then (all 90 barge-ins of
     `bench/echo_matrix.py --cer`: CER 0.346 -> 0.329; the hidden-drift cells' first replies 0.58 -> 0.52)."""
-    reply = reply_audio(20.0)
-    second_at = 1.0 + len(reply) / 16000 + 4.0
-    spec = RoomSpec(delay_s=0.4, hidden_ppm=hidden_ppm, echo_gain_db=6.0, snr_db=30.0, render_block=3,
-                    capture_block=2, duration_s=second_at + 18.0)
-    room = SimulatedRoom(spec, [(second_at + 10.0, clip(USER_CLIPS[2]))])
     front = RecordingFrontEnd(CFG)
-    events = await _daemon_like(room, [(1.0, reply), (second_at, reply)], front)
+    _, events = await _user_10_s_into_a_second_reply(hidden_ppm, front)
     utterances = [ev for _, ev in events if isinstance(ev, Utterance)]
     assert len(utterances) == 1
     assert _heard_from(front, utterances[0].samples) == heard_from

@@ -183,7 +183,8 @@ class FrontEnd:
         where AEC3's suppressor takes 12-18 dB off (and chops) a voice over the echo; but that
         output keeps the echo's residue too, and a canceller that has not converged (a path that
         drifts faster than it follows) leaves the echo as loud as the user: ASR would hear both
-        voices. Its leak is read while nobody talks, since a voice it cannot tell raises it."""
+        voices. Its leak is read while nobody talks, since a voice it cannot tell raises it: each
+        call, once a frame, records this frame's reading then, and gives the one from 0.5 s before."""
         if self._endpointer.idle and self._utterance is None:
             self._leaks.append(self._path.leak_db)
         return self._leaks[0] if self._leaks else 0.0

@@ -126,6 +126,11 @@ class _Kept:
         return _Kept(endpointer, ring, self.frames[cut:], marks)
 
 
+def _state(endpointer: Endpointer, ring: deque[Captured]) -> tuple[Endpointer, deque[Captured]]:
+    """The endpointer and pre-roll as they are now, to replay from."""
+    return copy.deepcopy(endpointer), deque(ring, maxlen=ring.maxlen)
+
+
 class Hindsight:
     def __init__(self, aec: AecConfig, vad: VadConfig):
         self._aec_cfg = aec
@@ -149,9 +154,9 @@ class Hindsight:
         if kept is None:
             if not idle:
                 return
-            kept = self._kept = _Kept(copy.deepcopy(endpointer), deque(ring, maxlen=ring.maxlen))
+            kept = self._kept = _Kept(*_state(endpointer, ring))
         elif idle and len(kept.frames) % _MARK_FRAMES == 0:
-            kept.marks.append((len(kept.frames), copy.deepcopy(endpointer), deque(ring, maxlen=ring.maxlen)))
+            kept.marks.append((len(kept.frames), *_state(endpointer, ring)))
         kept.frames.append((item, pos))
 
     def start(self, reference: Callable[[float], np.ndarray], hint_ms: int | None) -> Iterator[Replay | None]:
