@@ -15,6 +15,10 @@ canceller (`linaec`), whose output keeps the user at full level, and answers two
    over `leak`: the apparent ERLE collapses (the classic ERLE-drop double-talk detector). The
    mic energy is held with a reverberation-like release, because in the gaps between the
    assistant's words the residual trails the mic by the room's decay.
+   The leak is learnt only while the front end weighs no sound as speech: a voice well under
+   the echo passes the test in some frames only, and learnt from the others as if they were echo
+   it raised the leak 15-20 dB within seconds of the user's words, until the test could not
+   pass at all and the user was cut in two.
 
 An echo path that moved (a block dropped or repeated by a sound server under load, clocks that
 drift apart) fails the energy test too: the filter is off, so its output jumps although only the
@@ -110,7 +114,9 @@ class BargeInDetector:
     def render(self, frame: np.ndarray) -> None:
         self._lin.render(frame)
 
-    def capture(self, frame: np.ndarray) -> BargeInFrame:
+    def capture(self, frame: np.ndarray, learn: bool = True) -> BargeInFrame:
+        """One mic frame; `learn` False while a voice may be in it (the front end weighs a sound as
+        speech), so the leak is not learnt from the user."""
         result = self._lin.capture(frame)
         self._out_pow += _SMOOTH * (float(np.mean(result.out.astype(np.float64) ** 2)) - self._out_pow)
         self._echo_pow += _SMOOTH * (float(np.mean(result.echo.astype(np.float64) ** 2)) - self._echo_pow)
@@ -119,11 +125,11 @@ class BargeInDetector:
         self._blind = _BLIND_FRAMES if result.clipped else max(self._blind - 1, 0)
         self._outs.append(result.out)
         self._echoes.append(result.echo)
-        double_talk = self._double_talk()
+        double_talk = self._double_talk(learn)
         probability = self._vad.probability(result.out)
         return BargeInFrame(result.out, probability if double_talk else 0.0, double_talk)
 
-    def _double_talk(self) -> bool:
+    def _double_talk(self, learn: bool) -> bool:
         if self._echo_pow < _ECHO_FLOOR:
             self._hold = 0
             return False  # no echo estimate: the main canceller's own output is reliable here
@@ -137,7 +143,8 @@ class BargeInDetector:
         if self._hold > 0:
             self._hold -= 1
             return True
-        self._leak_db += _LEAK_RATE * (ratio_db - self._leak_db)
+        if learn:
+            self._leak_db += _LEAK_RATE * (ratio_db - self._leak_db)
         return False
 
     def echo_share(self) -> float:

@@ -216,8 +216,10 @@ class EchoPath:
         self._lag = lag
         self._align.lead = max(-lag, 0)
 
-    def cancel(self, item: Captured, pos: float) -> Cancelled:
-        """Both cancellers on one mic frame with its time-aligned reference (`pos`, from `capture`)."""
+    def cancel(self, item: Captured, pos: float, quiet: bool = True) -> Cancelled:
+        """Both cancellers on one mic frame with its time-aligned reference (`pos`, from `capture`);
+        `quiet`: no sound in it is being weighed as speech (the double-talk detector learns its leak
+        only then)."""
         if self._delay.push(self._align.read(pos), item.samples):
             self._set_delay(self._delay.delay_s)
         if self._pending and self._since_render_s >= self._echo_window_s():
@@ -237,7 +239,7 @@ class EchoPath:
         barge = None
         if self._barge and (playing or self._barge_awake):
             self._barge.render(ref)
-            barge = self._barge.capture(item.samples)
+            barge = self._barge.capture(item.samples, learn=quiet)
         if self._barge and self._barge_awake and not playing:
             self._barge.sleep()  # no echo to tell the user from: it costs nothing while the speaker is idle
         self._barge_awake = playing

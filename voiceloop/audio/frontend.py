@@ -133,7 +133,7 @@ class FrontEnd:
         return Endpointer(self._vad_cfg, self._vad.hangover_s, self._vad.onset_lag_s, origin)
 
     def _cancel(self, item: Captured, pos: float) -> Cancelled:
-        return self._path.cancel(item, pos)
+        return self._path.cancel(item, pos, quiet=self._endpointer.idle and self._utterance is None)
 
     def _process(self, item: Captured, pos: float) -> list[FrontEndEvent]:
         if not self._started:  # the endpointer's clock starts at the first frame's capture time
