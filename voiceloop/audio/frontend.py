@@ -132,8 +132,13 @@ class FrontEnd:
     def _new_endpointer(self, origin: float) -> Endpointer:
         return Endpointer(self._vad_cfg, self._vad.hangover_s, self._vad.onset_lag_s, origin)
 
+    @property
+    def _quiet(self) -> bool:
+        """No sound is being weighed as speech and no utterance is open: nobody talks."""
+        return self._endpointer.idle and self._utterance is None
+
     def _cancel(self, item: Captured, pos: float) -> Cancelled:
-        return self._path.cancel(item, pos, quiet=self._endpointer.idle and self._utterance is None)
+        return self._path.cancel(item, pos, quiet=self._quiet)
 
     def _process(self, item: Captured, pos: float) -> list[FrontEndEvent]:
         if not self._started:  # the endpointer's clock starts at the first frame's capture time
@@ -148,8 +153,7 @@ class FrontEnd:
         if playing and not cancelled.trusted:
             self.last_probability = 0.0
             if self._hindsight is not None and self._catch_up is None:
-                self._hindsight.keep(item, pos, self._endpointer, self._ring,
-                                     idle=self._endpointer.idle and self._utterance is None)
+                self._hindsight.keep(item, pos, self._endpointer, self._ring, idle=self._quiet)
         else:
             if self._hindsight is not None and self._hindsight.pending and self._catch_up is None:
                 self._catch_up = _CatchUp(self._hindsight.start(self._path.reference, self._path.hint_ms))
@@ -185,7 +189,7 @@ class FrontEnd:
         drifts faster than it follows) leaves the echo as loud as the user: ASR would hear both
         voices. Its leak is read while nobody talks, since a voice it cannot tell raises it: each
         call, once a frame, records this frame's reading then, and gives the one from 0.5 s before."""
-        if self._endpointer.idle and self._utterance is None:
+        if self._quiet:
             self._leaks.append(self._path.leak_db)
         return self._leaks[0] if self._leaks else 0.0
 
